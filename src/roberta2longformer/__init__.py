@@ -1,0 +1,74 @@
+"""roberta2longformer: turn a pretrained RoBERTa-family encoder into a long-context model.
+
+The original project's call keeps working::
+
+    from roberta2longformer import convert_roberta_to_longformer
+    model, tokenizer = convert_roberta_to_longformer(roberta_model, roberta_tokenizer, longformer_max_length=8192)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .convert import Conversion, convert
+from .errors import ConversionError, ToleranceError
+from .output import save_conversion
+from .positions import extend_learned_rows, rebuild_position_table
+from .verify import VerificationReport, verify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Conversion",
+    "ConversionError",
+    "ToleranceError",
+    "VerificationReport",
+    "convert",
+    "convert_roberta_to_longformer",
+    "extend_learned_rows",
+    "rebuild_position_table",
+    "save_conversion",
+    "verify",
+]
+
+
+def convert_roberta_to_longformer(
+    roberta_model: PreTrainedModel | str | Path,
+    roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    longformer_max_length: int = 4096,
+    *,
+    attention_window: int = 512,
+    position_init: str = "tile",
+    dtype: torch.dtype | str | None = None,
+    check: bool = True,
+    allow_pickle: bool = False,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
+    """Convert a RoBERTa/XLM-R/CamemBERT/BERT model (object, directory or hub id) to a Longformer.
+
+    Returns ``(model, tokenizer)``: the matching ``Longformer…`` class for the source's head
+    (``RobertaForMaskedLM`` → ``LongformerForMaskedLM``, …) and a tokenizer with the same vocabulary
+    and ``model_max_length=longformer_max_length``. With ``check`` (the default) the result is
+    compared against the source on inputs that fit in one attention window and a
+    :class:`ToleranceError` is raised if they differ by more than float error.
+    """
+    conversion = convert(
+        roberta_model,
+        roberta_tokenizer,
+        to="longformer",
+        max_length=longformer_max_length,
+        dtype=dtype,
+        allow_pickle=allow_pickle,
+        seed=seed,
+        attention_window=attention_window,
+        position_init=position_init,
+    )
+    if check:
+        verify(conversion.source_model, conversion.model, conversion.source_tokenizer, smoke=False, seed=seed)
+    return conversion.model, conversion.tokenizer
+
+

@@ -1,0 +1,70 @@
+"""The Markdown model card written next to a converted model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .convert import Conversion
+    from .verify import VerificationReport
+
+
+def render_card(conversion: Conversion, report: VerificationReport | None) -> str:
+    model = conversion.model
+    config = model.config
+    options = ", ".join(f"`{k}={v}`" for k, v in conversion.options.items())
+    lines = [
+        f"# {type(model).__name__} converted from `{conversion.source_name or type(conversion.source_model).__name__}`",
+        "",
+        f"Made with roberta2longformer from a `{type(conversion.source_model).__name__}` "
+        f"(max {conversion.source_model.config.max_position_embeddings} position rows) to "
+        f"`{type(model).__name__}` for inputs of up to **{conversion.max_length} tokens**, "
+        f"in {conversion.seconds:.1f} s. Options: {options}.",
+        "",
+        "Load it with the plain `transformers` classes (no `trust_remote_code`):",
+        "",
+        "```python",
+        "from transformers import AutoModel, AutoTokenizer",
+        'model = AutoModel.from_pretrained("path/to/this/directory")',
+        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
+        "```",
+        "",
+        "## Verification",
+        "",
+    ]
+    if report is None:
+        lines.append("Verification was skipped (`--no-verify`): nothing below proves this model exact.")
+    else:
+        verdict = "passed" if report.passed else "FAILED"
+        lines += [
+            f"Verification **{verdict}**: on inputs of up to {report.exact_length} tokens (those that fit "
+            f"in one attention window and in the source's positions) the converted model reproduces "
+            f"the source; largest difference {report.max_abs_diff:.2e}. Took {report.seconds:.1f} s, "
+            f"peak resident memory {report.peak_rss_mb:.0f} MB.",
+            "",
+            "| case | output | max abs diff | atol | |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c.case} | `{c.output}` | {c.max_abs_diff:.2e} | {c.atol:g} | {'✓' if c.passed else '✗'} |"
+            for c in report.checks
+        ]
+        if report.smoke is not None:
+            lines += [
+                "",
+                f"Smoke forward at the full length ({report.smoke['length']} tokens): "
+                f"{report.smoke['seconds']:.2f} s, outputs finite: {report.smoke['finite']}.",
+            ]
+    lines += [
+        "",
+        "## What this model is and is not",
+        "",
+        f"Every weight of the source is carried over (embeddings, all {config.num_hidden_layers} "
+        "layers, pooler and head); new position rows were initialised with "
+        f"`{conversion.options.get('position_init', 'tile')}`. The model has never been trained on "
+        "inputs longer than its source's: expect it to be useful on long documents only after "
+        "continued masked-LM pretraining at the new length (the Longformer paper used a few "
+        "thousand steps).",
+    ]
+    lines += [f"- Note: {note}" for note in conversion.notes]
+    return "\n".join(lines) + "\n"

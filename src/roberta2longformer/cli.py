@@ -1,0 +1,152 @@
+"""The ``roberta2longformer`` command line: convert and verify."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import ConversionError, ToleranceError
+
+app = typer.Typer(
+    help=(
+        "Turn a pretrained RoBERTa-family encoder (RoBERTa, XLM-R, CamemBERT, BERT) into a "
+        "long-context model that loads with plain transformers classes, and prove it exact."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class Target(str, Enum):
+    longformer = "longformer"
+
+
+class PositionInit(str, Enum):
+    tile = "tile"
+    interpolate = "interpolate"
+    random = "random"
+
+
+class DType(str, Enum):
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+def _fail(error: Exception, code: int) -> None:
+    typer.secho(f"Error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+
+
+@app.command()
+def convert(
+    source: Annotated[str, typer.Argument(help="Source model: a directory written by save_pretrained, a hub id (online only) or builtin:all-MiniLM-L6-v2.")],
+    output: Annotated[Path, typer.Argument(help="Directory to create for the converted model, tokenizer and report.")],
+    to: Annotated[Target, typer.Option(help="Target architecture.")] = Target.longformer,
+    max_length: Annotated[int, typer.Option(help="Longest input the new model reads, in tokens.")] = 4096,
+    attention_window: Annotated[int, typer.Option(help="Longformer: tokens each token attends to (even; half on each side).")] = 512,
+    position_init: Annotated[PositionInit, typer.Option(help="How to fill position rows beyond the source's: tile (repeat, as in the Longformer paper), interpolate, random. The source's rows are always kept.")] = PositionInit.tile,
+    dtype: Annotated[Optional[DType], typer.Option(help="Cast the weights; default: keep the source's dtype.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists (only once the new one is complete).")] = False,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow loading pickle weights (.bin/.pt), which can run code: only for checkpoints you trust.")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Compare the result with the source before writing it (recommended).")] = True,
+    smoke: Annotated[bool, typer.Option("--smoke/--no-smoke", help="During verification, also run one forward pass at the full max length.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed for random position rows and verification inputs.")] = 0,
+) -> None:
+    """Convert SOURCE to a long model in OUTPUT, verify it, and write a report and model card.
+
+    Example: roberta2longformer convert builtin:all-MiniLM-L6-v2 out/minilm-4096 --max-length 4096
+    """
+    from .convert import convert as run_convert
+    from .verify import verify as run_verify
+    from .output import check_output_dir, save_conversion
+
+    _quiet_transformers()
+    try:
+        check_output_dir(output, force=force)
+        conversion = run_convert(
+            source,
+            to=to.value,
+            max_length=max_length,
+            dtype=dtype.value if dtype else None,
+            allow_pickle=allow_pickle,
+            seed=seed,
+            attention_window=attention_window,
+            position_init=position_init.value,
+        )
+        typer.echo(f"Converted {type(conversion.source_model).__name__} → {type(conversion.model).__name__} "
+                   f"({max_length} tokens) in {conversion.seconds:.1f} s")
+        report = None
+        if verify:
+            report = run_verify(
+                conversion.source_model, conversion.model, conversion.source_tokenizer,
+                smoke=smoke, seed=seed, raise_on_failure=False, source_name=source,
+            )
+            _print_report(report)
+            if not report.passed:
+                raise ToleranceError(report.failures())
+        save_conversion(conversion, report, output, force=force)
+    except ConversionError as error:
+        _fail(error, 2)
+    except ToleranceError as error:
+        _fail(error, 1)
+    typer.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
+
+
+@app.command()
+def verify(
+    source: Annotated[str, typer.Argument(help="The model that was converted (directory, hub id or builtin:NAME).")],
+    converted: Annotated[str, typer.Argument(help="The converted model's directory.")],
+    smoke: Annotated[bool, typer.Option("--smoke/--no-smoke", help="Also run one forward pass at the full max length.")] = True,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON here.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the verification inputs.")] = 0,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow loading pickle weights of the source.")] = False,
+) -> None:
+    """Check that CONVERTED computes what SOURCE computes on inputs that fit in one window.
+
+    Exits 0 when every check passes, 1 when one fails, 2 on bad input.
+    """
+    from .loading import load_model, load_tokenizer
+    from .verify import verify as run_verify
+
+    _quiet_transformers()
+    try:
+        source_model = load_model(source, allow_pickle=allow_pickle)
+        converted_model = load_model(converted)
+        tokenizer = load_tokenizer(source)
+        report = run_verify(source_model, converted_model, tokenizer, smoke=smoke, seed=seed,
+                            raise_on_failure=False, source_name=source)
+    except ConversionError as error:
+        _fail(error, 2)
+    _print_report(report)
+    if json_path is not None:
+        json_path.write_text(report.to_json() + "\n", encoding="utf-8")
+    if not report.passed:
+        _fail(ToleranceError(report.failures()), 1)
+    typer.echo(f"Verified: max |diff| {report.max_abs_diff:.2e} on inputs up to {report.exact_length} tokens.")
+
+
+def _print_report(report) -> None:
+    for line in report.summary_lines():
+        typer.echo(line)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    logging.basicConfig(level=logging.WARNING)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

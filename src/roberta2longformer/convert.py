@@ -1,0 +1,169 @@
+"""The conversion pipeline, shared by every target: read → canonical keys → positions → target."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.initialization import no_init_weights
+
+from . import longformer as _longformer  # noqa: F401  (registers the target)
+from .config_map import derive_config, uncarried_notes
+from .errors import ConversionError
+from .loading import load_config, load_model, load_tokenizer
+from .positions import rebuild_position_table
+from .registry import TargetSpec, get_target
+from .sources import POSITION_KEY, family_for, head_for
+from .tokenization import check_tokenizer_matches, convert_tokenizer
+from .weights import load_checked, rename_keys
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class Conversion:
+    """A converted model with what it came from and how; ``verify`` and ``save`` take this."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase | None
+    source_model: PreTrainedModel
+    source_tokenizer: PreTrainedTokenizerBase | None
+    target: TargetSpec
+    max_length: int
+    options: dict[str, Any]
+    source_name: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ConversionError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
+    return DTYPES[dtype]
+
+
+def _check_max_length(max_length: Any) -> int:
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0:
+        raise ConversionError(
+            f"max_length must be a positive whole number of tokens (e.g. 4096), got {max_length!r}."
+        )
+    return max_length
+
+
+def _special_ids(source_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None) -> dict:
+    config = source_model.config
+    sep = tokenizer.sep_token_id if tokenizer is not None else None
+    if sep is None:
+        sep = getattr(config, "sep_token_id", None)
+    if sep is None:
+        sep = getattr(config, "eos_token_id", None)
+    return {"sep_token_id": sep}
+
+
+def _source_dtype(model: PreTrainedModel) -> torch.dtype:
+    return next(model.parameters()).dtype
+
+
+def convert(
+    source: PreTrainedModel | str | Path,
+    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    *,
+    to: str = "longformer",
+    max_length: int = 4096,
+    dtype: torch.dtype | str | None = None,
+    allow_pickle: bool = False,
+    seed: int = 0,
+    **options: Any,
+) -> Conversion:
+    """Convert ``source`` (a model, a directory, a hub id or ``builtin:NAME``) to the ``to`` target.
+
+    ``tokenizer`` may be a tokenizer, a path, or ``None`` (then the one saved with a path source is
+    used, if any). ``options`` are the target's (for Longformer: ``attention_window``,
+    ``position_init``). The caller's model and tokenizer are never modified.
+    """
+    started = time.perf_counter()
+    target = get_target(to)
+    max_length = _check_max_length(max_length)
+    options = target.options(options)
+    target.validate(max_length, options)
+    wanted_dtype = parse_dtype(dtype)
+
+    source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
+    if isinstance(source, (str, Path)):
+        family_for(load_config(source))  # refuse unsupported architectures before loading weights
+        if tokenizer is None:
+            tokenizer = load_tokenizer(source)
+        source = load_model(source, allow_pickle=allow_pickle)
+    elif not isinstance(source, PreTrainedModel):
+        raise ConversionError(
+            f"Expected a transformers model, a directory or a hub id as the source, got {type(source).__name__}."
+        )
+    if isinstance(tokenizer, (str, Path)):
+        tokenizer = load_tokenizer(tokenizer)
+
+    config = source.config
+    family = family_for(config)
+    head = head_for(source)
+    if head not in target.model_classes:
+        raise ConversionError(
+            f"{target.name} has no class for a {head} head; supported heads are "
+            f"{', '.join(target.model_classes)}."
+        )
+    if tokenizer is not None:
+        check_tokenizer_matches(tokenizer, config)
+
+    state = family.to_canonical(source.state_dict(), head)
+    target_config = derive_config(
+        config,
+        target.config_class,
+        target.config_overrides(config, max_length, options, _special_ids(source, tokenizer)),
+        dtype=wanted_dtype or _source_dtype(source),
+    )
+    generator = torch.Generator().manual_seed(seed)
+    state[POSITION_KEY] = rebuild_position_table(
+        state[POSITION_KEY],
+        source_offset=family.position_offset(config),
+        target_offset=target.position_offset(target_config),
+        max_length=max_length,
+        init=options.get("position_init", "tile"),
+        std=config.initializer_range,
+        generator=generator,
+    )
+    prefix = "" if head == "base" else f"{target.base_prefix}."
+    target_state = rename_keys(state, target.key_rules(prefix), what="canonical")
+    model = _build_target(target, head, target_config, has_pooler="base.pooler.dense.weight" in state)
+    load_checked(model.to(target_config.dtype), target_state)  # load_state_dict casts to it
+    model.eval()
+
+    new_tokenizer = (
+        convert_tokenizer(tokenizer, max_length, target.byte_level_tokenizer_class)
+        if tokenizer is not None
+        else None
+    )
+    return Conversion(
+        model=model,
+        tokenizer=new_tokenizer,
+        source_model=source,
+        source_tokenizer=tokenizer,
+        target=target,
+        max_length=max_length,
+        options={**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": seed},
+        source_name=str(source_name),
+        seconds=time.perf_counter() - started,
+        notes=uncarried_notes(config),
+    )
+
+
+def _build_target(target: TargetSpec, head: str, config, *, has_pooler: bool) -> PreTrainedModel:
+    """Instantiate the target class without spending time on a random init we overwrite anyway."""
+    cls = target.model_classes[head]
+    with no_init_weights():
+        model = cls(config, add_pooling_layer=has_pooler) if head == "base" else cls(config)
+    model.tie_weights()  # skipped under no_init_weights; ties only what the config says to tie
+    return model

@@ -1,0 +1,85 @@
+"""Target specs and their registry: one small frozen declaration per long-context architecture."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+
+from .errors import ConversionError
+from .weights import Rename
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Everything that differs between targets; the conversion pipeline itself is shared.
+
+    - ``config_class`` / ``model_classes``: the plain ``transformers`` classes, per head kind.
+    - ``base_prefix``: the attribute holding the backbone in head models (``longformer``).
+    - ``key_rules(prefix)``: renames from the canonical layout (see :mod:`.sources`) to the target;
+      ``prefix`` is ``"longformer."`` for head models and ``""`` for the base model.
+    - ``position_offset(config)``: rows before the first learned position row in the target.
+    - ``config_overrides(source_config, max_length, options, special_ids)``: the fields the
+      target changes or adds; everything else is carried from the source.
+    - ``validate(max_length, options)``: raise :class:`ConversionError` for bad options.
+    - ``exact_length(config, source_positions)``: the longest input on which the target must
+      reproduce the source exactly.
+    - ``extra_inputs(input_ids, global_first)``: target-only forward arguments used by ``verify``
+      (e.g. Longformer's ``global_attention_mask``).
+    """
+
+    name: str
+    config_class: type[PretrainedConfig]
+    model_classes: Mapping[str, type[PreTrainedModel]]
+    base_prefix: str
+    key_rules: Callable[[str], tuple[Rename, ...]]
+    position_offset: Callable[[PretrainedConfig], int]
+    config_overrides: Callable[[PretrainedConfig, int, Mapping[str, Any], Mapping[str, Any]], dict]
+    validate: Callable[[int, Mapping[str, Any]], None]
+    exact_length: Callable[[PretrainedConfig, int], int]
+    extra_inputs: Callable[[torch.Tensor, bool], dict[str, torch.Tensor]]
+    default_options: Mapping[str, Any]
+    byte_level_tokenizer_class: type | None = None
+
+    def options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(given) - set(self.default_options))
+        if unknown:
+            raise ConversionError(
+                f"Option(s) {', '.join(unknown)} do not apply to {self.name}; its options are "
+                f"{', '.join(self.default_options)}."
+            )
+        return {**self.default_options, **{k: v for k, v in given.items() if v is not None}}
+
+
+_TARGETS: dict[str, TargetSpec] = {}
+
+
+def register(spec: TargetSpec) -> TargetSpec:
+    _TARGETS[spec.name] = spec
+    return spec
+
+
+def target_names() -> tuple[str, ...]:
+    return tuple(_TARGETS)
+
+
+def get_target(name: str) -> TargetSpec:
+    try:
+        return _TARGETS[name]
+    except KeyError:
+        raise ConversionError(
+            f"Unknown target {name!r}; supported targets are {', '.join(_TARGETS)}."
+        ) from None
+
+
+def target_for_config(config: PretrainedConfig) -> TargetSpec:
+    """The spec whose config class wrote ``config`` (used by ``verify`` on saved models)."""
+    for spec in _TARGETS.values():
+        if config.model_type == spec.config_class.model_type:
+            return spec
+    raise ConversionError(
+        f"A {config.model_type!r} model is not one of our targets ({', '.join(_TARGETS)})."
+    )

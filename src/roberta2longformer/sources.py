@@ -1,0 +1,156 @@
+"""Source families: what we know about each supported encoder, declared as data.
+
+Every family is mapped onto one *canonical* layout, the RoBERTa/Longformer one: backbone keys
+under ``base.`` (``base.embeddings.…``, ``base.encoder.layer.N.…``, ``base.pooler.…``) and heads
+under their Longformer names (``lm_head.…``, ``classifier.…``, ``qa_outputs.…``). Targets then
+map from that one layout, so adding a family or a target is one declaration, not a new script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from transformers import PretrainedConfig
+
+from .errors import ConversionError
+from .positions import roberta_position_offset
+from .weights import Rename, rename, rename_keys
+
+HEADS: tuple[str, ...] = (
+    "base",
+    "masked_lm",
+    "sequence_classification",
+    "token_classification",
+    "question_answering",
+    "multiple_choice",
+)
+_HEAD_BY_CLASS_SUFFIX = {
+    "Model": "base",
+    "ForMaskedLM": "masked_lm",
+    "ForSequenceClassification": "sequence_classification",
+    "ForTokenClassification": "token_classification",
+    "ForQuestionAnswering": "question_answering",
+    "ForMultipleChoice": "multiple_choice",
+}
+HEAD_CLASS_SUFFIX = {head: suffix for suffix, head in _HEAD_BY_CLASS_SUFFIX.items()}
+
+POSITION_KEY = "base.embeddings.position_embeddings.weight"
+
+
+def _backbone(prefix: str) -> Rename:
+    """Backbone keys, with the head models' prefix (``roberta.``) or without it (base models)."""
+    return rename(
+        rf"(?:{prefix}\.)?(?P<rest>(?:embeddings|encoder|pooler)\..+)", r"base.\g<rest>"
+    )
+
+
+def _same(*names: str) -> tuple[Rename, ...]:
+    """Head modules whose keys already have their canonical names."""
+    return tuple(rename(rf"(?P<k>{name}\..+)", r"\g<k>") for name in names)
+
+
+@dataclass(frozen=True)
+class SourceFamily:
+    """One encoder family: how to recognise it, where its positions start, how its keys map."""
+
+    name: str
+    model_types: tuple[str, ...]
+    prefix: str
+    position_offset: Callable[[PretrainedConfig], int]
+    head_rules: Mapping[str, tuple[Rename, ...]]
+
+    def to_canonical(self, state: Mapping[str, torch.Tensor], head: str) -> dict[str, torch.Tensor]:
+        rules = (*self.head_rules.get(head, ()), _backbone(self.prefix))  # heads first: BERT's pooler may be one
+        return rename_keys(state, rules, what=f"{self.name} {head}")
+
+
+_ROBERTA_HEADS = {
+    "masked_lm": _same("lm_head"),
+    "sequence_classification": _same("classifier"),  # dense + out_proj, as in Longformer
+    "token_classification": _same("classifier"),
+    "question_answering": _same("qa_outputs"),
+    "multiple_choice": _same("classifier"),
+}
+
+
+def _roberta_family(name: str, *model_types: str, prefix: str) -> SourceFamily:
+    return SourceFamily(
+        name=name,
+        model_types=model_types,
+        prefix=prefix,
+        position_offset=lambda config: roberta_position_offset(config.pad_token_id),
+        head_rules=_ROBERTA_HEADS,
+    )
+
+
+FAMILIES: tuple[SourceFamily, ...] = (
+    _roberta_family("RoBERTa", "roberta", prefix="roberta"),
+    _roberta_family("XLM-RoBERTa", "xlm-roberta", prefix="roberta"),
+    _roberta_family("CamemBERT", "camembert", prefix="roberta"),
+    SourceFamily(
+        name="BERT",
+        model_types=("bert",),
+        prefix="bert",
+        # BERT numbers positions from 0: no padding offset.
+        position_offset=lambda config: 0,
+        head_rules={
+            "masked_lm": (
+                rename(r"cls\.predictions\.transform\.dense\.(?P<t>\w+)", r"lm_head.dense.\g<t>"),
+                rename(r"cls\.predictions\.transform\.LayerNorm\.(?P<t>\w+)", r"lm_head.layer_norm.\g<t>"),
+                rename(r"cls\.predictions\.decoder\.(?P<t>\w+)", r"lm_head.decoder.\g<t>"),
+                rename(r"cls\.predictions\.bias", r"lm_head.bias"),
+            ),
+            # BERT classifies pooler(CLS) -> dropout -> linear; Longformer's head is
+            # dropout -> dense -> tanh -> dropout -> out_proj on CLS: the same computation when
+            # the pooler becomes `dense` and the classifier becomes `out_proj`.
+            "sequence_classification": (
+                rename(r"bert\.pooler\.dense\.(?P<t>\w+)", r"classifier.dense.\g<t>"),
+                rename(r"classifier\.(?P<t>\w+)", r"classifier.out_proj.\g<t>"),
+            ),
+            "token_classification": _same("classifier"),
+            "question_answering": _same("qa_outputs"),
+            "multiple_choice": _same("classifier"),
+        },
+    ),
+)
+
+
+def supported_families() -> str:
+    return ", ".join(f"{f.name} ({'/'.join(f.model_types)})" for f in FAMILIES)
+
+
+def family_for(config: PretrainedConfig) -> SourceFamily:
+    """The family of a source config, or a clear error that lists the supported ones."""
+    model_type = getattr(config, "model_type", None)
+    for family in FAMILIES:
+        if model_type in family.model_types:
+            _check_absolute_positions(config)
+            return family
+    raise ConversionError(
+        f"Source model type {model_type!r} is not supported; supported families are "
+        f"{supported_families()}."
+    )
+
+
+def _check_absolute_positions(config: PretrainedConfig) -> None:
+    kind = getattr(config, "position_embedding_type", "absolute") or "absolute"
+    if kind != "absolute":
+        raise ConversionError(
+            f"The source uses position_embedding_type={kind!r}; only learned absolute positions "
+            "can be carried over to a long model."
+        )
+
+
+def head_for(model: torch.nn.Module) -> str:
+    """The head kind of a model instance from its class name (``…ForMaskedLM`` → ``masked_lm``)."""
+    name = type(model).__name__
+    for suffix, head in _HEAD_BY_CLASS_SUFFIX.items():
+        if name.endswith(suffix):
+            return head
+    raise ConversionError(
+        f"{name} has a head we cannot carry over; supported are the base model and the "
+        f"{', '.join(s for s in _HEAD_BY_CLASS_SUFFIX if s != 'Model')} heads."
+    )

@@ -1,0 +1,291 @@
+"""Proof that a converted model computes what its source computed, as a report.
+
+Deterministic inputs (seeded random ids, and real text when a tokenizer is there) go to both
+models in eval mode; every output they share is compared — the last hidden state and each head
+output — at lengths up to the target's exactness limit, with and without padding, batch > 1.
+A smoke forward at the full new length checks that long inputs run and stay finite. Like an
+exporter's validation, every check is logged with its max |diff|, and all failures are raised
+together as one :class:`ToleranceError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from .errors import ConversionError, ToleranceError
+from .registry import TargetSpec, target_for_config
+from .sources import family_for, head_for
+
+logger = logging.getLogger(__name__)
+
+#: Outputs compared per head kind, besides the last hidden state.
+HEAD_OUTPUTS = {
+    "base": ("last_hidden_state", "pooler_output"),
+    "masked_lm": ("logits",),
+    "sequence_classification": ("logits",),
+    "token_classification": ("logits",),
+    "question_answering": ("start_logits", "end_logits"),
+    "multiple_choice": ("logits",),
+}
+ATOL = {torch.float32: 1e-4, torch.float64: 1e-6, torch.float16: 2e-2, torch.bfloat16: 1e-1}
+SAMPLE_TEXTS = (
+    "The committee met on a wet Thursday in November to decide whether the old mill by the river "
+    "should become a library, a school or a market hall, and after four hours agreed on nothing.",
+    "Die Bibliothek im alten Bahnhof öffnet morgens um acht; wer früh kommt, findet einen Platz am "
+    "Fenster, und wer spät kommt, liest im Wartesaal zwischen Koffern und Fahrplänen.",
+)
+
+
+@dataclass
+class Check:
+    case: str
+    output: str
+    shape: list[int]
+    max_abs_diff: float
+    atol: float
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_diff <= self.atol
+
+    def line(self) -> str:
+        mark = "✓" if self.passed else "✗"
+        return f"{mark} {self.case}: {self.output} {tuple(self.shape)} max|diff| {self.max_abs_diff:.2e} (atol {self.atol:g})"
+
+
+@dataclass
+class VerificationReport:
+    source: str
+    target: str
+    target_class: str
+    exact_length: int
+    max_length: int
+    checks: list[Check] = field(default_factory=list)
+    smoke: dict[str, Any] | None = None
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        smoke_ok = self.smoke is None or self.smoke["finite"]
+        return smoke_ok and all(check.passed for check in self.checks)
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max((c.max_abs_diff for c in self.checks), default=0.0)
+
+    def failures(self) -> list[str]:
+        failed = [check.line() for check in self.checks if not check.passed]
+        if self.smoke is not None and not self.smoke["finite"]:
+            failed.append(f"smoke forward at {self.smoke['length']} tokens produced non-finite values")
+        return failed
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for check, raw in zip(self.checks, data["checks"]):
+            raw["passed"] = check.passed
+        data["passed"] = self.passed
+        data["max_abs_diff"] = self.max_abs_diff
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def summary_lines(self) -> list[str]:
+        lines = [check.line() for check in self.checks]
+        if self.smoke is not None:
+            mark = "✓" if self.smoke["finite"] else "✗"
+            lines.append(
+                f"{mark} smoke: forward at {self.smoke['length']} tokens in {self.smoke['seconds']:.2f} s, finite={self.smoke['finite']}"
+            )
+        return lines
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _allowed_ids(vocab_size: int, pad_token_id: int | None) -> torch.Tensor:
+    ids = torch.arange(vocab_size)
+    return ids[ids != pad_token_id] if pad_token_id is not None else ids
+
+
+def _random_batch(
+    generator: torch.Generator, lengths: list[int], config, special: dict[str, int | None]
+) -> dict[str, torch.Tensor]:
+    """Random ids framed by the start/end tokens, right-padded to the longest row."""
+    allowed = _allowed_ids(config.vocab_size, config.pad_token_id)
+    width = max(lengths)
+    pad = config.pad_token_id if config.pad_token_id is not None else 0
+    input_ids = torch.full((len(lengths), width), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(lengths), width), dtype=torch.long)
+    for row, length in enumerate(lengths):
+        sample = allowed[torch.randint(len(allowed), (length,), generator=generator)]
+        if special["start"] is not None:
+            sample[0] = special["start"]
+        if special["end"] is not None and length > 1:
+            sample[-1] = special["end"]
+        input_ids[row, :length] = sample
+        attention_mask[row, :length] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def _frame_ids(config, tokenizer: PreTrainedTokenizerBase | None) -> dict[str, int | None]:
+    def first(*values):
+        return next((v for v in values if v is not None), None)
+
+    tok = tokenizer
+    return {
+        "start": first(tok and tok.cls_token_id, tok and tok.bos_token_id, getattr(config, "bos_token_id", None)),
+        "end": first(tok and tok.sep_token_id, tok and tok.eos_token_id, getattr(config, "eos_token_id", None)),
+    }
+
+
+def _cases(config, tokenizer, exact_length: int, seed: int) -> list[tuple[str, dict, bool]]:
+    """(name, inputs, global_first) for each comparison; every length ≤ exact_length."""
+    generator = torch.Generator().manual_seed(seed)
+    special = _frame_ids(config, tokenizer)
+    short = max(2, min(7, exact_length))
+    cases = [
+        (f"random ids, batch 2, {exact_length} tokens, global CLS", _random_batch(generator, [exact_length] * 2, config, special), True),
+        (
+            f"random ids, batch 3, padded ({exact_length}/{max(2, exact_length // 2)}/{short})",
+            _random_batch(generator, [exact_length, max(2, exact_length // 2), short], config, special),
+            False,
+        ),
+        (f"random ids, batch 1, {short} tokens", _random_batch(generator, [short], config, special), False),
+    ]
+    if tokenizer is not None:
+        encoded = tokenizer(
+            list(SAMPLE_TEXTS), truncation=True, max_length=exact_length, padding=True, return_tensors="pt"
+        )
+        inputs = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        cases.append((f"text, batch {len(SAMPLE_TEXTS)}, ≤{exact_length} tokens, global CLS", inputs, True))
+    return cases
+
+
+def _as_multiple_choice(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Batch N → N//2 questions with 2 choices each (a single row becomes one choice)."""
+    batch = inputs["input_ids"].shape[0]
+    choices = 2 if batch % 2 == 0 else 1
+    return {k: v.view(batch // choices, choices, -1) for k, v in inputs.items()}
+
+
+def _compare(name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, atol: float, case: str) -> Check:
+    if a.shape != b.shape:
+        return Check(case, f"{name} (shape {tuple(a.shape)} vs {tuple(b.shape)})", list(b.shape), float("inf"), atol)
+    flat_mask = mask.reshape(-1, mask.shape[-1]).bool()
+    if a.dim() >= 2 and a.shape[:2] == flat_mask.shape:  # per-token outputs: ignore padding
+        a, b = a[flat_mask], b[flat_mask]
+    elif a.dim() >= 2 and a.shape[:2] == mask.shape[:2] and mask.dim() == 2:
+        a, b = a[mask.bool()], b[mask.bool()]
+    diff = (a.float() - b.float()).abs().max().item() if a.numel() else 0.0
+    return Check(case, name, list(b.shape), diff, atol)
+
+
+def _forward(model, inputs, **extra):
+    return model(**inputs, **extra, output_hidden_states=True, return_dict=True)
+
+
+@torch.inference_mode()
+def verify(
+    source: PreTrainedModel,
+    converted: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    smoke: bool = True,
+    seed: int = 0,
+    atol: float | None = None,
+    raise_on_failure: bool = True,
+    source_name: str = "",
+) -> VerificationReport:
+    """Compare ``converted`` against ``source`` and return a report (raise on failure by default)."""
+    started = time.perf_counter()
+    target = target_for_config(converted.config)
+    family_for(source.config)
+    head, converted_head = head_for(source), head_for(converted)
+    if head != converted_head:
+        raise ConversionError(
+            f"The source is a {head} model but the converted one a {converted_head} model; "
+            "compare models with the same head."
+        )
+    dtype = next(converted.parameters()).dtype
+    atol = atol if atol is not None else ATOL.get(dtype, 1e-4)
+    source_positions = _source_positions(source)
+    exact_length = target.exact_length(converted.config, source_positions)
+    report = VerificationReport(
+        source=source_name or str(getattr(source, "name_or_path", "")),
+        target=target.name,
+        target_class=type(converted).__name__,
+        exact_length=exact_length,
+        max_length=_target_positions(target, converted),
+    )
+    modes = source.training, converted.training
+    source.eval(), converted.eval()
+    try:
+        for case, inputs, global_first in _cases(source.config, tokenizer, exact_length, seed):
+            report.checks.extend(_check_case(source, converted, target, head, case, inputs, global_first, atol))
+        if smoke:
+            report.smoke = _smoke(converted, target, head, report.max_length, seed)
+    finally:
+        source.train(modes[0]), converted.train(modes[1])
+    report.seconds = time.perf_counter() - started
+    report.peak_rss_mb = _peak_rss_mb()
+    for line in report.summary_lines():
+        logger.info(line)
+    if raise_on_failure and not report.passed:
+        raise ToleranceError(report.failures())
+    return report
+
+
+def _check_case(source, converted, target: TargetSpec, head, case, inputs, global_first, atol) -> list[Check]:
+    if head == "multiple_choice":
+        inputs = _as_multiple_choice(inputs)
+    extra = target.extra_inputs(inputs["input_ids"], global_first)
+    expected = _forward(source, inputs)
+    actual = _forward(converted, inputs, **extra)
+    mask = inputs["attention_mask"]
+    checks = []
+    if head != "base":  # the base model's last_hidden_state is compared below
+        checks.append(_compare("hidden_states[-1]", expected.hidden_states[-1], actual.hidden_states[-1], mask, atol, case))
+    for name in HEAD_OUTPUTS[head]:
+        a, b = getattr(expected, name, None), getattr(actual, name, None)
+        if a is None and b is None:
+            continue
+        if a is None or b is None:
+            checks.append(Check(case, f"{name} (missing on one side)", [], float("inf"), atol))
+            continue
+        checks.append(_compare(name, a, b, mask, atol, case))
+    return checks
+
+
+def _smoke(model, target: TargetSpec, head: str, length: int, seed: int) -> dict[str, Any]:
+    generator = torch.Generator().manual_seed(seed)
+    config = model.config
+    allowed = _allowed_ids(config.vocab_size, config.pad_token_id)
+    ids = allowed[torch.randint(len(allowed), (1, length), generator=generator)]
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if head == "multiple_choice":
+        inputs = {k: v.unsqueeze(1) for k, v in inputs.items()}
+    started = time.perf_counter()
+    outputs = model(**inputs, **target.extra_inputs(inputs["input_ids"], True), return_dict=True)
+    seconds = time.perf_counter() - started
+    finite = all(torch.isfinite(v).all().item() for v in outputs.values() if isinstance(v, torch.Tensor))
+    return {"length": length, "seconds": round(seconds, 3), "finite": bool(finite)}
+
+
+def _source_positions(model: PreTrainedModel) -> int:
+    config = model.config
+    return config.max_position_embeddings - family_for(config).position_offset(config)
+
+
+def _target_positions(target: TargetSpec, model: PreTrainedModel) -> int:
+    return model.config.max_position_embeddings - target.position_offset(model.config)

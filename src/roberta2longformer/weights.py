@@ -1,0 +1,114 @@
+"""The key-mapping engine: renames declared as data, applied and checked in one place.
+
+A :class:`Rename` is a regular expression over a state-dict key with named groups, and one or
+more templates (``\\g<name>`` refers to a group). One key may feed several target keys, e.g. a
+RoBERTa ``query`` feeds both Longformer's ``query`` and ``query_global``. Rules are tried in
+order and the first that matches wins; a key that no rule matches is an error, never silently
+dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .errors import ConversionError
+
+
+@dataclass(frozen=True)
+class Rename:
+    pattern: str
+    targets: tuple[str, ...]
+    _compiled: re.Pattern = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", re.compile(self.pattern))
+
+    def apply(self, key: str) -> tuple[str, ...] | None:
+        match = self._compiled.fullmatch(key)
+        if match is None:
+            return None
+        return tuple(match.expand(template) for template in self.targets)
+
+
+def rename(pattern: str, *targets: str) -> Rename:
+    """Shorthand for a :class:`Rename` rule: ``rename(r"a\\.(?P<x>.+)", r"b.\\g<x>")``."""
+    return Rename(pattern, tuple(targets))
+
+
+def rename_keys(
+    state: Mapping[str, torch.Tensor], rules: Iterable[Rename], *, what: str
+) -> dict[str, torch.Tensor]:
+    """Apply ``rules`` to every key of ``state``; raise if a key matches no rule or two keys collide."""
+    rules = tuple(rules)
+    renamed: dict[str, torch.Tensor] = {}
+    unmatched: list[str] = []
+    for key, tensor in state.items():
+        targets = next((t for rule in rules if (t := rule.apply(key)) is not None), None)
+        if targets is None:
+            unmatched.append(key)
+            continue
+        for target in targets:
+            if target in renamed and renamed[target] is not tensor:
+                raise ConversionError(
+                    f"Two {what} weights map onto {target!r}; this checkpoint layout is not supported."
+                )
+            renamed[target] = tensor
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (" …" if len(unmatched) > 5 else "")
+        raise ConversionError(
+            f"{len(unmatched)} {what} weight(s) have no place in the target and would be lost "
+            f"({shown}); this model layout is not supported."
+        )
+    return renamed
+
+
+def load_checked(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Copy ``state`` into ``model``, requiring exactly its keys and shapes (tied keys may be absent).
+
+    ``load_state_dict(strict=True)`` already refuses missing and unexpected keys; this adds a
+    message that names the keys and checks shapes first, so nothing is copied halfway.
+    """
+    expected = model.state_dict()
+    tied = _tied_aliases(model)
+    missing = [k for k in expected if k not in state and k not in tied]
+    unexpected = [k for k in state if k not in expected]
+    wrong_shape = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in state
+        if k in expected and state[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {missing[:5]}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected[:5]}")
+    if wrong_shape:
+        problems.append(f"wrong shape {wrong_shape[:5]}")
+    if problems:
+        raise ConversionError(
+            f"The mapped weights do not fit {type(model).__name__} ({'; '.join(problems)}); "
+            "this is a bug in the key mapping, please report it."
+        )
+    full = dict(state)
+    for alias, source in tied.items():
+        full.setdefault(alias, full.get(source, expected[alias]))
+    with torch.no_grad():
+        model.load_state_dict(full, strict=True)
+
+
+def _tied_aliases(model: nn.Module) -> dict[str, str]:
+    """State-dict keys that share storage with an earlier key (tied weights): alias -> first key."""
+    first_by_ptr: dict[tuple[int, int], str] = {}
+    aliases: dict[str, str] = {}
+    for key, tensor in model.state_dict(keep_vars=True).items():
+        ident = (tensor.data_ptr(), tensor.numel())
+        if tensor.numel() and ident in first_by_ptr:
+            aliases[key] = first_by_ptr[ident]
+        else:
+            first_by_ptr[ident] = key
+    return aliases
