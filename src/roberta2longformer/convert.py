@@ -96,7 +96,7 @@ def convert(
 
     source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
     if isinstance(source, (str, Path)):
-        family_for(load_config(source))  # refuse unsupported architectures before loading weights
+        family_for(load_config(source, allow_pickle=allow_pickle))  # refuse unsupported architectures before loading weights
         if tokenizer is None:
             tokenizer = load_tokenizer(source)
         source = load_model(source, allow_pickle=allow_pickle)

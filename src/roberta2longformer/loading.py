@@ -57,8 +57,11 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
     raise ConversionError(f"{path} has a config.json but no weights (*.safetensors).")
 
 
-def load_config(source: str | Path) -> PretrainedConfig:
+def load_config(source: str | Path, *, allow_pickle: bool = False) -> PretrainedConfig:
+    """The config of a checkpoint, after checking that a local one is complete and safe to load."""
     location = resolve_source(source)
+    if Path(location).exists():
+        _check_local_checkpoint(Path(location), allow_pickle)
     try:
         return AutoConfig.from_pretrained(location)
     except (OSError, ValueError, json.JSONDecodeError) as error:
@@ -86,10 +89,7 @@ def model_class_for(config: PretrainedConfig) -> type[PreTrainedModel]:
 
 def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedModel:
     location = resolve_source(source)
-    path = Path(location)
-    if path.exists():
-        _check_local_checkpoint(path, allow_pickle)
-    config = load_config(location)
+    config = load_config(location, allow_pickle=allow_pickle)
     cls = model_class_for(config)
     try:
         model = cls.from_pretrained(location, use_safetensors=None if allow_pickle else True)
