@@ -29,11 +29,21 @@ __all__ = [
     "VerificationReport",
     "convert",
     "convert_roberta_to_longformer",
+    "convert_roberta_to_nystromformer",
     "extend_learned_rows",
     "rebuild_position_table",
     "save_conversion",
     "verify",
 ]
+
+
+def _convert_and_check(to, model, tokenizer, max_length, *, check, dtype, allow_pickle, seed, **options):
+    conversion = convert(
+        model, tokenizer, to=to, max_length=max_length, dtype=dtype, allow_pickle=allow_pickle, seed=seed, **options
+    )
+    if check:
+        verify(conversion.source_model, conversion.model, conversion.source_tokenizer, smoke=False, seed=seed)
+    return conversion.model, conversion.tokenizer
 
 
 def convert_roberta_to_longformer(
@@ -56,19 +66,34 @@ def convert_roberta_to_longformer(
     compared against the source on inputs that fit in one attention window and a
     :class:`ToleranceError` is raised if they differ by more than float error.
     """
-    conversion = convert(
-        roberta_model,
-        roberta_tokenizer,
-        to="longformer",
-        max_length=longformer_max_length,
-        dtype=dtype,
-        allow_pickle=allow_pickle,
-        seed=seed,
-        attention_window=attention_window,
-        position_init=position_init,
+    return _convert_and_check(
+        "longformer", roberta_model, roberta_tokenizer, longformer_max_length, check=check, dtype=dtype,
+        allow_pickle=allow_pickle, seed=seed, attention_window=attention_window, position_init=position_init,
     )
-    if check:
-        verify(conversion.source_model, conversion.model, conversion.source_tokenizer, smoke=False, seed=seed)
-    return conversion.model, conversion.tokenizer
 
 
+def convert_roberta_to_nystromformer(
+    roberta_model: PreTrainedModel | str | Path,
+    roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    nystromformer_max_length: int = 4096,
+    *,
+    num_landmarks: int = 64,
+    segment_means_seq_len: int | None = None,
+    conv_kernel_size: int = 65,
+    position_init: str = "tile",
+    dtype: torch.dtype | str | None = None,
+    check: bool = True,
+    allow_pickle: bool = False,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
+    """Convert a RoBERTa-family model to a Nyströmformer (base, masked-LM, token classification, QA).
+
+    The value convolution starts at zero and ``verify`` checks exactness in the exact-softmax
+    regime. In its landmark regime ``transformers``' Nyströmformer only reads inputs of exactly
+    ``segment_means_seq_len`` tokens (default: ``nystromformer_max_length``): pad to that length.
+    """
+    return _convert_and_check(
+        "nystromformer", roberta_model, roberta_tokenizer, nystromformer_max_length, check=check, dtype=dtype,
+        allow_pickle=allow_pickle, seed=seed, num_landmarks=num_landmarks,
+        segment_means_seq_len=segment_means_seq_len, conv_kernel_size=conv_kernel_size, position_init=position_init,
+    )

@@ -49,6 +49,12 @@ def render_card(conversion: Conversion, report: VerificationReport | None) -> st
             f"| {c.case} | `{c.output}` | {c.max_abs_diff:.2e} | {c.atol:g} | {'✓' if c.passed else '✗'} |"
             for c in report.checks
         ]
+        if report.approximation:
+            lines += ["", "What the approximate attention costs against the source, before any training "
+                      "(hidden states; reported, not an exactness check):", "",
+                      "| length | regime | max abs diff | mean cosine |", "|---|---|---|---|"]
+            lines += [f"| {a['length']} | {a['regime']} | {a['max_abs_diff']:.2e} | {a['mean_cosine']:.4f} |"
+                      for a in report.approximation]
         if report.smoke is not None:
             lines += [
                 "",

@@ -25,6 +25,7 @@ app = typer.Typer(
 
 class Target(str, Enum):
     longformer = "longformer"
+    nystromformer = "nystromformer"
 
 
 class PositionInit(str, Enum):
@@ -56,7 +57,10 @@ def convert(
     output: Annotated[Path, typer.Argument(help="Directory to create for the converted model, tokenizer and report.")],
     to: Annotated[Target, typer.Option(help="Target architecture.")] = Target.longformer,
     max_length: Annotated[int, typer.Option(help="Longest input the new model reads, in tokens.")] = 4096,
-    attention_window: Annotated[int, typer.Option(help="Longformer: tokens each token attends to (even; half on each side).")] = 512,
+    attention_window: Annotated[Optional[int], typer.Option(help="Longformer: tokens each token attends to (even; half on each side). Default 512.")] = None,
+    num_landmarks: Annotated[Optional[int], typer.Option(help="Nyströmformer: landmarks per layer. Default 64.")] = None,
+    segment_length: Annotated[Optional[int], typer.Option(help="Nyströmformer: the input length the model reads (segment_means_seq_len; inputs must be padded to it). Default: --max-length.")] = None,
+    conv_kernel_size: Annotated[Optional[int], typer.Option(help="Nyströmformer: kernel of the value convolution, which starts at zero. Default 65.")] = None,
     position_init: Annotated[PositionInit, typer.Option(help="How to fill position rows beyond the source's: tile (repeat, as in the Longformer paper), interpolate, random. The source's rows are always kept.")] = PositionInit.tile,
     dtype: Annotated[Optional[DType], typer.Option(help="Cast the weights; default: keep the source's dtype.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists (only once the new one is complete).")] = False,
@@ -83,9 +87,20 @@ def convert(
             dtype=dtype.value if dtype else None,
             allow_pickle=allow_pickle,
             seed=seed,
-            attention_window=attention_window,
             position_init=position_init.value,
+            **{
+                name: value
+                for name, value in {
+                    "attention_window": attention_window,
+                    "num_landmarks": num_landmarks,
+                    "segment_means_seq_len": segment_length,
+                    "conv_kernel_size": conv_kernel_size,
+                }.items()
+                if value is not None
+            },
         )
+        for note in conversion.notes:
+            typer.secho(f"Note: {note}", fg=typer.colors.YELLOW, err=True)
         typer.echo(f"Converted {type(conversion.source_model).__name__} → {type(conversion.model).__name__} "
                    f"({max_length} tokens) in {conversion.seconds:.1f} s")
         report = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.initialization import no_init_weights
 
 from . import longformer as _longformer  # noqa: F401  (registers the target)
+from . import nystromformer as _nystromformer  # noqa: F401  (registers the target)
 from .config_map import derive_config, uncarried_notes
 from .errors import ConversionError
 from .loading import load_config, load_model, load_tokenizer
@@ -20,6 +23,8 @@ from .registry import TargetSpec, get_target
 from .sources import POSITION_KEY, family_for, head_for
 from .tokenization import check_tokenizer_matches, convert_tokenizer
 from .weights import load_checked, rename_keys
+
+logger = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -110,6 +115,8 @@ def convert(
     config = source.config
     family = family_for(config)
     head = head_for(source)
+    if head in target.unsupported_heads:
+        raise ConversionError(target.unsupported_heads[head])
     if head not in target.model_classes:
         raise ConversionError(
             f"{target.name} has no class for a {head} head; supported heads are "
@@ -136,8 +143,18 @@ def convert(
         generator=generator,
     )
     prefix = "" if head == "base" else f"{target.base_prefix}."
-    target_state = rename_keys(state, target.key_rules(prefix), what="canonical")
-    model = _build_target(target, head, target_config, has_pooler="base.pooler.dense.weight" in state)
+    dropped: list[str] = []
+    target_state = rename_keys(state, target.key_rules(prefix), what="canonical", dropped=dropped)
+    target_state.update(target.new_weights(target_config, prefix))
+    notes = uncarried_notes(config) + ([target.notice] if target.notice else [])
+    if dropped:
+        notes.append(
+            f"{target.config_class.__name__.removesuffix('Config')} has no place for "
+            f"{', '.join(sorted({k.split('.')[1] for k in dropped}))} weights ({len(dropped)} tensors), "
+            "so they were not carried over."
+        )
+        logger.warning(notes[-1])
+    model = _build_target(target, head, target_config, has_pooler=any(".pooler." in f".{k}" for k in target_state))
     load_checked(model.to(target_config.dtype), target_state)  # load_state_dict casts to it
     model.eval()
 
@@ -156,14 +173,15 @@ def convert(
         options={**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": seed},
         source_name=str(source_name),
         seconds=time.perf_counter() - started,
-        notes=uncarried_notes(config),
+        notes=notes,
     )
 
 
 def _build_target(target: TargetSpec, head: str, config, *, has_pooler: bool) -> PreTrainedModel:
     """Instantiate the target class without spending time on a random init we overwrite anyway."""
     cls = target.model_classes[head]
+    takes_pooler_flag = "add_pooling_layer" in inspect.signature(cls.__init__).parameters
     with no_init_weights():
-        model = cls(config, add_pooling_layer=has_pooler) if head == "base" else cls(config)
+        model = cls(config, add_pooling_layer=has_pooler) if head == "base" and takes_pooler_flag else cls(config)
     model.tie_weights()  # skipped under no_init_weights; ties only what the config says to tie
     return model

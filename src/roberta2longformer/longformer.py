@@ -91,6 +91,7 @@ LONGFORMER = register(
         exact_length=_exact_length,
         extra_inputs=_global_first_token,
         default_options={"attention_window": 512, "position_init": "tile"},
+        max_length=lambda config: config.max_position_embeddings - roberta_position_offset(config.pad_token_id),
         byte_level_tokenizer_class=transformers.LongformerTokenizerFast,
     )
 )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,6 +30,15 @@ class TargetSpec:
       reproduce the source exactly.
     - ``extra_inputs(input_ids, global_first)``: target-only forward arguments used by ``verify``
       (e.g. Longformer's ``global_attention_mask``).
+    - ``max_length(config)``: how many learned position rows a saved target has.
+    - ``new_weights(config, prefix)``: target weights with no source counterpart, set so the model
+      stays equivalent (e.g. Nyströmformer's zero convolution).
+    - ``exact_mode(model, length)``: a context in which the model computes exactly, for ``verify``.
+    - ``unsupported_heads``: head kind → why the target cannot reproduce it.
+    - ``smoke_length(config)``: the input length of the full-length smoke forward.
+    - ``approximation(source, converted, make_inputs, source_positions)``: for targets that
+      approximate attention, what the approximation costs against the source (reported, not checked).
+    - ``notice``: what every user of a converted model must know, written in its model card.
     """
 
     name: str
@@ -42,7 +52,16 @@ class TargetSpec:
     exact_length: Callable[[PretrainedConfig, int], int]
     extra_inputs: Callable[[torch.Tensor, bool], dict[str, torch.Tensor]]
     default_options: Mapping[str, Any]
+    max_length: Callable[[PretrainedConfig], int]
     byte_level_tokenizer_class: type | None = None
+    new_weights: Callable[[PretrainedConfig, str], dict[str, torch.Tensor]] = lambda config, prefix: {}
+    exact_mode: Callable[[PreTrainedModel, int], contextlib.AbstractContextManager] = (
+        lambda model, length: contextlib.nullcontext()
+    )
+    unsupported_heads: Mapping[str, str] = field(default_factory=dict)
+    smoke_length: Callable[[PretrainedConfig], int] | None = None
+    approximation: Callable[..., list[dict[str, Any]]] | None = None
+    notice: str = ""
 
     def options(self, given: Mapping[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(given) - set(self.default_options))

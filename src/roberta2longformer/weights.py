@@ -41,9 +41,17 @@ def rename(pattern: str, *targets: str) -> Rename:
 
 
 def rename_keys(
-    state: Mapping[str, torch.Tensor], rules: Iterable[Rename], *, what: str
+    state: Mapping[str, torch.Tensor],
+    rules: Iterable[Rename],
+    *,
+    what: str,
+    dropped: list[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Apply ``rules`` to every key of ``state``; raise if a key matches no rule or two keys collide."""
+    """Apply ``rules`` to every key of ``state``; raise if a key matches no rule or two keys collide.
+
+    A rule with no targets drops the keys it matches on purpose (a module the target does not
+    have); they are appended to ``dropped`` so the caller can say so, never silently.
+    """
     rules = tuple(rules)
     renamed: dict[str, torch.Tensor] = {}
     unmatched: list[str] = []
@@ -52,6 +60,8 @@ def rename_keys(
         if targets is None:
             unmatched.append(key)
             continue
+        if not targets and dropped is not None:
+            dropped.append(key)
         for target in targets:
             if target in renamed and renamed[target] is not tensor:
                 raise ConversionError(

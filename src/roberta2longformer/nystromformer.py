@@ -1,0 +1,201 @@
+"""RoBERTa-family → Nyströmformer, declared on the shared core.
+
+What makes it equivalent to the source:
+
+- ``NystromformerEmbeddings`` numbers tokens ``arange + 2`` whatever the padding, so token ``i``
+  reads row ``i + 2``: the learned rows go behind two offset rows, exactly where RoBERTa keeps
+  them (BERT's rows move up by two).
+- The depthwise convolution on the values that ``transformers`` adds to every layer
+  (``conv_kernel_size``, default 65; ``None`` is rejected by transformers 5 configs) starts at
+  zero, so it adds nothing until training grows it.
+- With ``num_landmarks == segment_means_seq_len`` attention is the exact softmax; ``verify`` uses
+  that regime for the exactness checks and reports separately what the landmark (Nyström)
+  approximation costs.
+
+A limit of ``transformers``' Nyströmformer that users must know: in the landmark regime it only
+works on inputs of exactly ``segment_means_seq_len`` tokens (other lengths reshape wrongly or
+fail), so pad every input to that length (``padding="max_length"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+import transformers
+from transformers import PretrainedConfig, PreTrainedModel
+
+from .errors import ConversionError
+from .positions import POSITION_INITS
+from .registry import TargetSpec, register
+from .weights import Rename, rename
+
+#: ``NystromformerEmbeddings`` reads row ``i + 2`` for token ``i``.
+NYSTROM_POSITION_OFFSET = 2
+
+PAD_TO_SEGMENT_LENGTH = (
+    "transformers' Nyströmformer only works on inputs of exactly segment_means_seq_len tokens in "
+    "its landmark regime: pad every input to that length (padding='max_length')."
+)
+
+
+def _key_rules(prefix: str) -> tuple[Rename, ...]:
+    return (
+        rename(r"base\.pooler\..+"),  # Nyströmformer has no pooler: dropped, and said so
+        rename(r"base\.(?P<rest>.+)", rf"{prefix}\g<rest>"),
+        rename(r"lm_head\.dense\.(?P<t>\w+)", r"cls.predictions.transform.dense.\g<t>"),
+        rename(r"lm_head\.layer_norm\.(?P<t>\w+)", r"cls.predictions.transform.LayerNorm.\g<t>"),
+        rename(r"lm_head\.decoder\.(?P<t>\w+)", r"cls.predictions.decoder.\g<t>"),
+        rename(r"lm_head\.bias", r"cls.predictions.bias"),
+        rename(r"(?P<k>(?:classifier|qa_outputs)\..+)", r"\g<k>"),
+    )
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _segment_length(max_length: int, options: Mapping[str, Any]) -> int:
+    return options["segment_means_seq_len"] or max_length
+
+
+def _validate(max_length: int, options: Mapping[str, Any]) -> None:
+    landmarks = options["num_landmarks"]
+    if not _positive_int(landmarks):
+        raise ConversionError(f"num_landmarks must be a positive whole number (e.g. 64), got {landmarks!r}.")
+    segment = _segment_length(max_length, options)
+    if not _positive_int(segment) or segment > max_length:
+        raise ConversionError(
+            f"segment_means_seq_len must be a positive number of tokens no larger than max_length "
+            f"({max_length}), got {segment!r}."
+        )
+    if segment % landmarks:
+        raise ConversionError(
+            f"The input length {segment} (segment_means_seq_len, default max_length) must be a multiple "
+            f"of num_landmarks ({landmarks}); choose e.g. {segment - segment % landmarks or landmarks}."
+        )
+    kernel = options["conv_kernel_size"]
+    if not _positive_int(kernel) or kernel % 2 == 0:
+        raise ConversionError(f"conv_kernel_size must be a positive odd number (e.g. 65), got {kernel!r}.")
+    if options["position_init"] not in POSITION_INITS:
+        raise ConversionError(
+            f"Unknown position_init {options['position_init']!r}; choose one of {', '.join(POSITION_INITS)}."
+        )
+
+
+def _config_overrides(
+    source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
+) -> dict:
+    return {
+        "max_position_embeddings": max_length,
+        "num_landmarks": options["num_landmarks"],
+        "segment_means_seq_len": _segment_length(max_length, options),
+        "conv_kernel_size": options["conv_kernel_size"],
+    }
+
+
+def _zero_convolutions(config: PretrainedConfig, prefix: str) -> dict[str, torch.Tensor]:
+    """The value convolution of every layer, zero so the layer computes what the source's did."""
+    shape = (config.num_attention_heads, 1, config.conv_kernel_size, 1)
+    return {
+        f"{prefix}encoder.layer.{i}.attention.self.conv.weight": torch.zeros(shape, dtype=config.dtype)
+        for i in range(config.num_hidden_layers)
+    }
+
+
+def _attention_modules(model: PreTrainedModel) -> list[torch.nn.Module]:
+    return [m for m in model.modules() if type(m).__name__ == "NystromformerSelfAttention"]
+
+
+@contextlib.contextmanager
+def attention_regime(model: PreTrainedModel, length: int, landmarks: int | None = None) -> Iterator[None]:
+    """Temporarily make every layer read ``length`` tokens with ``landmarks`` landmarks.
+
+    ``landmarks=None`` (or ``== length``) is the exact-softmax regime. The weights do not depend on
+    either number, so this changes how attention is computed, not what was learned.
+    """
+    modules = _attention_modules(model)
+    saved = [(m.num_landmarks, m.seq_len) for m in modules]
+    try:
+        for m in modules:
+            m.num_landmarks, m.seq_len = landmarks or length, length
+        yield
+    finally:
+        for m, (landmarks_before, length_before) in zip(modules, saved):
+            m.num_landmarks, m.seq_len = landmarks_before, length_before
+
+
+def landmark_error(source, converted, make_inputs, source_positions: int) -> list[dict[str, Any]]:
+    """Hidden-state error of the landmark regime against the source at up to three lengths.
+
+    Lengths are multiples of ``num_landmarks`` that the source can read; for each, every layer
+    uses the configured landmarks over that many tokens (the model's own regime, scaled down).
+    """
+    landmarks = converted.config.num_landmarks
+    longest = source_positions // landmarks * landmarks
+    lengths = sorted({n for n in (longest, longest // 2 // landmarks * landmarks, 2 * landmarks) if landmarks < n <= longest})
+    results = []
+    for length in lengths:
+        inputs = make_inputs(length)
+        with torch.inference_mode():
+            expected = source(**inputs, output_hidden_states=True).hidden_states[-1]
+            with attention_regime(converted, length, landmarks):
+                actual = converted(**inputs, output_hidden_states=True).hidden_states[-1]
+        cosine = torch.nn.functional.cosine_similarity(actual.float(), expected.float(), dim=-1)
+        results.append({
+            "length": length,
+            "regime": f"{landmarks} landmarks",
+            "max_abs_diff": (actual.float() - expected.float()).abs().max().item(),
+            "mean_cosine": cosine.mean().item(),
+        })
+    return results
+
+
+_NO_EQUIVALENT = (
+    "transformers' Nyströmformer{what}, so a converted {head} head would not compute what the "
+    "source's did; convert the base or masked-LM model and train a fresh {head} head on it."
+)
+
+NYSTROMFORMER = register(
+    TargetSpec(
+        name="nystromformer",
+        config_class=transformers.NystromformerConfig,
+        model_classes={
+            "base": transformers.NystromformerModel,
+            "masked_lm": transformers.NystromformerForMaskedLM,
+            "token_classification": transformers.NystromformerForTokenClassification,
+            "question_answering": transformers.NystromformerForQuestionAnswering,
+        },
+        base_prefix="nystromformer",
+        key_rules=_key_rules,
+        position_offset=lambda config: NYSTROM_POSITION_OFFSET,
+        config_overrides=_config_overrides,
+        validate=_validate,
+        exact_length=lambda config, source_positions: min(source_positions, config.max_position_embeddings),
+        extra_inputs=lambda input_ids, global_first: {},
+        default_options={
+            "num_landmarks": 64,
+            "segment_means_seq_len": None,
+            "conv_kernel_size": 65,
+            "position_init": "tile",
+        },
+        max_length=lambda config: config.max_position_embeddings,
+        new_weights=_zero_convolutions,
+        exact_mode=lambda model, length: attention_regime(model, length),
+        smoke_length=lambda config: config.segment_means_seq_len,
+        approximation=landmark_error,
+        notice=PAD_TO_SEGMENT_LENGTH,
+        unsupported_heads={
+            "sequence_classification": _NO_EQUIVALENT.format(
+                what="'s classification head applies hidden_act where RoBERTa's applies tanh",
+                head="sequence-classification",
+            ),
+            "multiple_choice": _NO_EQUIVALENT.format(
+                what=" scores choices with a ReLU pre-classifier instead of a tanh pooler",
+                head="multiple-choice",
+            ),
+        },
+    )
+)
