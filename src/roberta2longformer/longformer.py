@@ -17,7 +17,7 @@ import transformers
 from transformers import PretrainedConfig
 
 from .errors import ConversionError
-from .positions import POSITION_INITS, roberta_position_offset
+from .positions import check_position_init, roberta_position_offset
 from .registry import TargetSpec, register
 from .weights import Rename, rename
 
@@ -40,11 +40,7 @@ def _validate(max_length: int, options: Mapping[str, Any]) -> None:
         raise ConversionError(
             f"attention_window must be a positive even number of tokens (e.g. 512), got {window!r}."
         )
-    if options["position_init"] not in POSITION_INITS:
-        raise ConversionError(
-            f"Unknown position_init {options['position_init']!r}; choose one of "
-            f"{', '.join(POSITION_INITS)}."
-        )
+    check_position_init(options["position_init"])
 
 
 def _config_overrides(

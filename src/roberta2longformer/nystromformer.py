@@ -28,7 +28,7 @@ import transformers
 from transformers import PretrainedConfig, PreTrainedModel
 
 from .errors import ConversionError
-from .positions import POSITION_INITS
+from .positions import check_position_init
 from .registry import TargetSpec, register
 from .weights import Rename, rename
 
@@ -79,10 +79,7 @@ def _validate(max_length: int, options: Mapping[str, Any]) -> None:
     kernel = options["conv_kernel_size"]
     if not _positive_int(kernel) or kernel % 2 == 0:
         raise ConversionError(f"conv_kernel_size must be a positive odd number (e.g. 65), got {kernel!r}.")
-    if options["position_init"] not in POSITION_INITS:
-        raise ConversionError(
-            f"Unknown position_init {options['position_init']!r}; choose one of {', '.join(POSITION_INITS)}."
-        )
+    check_position_init(options["position_init"])
 
 
 def _config_overrides(

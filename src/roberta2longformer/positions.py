@@ -24,6 +24,13 @@ PositionInit = Literal["tile", "interpolate", "random"]
 POSITION_INITS: tuple[str, ...] = ("tile", "interpolate", "random")
 
 
+def check_position_init(init: str) -> None:
+    if init not in POSITION_INITS:
+        raise ConversionError(
+            f"Unknown position_init {init!r}; choose one of {', '.join(POSITION_INITS)}."
+        )
+
+
 def roberta_position_offset(pad_token_id: int | None) -> int:
     """Number of rows before the first learned row in a RoBERTa-style table (2 for RoBERTa)."""
     if pad_token_id is None:
@@ -55,10 +62,7 @@ def extend_learned_rows(
 
     A ``length`` below the source length keeps the first ``length`` rows.
     """
-    if init not in POSITION_INITS:
-        raise ConversionError(
-            f"Unknown position_init {init!r}; choose one of {', '.join(POSITION_INITS)}."
-        )
+    check_position_init(init)
     if length <= 0:
         raise ConversionError(f"The position table needs a positive length, got {length}.")
     source_length = learned.shape[0]
