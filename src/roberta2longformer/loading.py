@@ -93,7 +93,7 @@ def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedM
     cls = model_class_for(config)
     try:
         model = cls.from_pretrained(location, use_safetensors=None if allow_pickle else True)
-    except (OSError, ValueError, RuntimeError, EnvironmentError) as error:
+    except (OSError, ValueError, RuntimeError) as error:
         raise ConversionError(_unreadable(location, error)) from None
     except Exception as error:  # safetensors raises its own error type for corrupt files
         if type(error).__name__ != "SafetensorError":

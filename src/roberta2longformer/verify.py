@@ -188,11 +188,9 @@ def _as_multiple_choice(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 def _compare(name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, atol: float, case: str) -> Check:
     if a.shape != b.shape:
         return Check(case, f"{name} (shape {tuple(a.shape)} vs {tuple(b.shape)})", list(b.shape), float("inf"), atol)
-    flat_mask = mask.reshape(-1, mask.shape[-1]).bool()
+    flat_mask = mask.reshape(-1, mask.shape[-1]).bool()  # multiple choice: (batch·choices, length)
     if a.dim() >= 2 and a.shape[:2] == flat_mask.shape:  # per-token outputs: ignore padding
         a, b = a[flat_mask], b[flat_mask]
-    elif a.dim() >= 2 and a.shape[:2] == mask.shape[:2] and mask.dim() == 2:
-        a, b = a[mask.bool()], b[mask.bool()]
     diff = (a.float() - b.float()).abs().max().item() if a.numel() else 0.0
     return Check(case, name, list(b.shape), diff, atol)
 
