@@ -53,11 +53,11 @@ def _config_overrides(
     }
 
 
-def _exact_length(config: PretrainedConfig, source_positions: int) -> int:
+def _one_window(config: PretrainedConfig) -> int:
+    """Inputs up to this length fit in every layer's window, so attention is full attention."""
     window = config.attention_window
     window = min(window) if isinstance(window, (list, tuple)) else window
-    target_positions = config.max_position_embeddings - roberta_position_offset(config.pad_token_id)
-    return min(window // 2 + 1, source_positions, target_positions)
+    return window // 2 + 1
 
 
 def _global_first_token(input_ids: torch.Tensor, global_first: bool) -> dict[str, torch.Tensor]:
@@ -84,7 +84,7 @@ LONGFORMER = register(
         position_offset=lambda config: roberta_position_offset(config.pad_token_id),
         config_overrides=_config_overrides,
         validate=_validate,
-        exact_length=_exact_length,
+        exact_length=_one_window,
         extra_inputs=_global_first_token,
         default_options={"attention_window": 512, "position_init": "tile"},
         max_length=lambda config: config.max_position_embeddings - roberta_position_offset(config.pad_token_id),

@@ -26,8 +26,8 @@ class TargetSpec:
     - ``config_overrides(source_config, max_length, options, special_ids)``: the fields the
       target changes or adds; everything else is carried from the source.
     - ``validate(max_length, options)``: raise :class:`ConversionError` for bad options.
-    - ``exact_length(config, source_positions)``: the longest input on which the target must
-      reproduce the source exactly.
+    - ``exact_length(config)``: the longest input on which the target's attention can reproduce
+      full attention (``None``: any length); ``verify`` also bounds it by both position tables.
     - ``extra_inputs(input_ids, global_first)``: target-only forward arguments used by ``verify``
       (e.g. Longformer's ``global_attention_mask``).
     - ``max_length(config)``: how many learned position rows a saved target has.
@@ -49,7 +49,7 @@ class TargetSpec:
     position_offset: Callable[[PretrainedConfig], int]
     config_overrides: Callable[[PretrainedConfig, int, Mapping[str, Any], Mapping[str, Any]], dict]
     validate: Callable[[int, Mapping[str, Any]], None]
-    exact_length: Callable[[PretrainedConfig, int], int]
+    exact_length: Callable[[PretrainedConfig], int | None]
     extra_inputs: Callable[[torch.Tensor, bool], dict[str, torch.Tensor]]
     default_options: Mapping[str, Any]
     max_length: Callable[[PretrainedConfig], int]

@@ -224,7 +224,12 @@ def verify(
     dtype = next(converted.parameters()).dtype
     atol = atol if atol is not None else ATOL.get(dtype, 1e-4)
     source_positions = _source_positions(source)
-    exact_length = target.exact_length(converted.config, source_positions)
+    attention_limit = target.exact_length(converted.config)
+    exact_length = min(
+        source_positions,
+        target.max_length(converted.config),
+        attention_limit if attention_limit is not None else source_positions,
+    )
     report = VerificationReport(
         source=source_name or str(getattr(source, "name_or_path", "")),
         target=target.name,
