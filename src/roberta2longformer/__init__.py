@@ -28,6 +28,7 @@ __all__ = [
     "ToleranceError",
     "VerificationReport",
     "convert",
+    "convert_roberta_to_bigbird",
     "convert_roberta_to_longformer",
     "convert_roberta_to_nystromformer",
     "extend_learned_rows",
@@ -96,4 +97,31 @@ def convert_roberta_to_nystromformer(
         "nystromformer", roberta_model, roberta_tokenizer, nystromformer_max_length, check=check, dtype=dtype,
         allow_pickle=allow_pickle, seed=seed, num_landmarks=num_landmarks,
         segment_means_seq_len=segment_means_seq_len, conv_kernel_size=conv_kernel_size, position_init=position_init,
+    )
+
+
+def convert_roberta_to_bigbird(
+    roberta_model: PreTrainedModel | str | Path,
+    roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    bigbird_max_length: int = 4096,
+    *,
+    block_size: int = 64,
+    num_random_blocks: int = 3,
+    position_init: str = "tile",
+    dtype: torch.dtype | str | None = None,
+    check: bool = True,
+    allow_pickle: bool = False,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
+    """Convert a RoBERTa-family model to BigBird (base, masked-LM, token classification, multiple choice).
+
+    ``bigbird_max_length`` must be a multiple of ``block_size``. On inputs of up to
+    ``(5 + 2 · num_random_blocks) · block_size`` tokens BigBird uses full attention and the result
+    computes what the source computed (checked with ``check``); longer inputs use block-sparse
+    attention.
+    """
+    return _convert_and_check(
+        "bigbird", roberta_model, roberta_tokenizer, bigbird_max_length, check=check, dtype=dtype,
+        allow_pickle=allow_pickle, seed=seed, block_size=block_size, num_random_blocks=num_random_blocks,
+        position_init=position_init,
     )

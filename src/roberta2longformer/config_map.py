@@ -35,8 +35,20 @@ CARRIED_FIELDS: tuple[str, ...] = (
 )
 
 
-def carried_fields(source: PretrainedConfig) -> dict[str, Any]:
-    return {name: getattr(source, name, None) for name in CARRIED_FIELDS}
+#: Fields carried only to targets whose config declares them (elsewhere a note says they are lost).
+CARRIED_WHERE_DECLARED: tuple[str, ...] = ("classifier_dropout",)
+
+
+def declares(config_class: type[PretrainedConfig], name: str) -> bool:
+    return name in getattr(config_class, "__dataclass_fields__", {})
+
+
+def carried_fields(source: PretrainedConfig, config_class: type[PretrainedConfig]) -> dict[str, Any]:
+    fields = {name: getattr(source, name, None) for name in CARRIED_FIELDS}
+    fields.update(
+        {name: getattr(source, name, None) for name in CARRIED_WHERE_DECLARED if declares(config_class, name)}
+    )
+    return fields
 
 
 def derive_config(
@@ -47,18 +59,22 @@ def derive_config(
     dtype: torch.dtype,
 ) -> PretrainedConfig:
     """Build ``config_class`` from the source's fields, then apply the target's ``overrides``."""
-    fields = carried_fields(source)
+    fields = carried_fields(source, config_class)
     fields.update(overrides)
     config = config_class(**fields)
     config.dtype = dtype
     return config
 
 
-def uncarried_notes(source: PretrainedConfig) -> list[str]:
+def uncarried_notes(source: PretrainedConfig, config_class: type[PretrainedConfig]) -> list[str]:
     """Source settings a target cannot represent, to be written in the report (not silently lost)."""
     notes = []
     classifier_dropout = getattr(source, "classifier_dropout", None)
-    if classifier_dropout is not None and classifier_dropout != source.hidden_dropout_prob:
+    if (
+        classifier_dropout is not None
+        and classifier_dropout != source.hidden_dropout_prob
+        and not declares(config_class, "classifier_dropout")
+    ):
         notes.append(
             f"classifier_dropout={classifier_dropout} has no equivalent; the head's dropout is "
             f"hidden_dropout_prob={source.hidden_dropout_prob} (affects training only)."

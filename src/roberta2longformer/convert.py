@@ -10,17 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.initialization import no_init_weights
 
 from . import longformer as _longformer  # noqa: F401  (registers the target)
+from . import bigbird as _bigbird  # noqa: F401  (registers the target)
 from . import nystromformer as _nystromformer  # noqa: F401  (registers the target)
 from .config_map import derive_config, uncarried_notes
-from .errors import ConversionError
+from .errors import ConversionError, require_positive_int
 from .loading import load_config, load_model, load_tokenizer
 from .positions import rebuild_position_table
 from .registry import TargetSpec, get_target
-from .sources import POSITION_KEY, family_for, head_for
+from .sources import POSITION_KEY, SourceFamily, family_for, head_for
 from .tokenization import check_tokenizer_matches, convert_tokenizer
 from .weights import load_checked, rename_keys
 
@@ -51,14 +52,6 @@ def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     if dtype not in DTYPES:
         raise ConversionError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
     return DTYPES[dtype]
-
-
-def _check_max_length(max_length: Any) -> int:
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= 0:
-        raise ConversionError(
-            f"max_length must be a positive whole number of tokens (e.g. 4096), got {max_length!r}."
-        )
-    return max_length
 
 
 def _special_ids(source_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None) -> dict:
@@ -94,7 +87,7 @@ def convert(
     """
     started = time.perf_counter()
     target = get_target(to)
-    max_length = _check_max_length(max_length)
+    require_positive_int("max_length", max_length, "4096 tokens")
     options = target.options(options)
     target.validate(max_length, options)
     wanted_dtype = parse_dtype(dtype)
@@ -122,6 +115,8 @@ def convert(
             f"{target.name} has no class for a {head} head; supported heads are "
             f"{', '.join(target.model_classes)}."
         )
+    if head == "masked_lm":
+        _check_lm_head_activation(family, target, config)
     if tokenizer is not None:
         check_tokenizer_matches(tokenizer, config)
 
@@ -145,8 +140,9 @@ def convert(
     prefix = "" if head == "base" else f"{target.base_prefix}."
     dropped: list[str] = []
     target_state = rename_keys(state, target.key_rules(prefix), what="canonical", dropped=dropped)
-    target_state.update(target.new_weights(target_config, prefix))
-    notes = uncarried_notes(config) + ([target.notice] if target.notice else [])
+    added = target.new_weights(target_config, prefix, target_state, generator)
+    target_state.update(added.tensors)
+    notes = uncarried_notes(config, target.config_class) + list(added.notes) + ([target.notice] if target.notice else [])
     if dropped:
         notes.append(
             f"{target.config_class.__name__.removesuffix('Config')} has no place for "
@@ -175,6 +171,17 @@ def convert(
         seconds=time.perf_counter() - started,
         notes=notes,
     )
+
+
+def _check_lm_head_activation(family: SourceFamily, target: TargetSpec, config: PretrainedConfig) -> None:
+    """RoBERTa's masked-LM head always applies gelu, BERT-style heads apply ``hidden_act``."""
+    source_act, target_act = family.lm_head_activation(config), target.lm_head_activation(config)
+    if source_act != target_act:
+        raise ConversionError(
+            f"The source's masked-LM head applies {source_act} but {target.config_class.__name__.removesuffix('Config')}'s "
+            f"applies {target_act} (from hidden_act), so its predictions would differ; convert the base model "
+            "and train a fresh masked-LM head, or pick a target whose head matches."
+        )
 
 
 def _build_target(target: TargetSpec, head: str, config, *, has_pooler: bool) -> PreTrainedModel:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ConversionError(ValueError):
     """Bad input to a conversion: unsupported source, invalid option, unusable output path."""
@@ -17,3 +19,13 @@ class ToleranceError(ValueError):
             f"The converted model differs from its source in {len(failures)} check(s); "
             f"do not use it, and please report this with the source config:\n{lines}"
         )
+
+
+def is_positive_int(value: Any) -> bool:
+    """A whole number above zero (``True`` is an ``int`` to Python, not to our users)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def require_positive_int(name: str, value: Any, example: str) -> None:
+    if not is_positive_int(value):
+        raise ConversionError(f"{name} must be a positive whole number (e.g. {example}), got {value!r}.")

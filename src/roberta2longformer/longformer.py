@@ -16,7 +16,7 @@ import torch
 import transformers
 from transformers import PretrainedConfig
 
-from .errors import ConversionError
+from .errors import ConversionError, is_positive_int
 from .positions import check_position_init, roberta_position_offset
 from .registry import TargetSpec, register
 from .weights import Rename, rename
@@ -36,7 +36,7 @@ def _key_rules(prefix: str) -> tuple[Rename, ...]:
 
 def _validate(max_length: int, options: Mapping[str, Any]) -> None:
     window = options["attention_window"]
-    if isinstance(window, bool) or not isinstance(window, int) or window <= 0 or window % 2:
+    if not is_positive_int(window) or window % 2:
         raise ConversionError(
             f"attention_window must be a positive even number of tokens (e.g. 512), got {window!r}."
         )

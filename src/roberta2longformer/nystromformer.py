@@ -27,9 +27,10 @@ import torch
 import transformers
 from transformers import PretrainedConfig, PreTrainedModel
 
-from .errors import ConversionError
+from .errors import ConversionError, is_positive_int, require_positive_int
 from .positions import check_position_init
-from .registry import TargetSpec, register
+from .registry import Approximation, NewWeights, TargetSpec, register
+from .sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
 from .weights import Rename, rename
 
 #: ``NystromformerEmbeddings`` reads row ``i + 2`` for token ``i``.
@@ -45,16 +46,9 @@ def _key_rules(prefix: str) -> tuple[Rename, ...]:
     return (
         rename(r"base\.pooler\..+"),  # Nyströmformer has no pooler: dropped, and said so
         rename(r"base\.(?P<rest>.+)", rf"{prefix}\g<rest>"),
-        rename(r"lm_head\.dense\.(?P<t>\w+)", r"cls.predictions.transform.dense.\g<t>"),
-        rename(r"lm_head\.layer_norm\.(?P<t>\w+)", r"cls.predictions.transform.LayerNorm.\g<t>"),
-        rename(r"lm_head\.decoder\.(?P<t>\w+)", r"cls.predictions.decoder.\g<t>"),
-        rename(r"lm_head\.bias", r"cls.predictions.bias"),
+        *module_renames(BERT_STYLE_LM_HEAD),
         rename(r"(?P<k>(?:classifier|qa_outputs)\..+)", r"\g<k>"),
     )
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _segment_length(max_length: int, options: Mapping[str, Any]) -> int:
@@ -63,10 +57,9 @@ def _segment_length(max_length: int, options: Mapping[str, Any]) -> int:
 
 def _validate(max_length: int, options: Mapping[str, Any]) -> None:
     landmarks = options["num_landmarks"]
-    if not _positive_int(landmarks):
-        raise ConversionError(f"num_landmarks must be a positive whole number (e.g. 64), got {landmarks!r}.")
+    require_positive_int("num_landmarks", landmarks, "64")
     segment = _segment_length(max_length, options)
-    if not _positive_int(segment) or segment > max_length:
+    if not is_positive_int(segment) or segment > max_length:
         raise ConversionError(
             f"segment_means_seq_len must be a positive number of tokens no larger than max_length "
             f"({max_length}), got {segment!r}."
@@ -77,7 +70,7 @@ def _validate(max_length: int, options: Mapping[str, Any]) -> None:
             f"of num_landmarks ({landmarks}); choose e.g. {segment - segment % landmarks or landmarks}."
         )
     kernel = options["conv_kernel_size"]
-    if not _positive_int(kernel) or kernel % 2 == 0:
+    if not is_positive_int(kernel) or kernel % 2 == 0:
         raise ConversionError(f"conv_kernel_size must be a positive odd number (e.g. 65), got {kernel!r}.")
     check_position_init(options["position_init"])
 
@@ -93,13 +86,13 @@ def _config_overrides(
     }
 
 
-def _zero_convolutions(config: PretrainedConfig, prefix: str) -> dict[str, torch.Tensor]:
+def _zero_convolutions(config: PretrainedConfig, prefix: str, state, generator) -> NewWeights:
     """The value convolution of every layer, zero so the layer computes what the source's did."""
     shape = (config.num_attention_heads, 1, config.conv_kernel_size, 1)
-    return {
+    return NewWeights({
         f"{prefix}encoder.layer.{i}.attention.self.conv.weight": torch.zeros(shape, dtype=config.dtype)
         for i in range(config.num_hidden_layers)
-    }
+    })
 
 
 def _attention_modules(model: PreTrainedModel) -> list[torch.nn.Module]:
@@ -124,30 +117,21 @@ def attention_regime(model: PreTrainedModel, length: int, landmarks: int | None 
             m.num_landmarks, m.seq_len = landmarks_before, length_before
 
 
-def landmark_error(source, converted, make_inputs, source_positions: int) -> list[dict[str, Any]]:
-    """Hidden-state error of the landmark regime against the source at up to three lengths.
+def landmark_regimes(model: PreTrainedModel, source_positions: int) -> list[Approximation]:
+    """The landmark regime at up to three lengths the source can read (multiples of the landmarks).
 
-    Lengths are multiples of ``num_landmarks`` that the source can read; for each, every layer
-    uses the configured landmarks over that many tokens (the model's own regime, scaled down).
+    At each length every layer uses the configured landmarks over that many tokens: the model's
+    own regime, scaled down so that the source can be compared with it.
     """
-    landmarks = converted.config.num_landmarks
+    landmarks = model.config.num_landmarks
     longest = source_positions // landmarks * landmarks
-    lengths = sorted({n for n in (longest, longest // 2 // landmarks * landmarks, 2 * landmarks) if landmarks < n <= longest})
-    results = []
-    for length in lengths:
-        inputs = make_inputs(length)
-        with torch.inference_mode():
-            expected = source(**inputs, output_hidden_states=True).hidden_states[-1]
-            with attention_regime(converted, length, landmarks):
-                actual = converted(**inputs, output_hidden_states=True).hidden_states[-1]
-        cosine = torch.nn.functional.cosine_similarity(actual.float(), expected.float(), dim=-1)
-        results.append({
-            "length": length,
-            "regime": f"{landmarks} landmarks",
-            "max_abs_diff": (actual.float() - expected.float()).abs().max().item(),
-            "mean_cosine": cosine.mean().item(),
-        })
-    return results
+    lengths = sorted(
+        {n for n in (longest, longest // 2 // landmarks * landmarks, 2 * landmarks) if landmarks < n <= longest}
+    )
+    return [
+        Approximation(length, f"{landmarks} landmarks", attention_regime(model, length, landmarks))
+        for length in lengths
+    ]
 
 
 _NO_EQUIVALENT = (
@@ -180,9 +164,10 @@ NYSTROMFORMER = register(
         },
         max_length=lambda config: config.max_position_embeddings,
         new_weights=_zero_convolutions,
+        lm_head_activation=lm_head_activation,
         exact_mode=lambda model, length: attention_regime(model, length),
         smoke_length=lambda config: config.segment_means_seq_len,
-        approximation=landmark_error,
+        approximation=landmark_regimes,
         notice=PAD_TO_SEGMENT_LENGTH,
         unsupported_heads={
             "sequence_classification": _NO_EQUIVALENT.format(

@@ -5,13 +5,28 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 from .errors import ConversionError
 from .weights import Rename
+
+
+class Approximation(NamedTuple):
+    """One length at which to measure an approximating attention, and how to run the model there."""
+
+    length: int
+    regime: str
+    mode: contextlib.AbstractContextManager
+
+
+class NewWeights(NamedTuple):
+    """Weights a target needs that the source does not have, and what users must know about them."""
+
+    tensors: dict[str, torch.Tensor]
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,13 +46,16 @@ class TargetSpec:
     - ``extra_inputs(input_ids, global_first)``: target-only forward arguments used by ``verify``
       (e.g. Longformer's ``global_attention_mask``).
     - ``max_length(config)``: how many learned position rows a saved target has.
-    - ``new_weights(config, prefix)``: target weights with no source counterpart, set so the model
-      stays equivalent (e.g. Nyströmformer's zero convolution).
+    - ``new_weights(config, prefix, state, generator)``: target weights with no source
+      counterpart in the mapped ``state``, set so the model stays equivalent (e.g. Nyströmformer's
+      zero convolution), with a note for each one that is not (seeded by ``generator``).
     - ``exact_mode(model, length)``: a context in which the model computes exactly, for ``verify``.
     - ``unsupported_heads``: head kind → why the target cannot reproduce it.
     - ``smoke_length(config)``: the input length of the full-length smoke forward.
-    - ``approximation(source, converted, make_inputs, source_positions)``: for targets that
-      approximate attention, what the approximation costs against the source (reported, not checked).
+    - ``approximation(model, source_positions)``: for targets that approximate attention, the
+      lengths (≤ ``source_positions``) and regimes at which ``verify`` measures what the
+      approximation costs against the source (reported, not checked).
+    - ``lm_head_activation(config)``: the activation inside the target's masked-LM head.
     - ``notice``: what every user of a converted model must know, written in its model card.
     """
 
@@ -54,13 +72,16 @@ class TargetSpec:
     default_options: Mapping[str, Any]
     max_length: Callable[[PretrainedConfig], int]
     byte_level_tokenizer_class: type | None = None
-    new_weights: Callable[[PretrainedConfig, str], dict[str, torch.Tensor]] = lambda config, prefix: {}
+    new_weights: Callable[[PretrainedConfig, str, Mapping[str, torch.Tensor], torch.Generator], NewWeights] = (
+        lambda config, prefix, state, generator: NewWeights({})
+    )
     exact_mode: Callable[[PreTrainedModel, int], contextlib.AbstractContextManager] = (
         lambda model, length: contextlib.nullcontext()
     )
     unsupported_heads: Mapping[str, str] = field(default_factory=dict)
     smoke_length: Callable[[PretrainedConfig], int] | None = None
-    approximation: Callable[..., list[dict[str, Any]]] | None = None
+    approximation: Callable[[PreTrainedModel, int], list[Approximation]] | None = None
+    lm_head_activation: Callable[[PretrainedConfig], str] = lambda config: "gelu"
     notice: str = ""
 
     def options(self, given: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ map from that one layout, so adding a family or a target is one declaration, not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
@@ -39,6 +40,28 @@ HEAD_CLASS_SUFFIX = {head: suffix for suffix, head in _HEAD_BY_CLASS_SUFFIX.item
 
 POSITION_KEY = "base.embeddings.position_embeddings.weight"
 
+#: Canonical (RoBERTa/Longformer) masked-LM head modules → their BERT-style names, which BERT,
+#: Nyströmformer and BigBird share.
+BERT_STYLE_LM_HEAD: dict[str, str] = {
+    "lm_head.dense": "cls.predictions.transform.dense",
+    "lm_head.layer_norm": "cls.predictions.transform.LayerNorm",
+    "lm_head.decoder": "cls.predictions.decoder",
+    "lm_head.bias": "cls.predictions.bias",
+}
+
+
+def module_renames(names: Mapping[str, str], *, reverse: bool = False) -> tuple[Rename, ...]:
+    """Rules that move whole modules (``old`` and ``old.*``) to new names, or back with ``reverse``."""
+    pairs = [(new, old) if reverse else (old, new) for old, new in names.items()]
+    return tuple(
+        rename(rf"{re.escape(old)}(?P<rest>(?:\.\w+)?)", rf"{new}\g<rest>") for old, new in pairs
+    )
+
+
+def lm_head_activation(config: PretrainedConfig) -> str:
+    """The activation of a BERT-style prediction head: the model's ``hidden_act``."""
+    return config.hidden_act if isinstance(config.hidden_act, str) else type(config.hidden_act).__name__
+
 
 def _backbone(prefix: str) -> Rename:
     """Backbone keys, with the head models' prefix (``roberta.``) or without it (base models)."""
@@ -61,6 +84,8 @@ class SourceFamily:
     prefix: str
     position_offset: Callable[[PretrainedConfig], int]
     head_rules: Mapping[str, tuple[Rename, ...]]
+    #: The activation inside the masked-LM head (RoBERTa's is always gelu, BERT's is hidden_act).
+    lm_head_activation: Callable[[PretrainedConfig], str] = lambda config: "gelu"
 
     def to_canonical(self, state: Mapping[str, torch.Tensor], head: str) -> dict[str, torch.Tensor]:
         rules = (*self.head_rules.get(head, ()), _backbone(self.prefix))  # heads first: BERT's pooler may be one
@@ -96,13 +121,9 @@ FAMILIES: tuple[SourceFamily, ...] = (
         prefix="bert",
         # BERT numbers positions from 0: no padding offset.
         position_offset=lambda config: 0,
+        lm_head_activation=lm_head_activation,
         head_rules={
-            "masked_lm": (
-                rename(r"cls\.predictions\.transform\.dense\.(?P<t>\w+)", r"lm_head.dense.\g<t>"),
-                rename(r"cls\.predictions\.transform\.LayerNorm\.(?P<t>\w+)", r"lm_head.layer_norm.\g<t>"),
-                rename(r"cls\.predictions\.decoder\.(?P<t>\w+)", r"lm_head.decoder.\g<t>"),
-                rename(r"cls\.predictions\.bias", r"lm_head.bias"),
-            ),
+            "masked_lm": module_renames(BERT_STYLE_LM_HEAD, reverse=True),
             # BERT classifies pooler(CLS) -> dropout -> linear; Longformer's head is
             # dropout -> dense -> tanh -> dropout -> out_proj on CLS: the same computation when
             # the pooler becomes `dense` and the classifier becomes `out_proj`.

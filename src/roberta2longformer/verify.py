@@ -245,11 +245,13 @@ def verify(
                 case = case.replace(", global CLS", "")  # the target has no global tokens
             report.checks.extend(_check_case(source, converted, target, head, case, inputs, global_first, atol))
         if target.approximation is not None:
-            report.approximation = target.approximation(
-                source, converted, lambda length: _random_batch(
-                    torch.Generator().manual_seed(seed), [length] * 2, source.config, _frame_ids(source.config, tokenizer)
-                ), source_positions,
+            make_inputs = lambda length: _random_batch(  # noqa: E731
+                torch.Generator().manual_seed(seed), [length] * 2, source.config, _frame_ids(source.config, tokenizer)
             )
+            report.approximation = [
+                _approximation_error(source, converted, make_inputs(a.length), a)
+                for a in target.approximation(converted, source_positions)
+            ]
         if smoke:
             length = target.smoke_length(converted.config) if target.smoke_length else report.max_length
             report.smoke = _smoke(converted, target, head, length, seed)
@@ -286,6 +288,20 @@ def _check_case(source, converted, target: TargetSpec, head, case, inputs, globa
             continue
         checks.append(_compare(name, a, b, mask, atol, case))
     return checks
+
+
+def _approximation_error(source, converted, inputs, approximation) -> dict[str, Any]:
+    """How far the backbone's last hidden state moves from the source's in an approximating regime."""
+    expected = source.base_model(**inputs).last_hidden_state.float()
+    with approximation.mode:
+        actual = converted.base_model(**inputs).last_hidden_state.float()
+    cosine = torch.nn.functional.cosine_similarity(actual, expected, dim=-1)
+    return {
+        "length": approximation.length,
+        "regime": approximation.regime,
+        "max_abs_diff": (actual - expected).abs().max().item(),
+        "mean_cosine": cosine.mean().item(),
+    }
 
 
 def _smoke(model, target: TargetSpec, head: str, length: int, seed: int) -> dict[str, Any]:

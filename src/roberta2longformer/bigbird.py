@@ -1,0 +1,171 @@
+"""RoBERTa-family → BigBird, declared on the shared core.
+
+What makes it equivalent to the source:
+
+- BigBird's layers have RoBERTa's names and shapes, and its block-sparse attention uses the same
+  ``query/key/value`` for local, random and global blocks, so every backbone weight has exactly
+  one place. The pooler is one ``Linear`` (``pooler.weight``) instead of ``pooler.dense``.
+- ``BigBirdEmbeddings`` numbers tokens ``0, 1, 2, …`` (no padding offset), so RoBERTa's learned
+  rows move down by two and its offset rows are left behind; ``rescale_embeddings`` stays off.
+- ``BigBirdModel`` switches itself to full attention on inputs of at most
+  ``(5 + 2 · num_random_blocks) · block_size`` tokens; there it computes what the source computed.
+  It does not switch back by itself, so :func:`configured_attention` restores the configured
+  block-sparse attention after such a forward (``verify`` uses it).
+
+Heads: masked-LM (BERT-style names), token classification and multiple choice carry over exactly.
+BigBird's sequence-classification head applies ``hidden_act`` where RoBERTa's applies tanh, and
+its QA head adds a feed-forward block and masks the question, so those two are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+import transformers
+from transformers import PretrainedConfig, PreTrainedModel
+
+from .errors import ConversionError, require_positive_int
+from .positions import check_position_init
+from .registry import Approximation, NewWeights, TargetSpec, register
+from .sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
+from .weights import Rename, rename
+
+
+def _key_rules(prefix: str) -> tuple[Rename, ...]:
+    return (
+        rename(r"base\.pooler\.dense\.(?P<t>\w+)", rf"{prefix}pooler.\g<t>"),
+        rename(r"base\.(?P<rest>.+)", rf"{prefix}\g<rest>"),
+        *module_renames(BERT_STYLE_LM_HEAD),
+        rename(r"(?P<k>classifier\.\w+)", r"\g<k>"),
+    )
+
+
+def full_attention_limit(config: PretrainedConfig) -> int:
+    """The longest input on which ``BigBirdModel`` falls back to full attention."""
+    return (5 + 2 * config.num_random_blocks) * config.block_size
+
+
+def _validate(max_length: int, options: Mapping[str, Any]) -> None:
+    block, random_blocks = options["block_size"], options["num_random_blocks"]
+    require_positive_int("block_size", block, "64 tokens")
+    require_positive_int("num_random_blocks", random_blocks, "3")  # transformers' BigBird fails with 0
+    if max_length % block:
+        raise ConversionError(
+            f"max_length ({max_length}) must be a multiple of block_size ({block}), because BigBird pads "
+            f"every input to whole blocks; choose e.g. {max_length - max_length % block or block}."
+        )
+    limit = (5 + 2 * random_blocks) * block
+    if max_length <= limit:
+        raise ConversionError(
+            f"With block_size={block} and num_random_blocks={random_blocks}, BigBird uses full attention "
+            f"on inputs of up to {limit} tokens, so max_length={max_length} would never use block-sparse "
+            "attention; choose a longer max_length or a smaller block_size."
+        )
+    check_position_init(options["position_init"])
+
+
+def _config_overrides(
+    source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
+) -> dict:
+    return {
+        "max_position_embeddings": max_length,
+        "attention_type": "block_sparse",
+        "block_size": options["block_size"],
+        "num_random_blocks": options["num_random_blocks"],
+        "use_bias": True,  # every supported source has q/k/v biases
+        "rescale_embeddings": False,  # the source adds embeddings unscaled
+        "sep_token_id": special.get("sep_token_id"),
+    }
+
+
+def _pooler_for_head_models(
+    config: PretrainedConfig, prefix: str, state: Mapping[str, torch.Tensor], generator: torch.Generator
+) -> NewWeights:
+    """Every BigBird head model has a pooler; a source without one (e.g. a masked-LM) gets a fresh one.
+
+    Only the multiple-choice head reads the pooler, and a multiple-choice source brings its own,
+    so the fresh one changes no output of the converted model; it is drawn like ``transformers``
+    draws it (normal, ``initializer_range``; zero bias), seeded.
+    """
+    if not prefix or f"{prefix}pooler.weight" in state:
+        return NewWeights({})  # base models are built without a pooler when the source has none
+    size = config.hidden_size
+    weight = torch.empty(size, size).normal_(0.0, config.initializer_range, generator=generator)
+    tensors = {f"{prefix}pooler.weight": weight.to(config.dtype), f"{prefix}pooler.bias": torch.zeros(size, dtype=config.dtype)}
+    note = (
+        "BigBird's head models always have a pooler and the source had none, so it starts random (seeded); "
+        "the converted head does not read it."
+    )
+    return NewWeights(tensors, (note,))
+
+
+@contextlib.contextmanager
+def configured_attention(model: PreTrainedModel) -> Iterator[None]:
+    """Run ``model`` as it is, then put it back in the attention type its config names.
+
+    ``BigBirdModel.forward`` switches every layer to full attention on a short input and leaves it
+    there, so one short forward would make later long inputs pay quadratic attention.
+    """
+    try:
+        yield
+    finally:
+        model.base_model.set_attention_type(model.config.attention_type)
+
+
+def block_sparse_regimes(model: PreTrainedModel, source_positions: int) -> list[Approximation]:
+    """Block-sparse attention at the shortest and longest whole-block lengths the source can read."""
+    config = model.config
+    block = config.block_size
+    shortest = (full_attention_limit(config) // block + 1) * block
+    longest = source_positions // block * block
+    regime = f"block-sparse, blocks of {block}, {config.num_random_blocks} random"
+    return [
+        Approximation(length, regime, configured_attention(model))
+        for length in sorted({shortest, longest})
+        if shortest <= length <= longest
+    ]
+
+
+_NO_EQUIVALENT = (
+    "transformers' BigBird {what}, so a converted {head} head would not compute what the source's "
+    "did; convert the base or masked-LM model and train a fresh {head} head on it."
+)
+
+BIGBIRD = register(
+    TargetSpec(
+        name="bigbird",
+        config_class=transformers.BigBirdConfig,
+        model_classes={
+            "base": transformers.BigBirdModel,
+            "masked_lm": transformers.BigBirdForMaskedLM,
+            "token_classification": transformers.BigBirdForTokenClassification,
+            "multiple_choice": transformers.BigBirdForMultipleChoice,
+        },
+        base_prefix="bert",
+        key_rules=_key_rules,
+        position_offset=lambda config: 0,
+        config_overrides=_config_overrides,
+        validate=_validate,
+        exact_length=full_attention_limit,
+        extra_inputs=lambda input_ids, global_first: {},
+        default_options={"block_size": 64, "num_random_blocks": 3, "position_init": "tile"},
+        max_length=lambda config: config.max_position_embeddings,
+        new_weights=_pooler_for_head_models,
+        exact_mode=lambda model, length: configured_attention(model),
+        approximation=block_sparse_regimes,
+        lm_head_activation=lm_head_activation,
+        unsupported_heads={
+            "sequence_classification": _NO_EQUIVALENT.format(
+                what="'s classification head applies hidden_act where RoBERTa's applies tanh",
+                head="sequence-classification",
+            ),
+            "question_answering": _NO_EQUIVALENT.format(
+                what=" answers with an extra feed-forward block and masks the question tokens",
+                head="question-answering",
+            ),
+        },
+    )
+)
