@@ -6,7 +6,7 @@ import pytest
 import torch
 import transformers
 
-from roberta2longformer import ToleranceError, convert, convert_roberta_to_longformer, verify
+from roberta2longformer import ConversionError, ToleranceError, convert, convert_roberta_to_longformer, verify
 from roberta2longformer.config_map import CARRIED_FIELDS
 from tests.conftest import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 
@@ -167,3 +167,14 @@ def test_callers_tokenizer_is_not_modified(bpe_tokenizer):
     assert bpe_tokenizer.model_max_length == before
     assert tokenizer.model_max_length == 512
     assert tokenizer is not bpe_tokenizer
+
+
+def test_bert_masked_lm_whose_head_is_not_gelu_is_refused(wordpiece_tokenizer):
+    # BERT's prediction head applies hidden_act; Longformer's (RoBERTa's) always applies gelu.
+    source = make_source("bert", "masked_lm", hidden_act="gelu_new")
+    with pytest.raises(ConversionError, match="masked-LM head applies gelu_new but Longformer's applies gelu"):
+        convert(source, wordpiece_tokenizer, max_length=64, attention_window=ATTENTION_WINDOW)
+    # The same backbone without the head converts exactly: only the head is the problem.
+    base = make_source("bert", "base", hidden_act="gelu_new")
+    report = verify(base, convert(base, wordpiece_tokenizer, max_length=64, attention_window=ATTENTION_WINDOW).model)
+    assert report.passed

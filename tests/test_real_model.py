@@ -54,3 +54,16 @@ def test_embedding_example_runs_on_the_converted_model(minilm_conversion, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "converted, whole document" in result.stdout and "1024" in result.stdout
     assert transformers.AutoModel.from_pretrained(out).config.max_position_embeddings == 1025
+
+
+@pytest.mark.parametrize("to, options", [
+    ("bigbird", {"block_size": 32, "num_random_blocks": 2}),  # full attention up to 288 tokens
+    ("nystromformer", {"num_landmarks": 64}),
+])
+def test_real_minilm_to_other_targets_is_exact_where_attention_is(to, options):
+    conversion = convert("builtin:all-MiniLM-L6-v2", to=to, max_length=1024, **options)
+    report = verify(conversion.source_model, conversion.model, conversion.source_tokenizer)
+    assert report.passed and report.max_abs_diff <= 1e-4
+    assert report.smoke["finite"] and report.smoke["length"] == 1024
+    # What the approximating attention costs on real weights before any training: measured, in range.
+    assert report.approximation and all(0.0 < a["mean_cosine"] < 1.0 for a in report.approximation)
