@@ -80,6 +80,8 @@ def test_masked_lm_gets_a_noted_pooler_and_round_trips(tmp_path, bpe_tokenizer):
     assert any("pooler" in note and "does not read it" in note for note in conversion.notes)
     report = verify(source, conversion.model, bpe_tokenizer)
     save_conversion(conversion, report, tmp_path / "bb")
+    card = (tmp_path / "bb" / "README.md").read_text()
+    assert "set_attention_type('block_sparse')" in card and "block-sparse, blocks of 4" in card
     loaded = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "bb").eval()
     assert type(loaded) is transformers.BigBirdForMaskedLM
     ids = torch.randint(5, 300, (1, 64))

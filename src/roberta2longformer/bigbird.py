@@ -129,6 +129,12 @@ def block_sparse_regimes(model: PreTrainedModel, source_positions: int) -> list[
     ]
 
 
+STAYS_IN_FULL_ATTENTION = (
+    "transformers' BigBirdModel switches to full attention on an input of at most "
+    "(5 + 2·num_random_blocks)·block_size tokens and stays there for every later input; after short "
+    "inputs call model.base_model.set_attention_type('block_sparse') before long ones."
+)
+
 _NO_EQUIVALENT = (
     "transformers' BigBird {what}, so a converted {head} head would not compute what the source's "
     "did; convert the base or masked-LM model and train a fresh {head} head on it."
@@ -157,6 +163,8 @@ BIGBIRD = register(
         exact_mode=lambda model, length: configured_attention(model),
         approximation=block_sparse_regimes,
         lm_head_activation=lm_head_activation,
+        notice=STAYS_IN_FULL_ATTENTION,
+        exact_where="those on which BigBird uses full attention",
         unsupported_heads={
             "sequence_classification": _NO_EQUIVALENT.format(
                 what="'s classification head applies hidden_act where RoBERTa's applies tanh",

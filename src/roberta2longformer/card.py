@@ -37,8 +37,8 @@ def render_card(conversion: Conversion, report: VerificationReport | None) -> st
     else:
         verdict = "passed" if report.passed else "FAILED"
         lines += [
-            f"Verification **{verdict}**: on inputs of up to {report.exact_length} tokens (those that fit "
-            f"in one attention window and in the source's positions) the converted model reproduces "
+            f"Verification **{verdict}**: on inputs of up to {report.exact_length} tokens ({conversion.target.exact_where}, "
+            f"within the source's positions) the converted model reproduces "
             f"the source; largest difference {report.max_abs_diff:.2e}. Took {report.seconds:.1f} s, "
             f"peak resident memory {report.peak_rss_mb:.0f} MB.",
             "",

@@ -89,5 +89,6 @@ LONGFORMER = register(
         default_options={"attention_window": 512, "position_init": "tile"},
         max_length=lambda config: config.max_position_embeddings - roberta_position_offset(config.pad_token_id),
         byte_level_tokenizer_class=transformers.LongformerTokenizerFast,
+        exact_where="those that fit in one attention window",
     )
 )

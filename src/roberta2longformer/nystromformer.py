@@ -169,6 +169,7 @@ NYSTROMFORMER = register(
         smoke_length=lambda config: config.segment_means_seq_len,
         approximation=landmark_regimes,
         notice=PAD_TO_SEGMENT_LENGTH,
+        exact_where="in the exact-softmax regime, landmarks = input length",
         unsupported_heads={
             "sequence_classification": _NO_EQUIVALENT.format(
                 what="'s classification head applies hidden_act where RoBERTa's applies tanh",

@@ -56,6 +56,7 @@ class TargetSpec:
       lengths (≤ ``source_positions``) and regimes at which ``verify`` measures what the
       approximation costs against the source (reported, not checked).
     - ``lm_head_activation(config)``: the activation inside the target's masked-LM head.
+    - ``exact_where``: in words, the inputs on which the target reproduces its source (model card).
     - ``notice``: what every user of a converted model must know, written in its model card.
     """
 
@@ -82,6 +83,7 @@ class TargetSpec:
     smoke_length: Callable[[PretrainedConfig], int] | None = None
     approximation: Callable[[PreTrainedModel, int], list[Approximation]] | None = None
     lm_head_activation: Callable[[PretrainedConfig], str] = lambda config: "gelu"
+    exact_where: str = "where its attention is exact"
     notice: str = ""
 
     def options(self, given: Mapping[str, Any]) -> dict[str, Any]:
