@@ -29,7 +29,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from .errors import ConversionError, require_positive_int
 from .positions import check_position_init
-from .registry import Approximation, NewWeights, TargetSpec, register
+from .registry import Approximation, NewWeights, TargetSpec, no_equivalent_head, register
 from .sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
 from .weights import Rename, rename
 
@@ -135,11 +135,6 @@ STAYS_IN_FULL_ATTENTION = (
     "inputs call model.base_model.set_attention_type('block_sparse') before long ones."
 )
 
-_NO_EQUIVALENT = (
-    "transformers' BigBird {what}, so a converted {head} head would not compute what the source's "
-    "did; convert the base or masked-LM model and train a fresh {head} head on it."
-)
-
 BIGBIRD = register(
     TargetSpec(
         name="bigbird",
@@ -156,7 +151,6 @@ BIGBIRD = register(
         config_overrides=_config_overrides,
         validate=_validate,
         exact_length=full_attention_limit,
-        extra_inputs=lambda input_ids, global_first: {},
         default_options={"block_size": 64, "num_random_blocks": 3, "position_init": "tile"},
         max_length=lambda config: config.max_position_embeddings,
         new_weights=_pooler_for_head_models,
@@ -166,13 +160,13 @@ BIGBIRD = register(
         notice=STAYS_IN_FULL_ATTENTION,
         exact_where="those on which BigBird uses full attention",
         unsupported_heads={
-            "sequence_classification": _NO_EQUIVALENT.format(
-                what="'s classification head applies hidden_act where RoBERTa's applies tanh",
-                head="sequence-classification",
+            "sequence_classification": no_equivalent_head(
+                "transformers' BigBird's classification head applies hidden_act where RoBERTa's applies tanh",
+                "sequence-classification",
             ),
-            "question_answering": _NO_EQUIVALENT.format(
-                what=" answers with an extra feed-forward block and masks the question tokens",
-                head="question-answering",
+            "question_answering": no_equivalent_head(
+                "transformers' BigBird answers with an extra feed-forward block and masks the question tokens",
+                "question-answering",
             ),
         },
     )

@@ -29,7 +29,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from .errors import ConversionError, is_positive_int, require_positive_int
 from .positions import check_position_init
-from .registry import Approximation, NewWeights, TargetSpec, register
+from .registry import Approximation, NewWeights, TargetSpec, no_equivalent_head, register
 from .sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
 from .weights import Rename, rename
 
@@ -134,11 +134,6 @@ def landmark_regimes(model: PreTrainedModel, source_positions: int) -> list[Appr
     ]
 
 
-_NO_EQUIVALENT = (
-    "transformers' Nyströmformer{what}, so a converted {head} head would not compute what the "
-    "source's did; convert the base or masked-LM model and train a fresh {head} head on it."
-)
-
 NYSTROMFORMER = register(
     TargetSpec(
         name="nystromformer",
@@ -155,7 +150,6 @@ NYSTROMFORMER = register(
         config_overrides=_config_overrides,
         validate=_validate,
         exact_length=lambda config: None,  # exact at any length in the exact-softmax regime
-        extra_inputs=lambda input_ids, global_first: {},
         default_options={
             "num_landmarks": 64,
             "segment_means_seq_len": None,
@@ -171,13 +165,13 @@ NYSTROMFORMER = register(
         notice=PAD_TO_SEGMENT_LENGTH,
         exact_where="in the exact-softmax regime, landmarks = input length",
         unsupported_heads={
-            "sequence_classification": _NO_EQUIVALENT.format(
-                what="'s classification head applies hidden_act where RoBERTa's applies tanh",
-                head="sequence-classification",
+            "sequence_classification": no_equivalent_head(
+                "transformers' Nyströmformer's classification head applies hidden_act where RoBERTa's applies tanh",
+                "sequence-classification",
             ),
-            "multiple_choice": _NO_EQUIVALENT.format(
-                what=" scores choices with a ReLU pre-classifier instead of a tanh pooler",
-                head="multiple-choice",
+            "multiple_choice": no_equivalent_head(
+                "transformers' Nyströmformer scores choices with a ReLU pre-classifier instead of a tanh pooler",
+                "multiple-choice",
             ),
         },
     )

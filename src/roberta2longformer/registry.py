@@ -69,10 +69,10 @@ class TargetSpec:
     config_overrides: Callable[[PretrainedConfig, int, Mapping[str, Any], Mapping[str, Any]], dict]
     validate: Callable[[int, Mapping[str, Any]], None]
     exact_length: Callable[[PretrainedConfig], int | None]
-    extra_inputs: Callable[[torch.Tensor, bool], dict[str, torch.Tensor]]
     default_options: Mapping[str, Any]
     max_length: Callable[[PretrainedConfig], int]
     byte_level_tokenizer_class: type | None = None
+    extra_inputs: Callable[[torch.Tensor, bool], dict[str, torch.Tensor]] = lambda input_ids, global_first: {}
     new_weights: Callable[[PretrainedConfig, str, Mapping[str, torch.Tensor], torch.Generator], NewWeights] = (
         lambda config, prefix, state, generator: NewWeights({})
     )
@@ -94,6 +94,14 @@ class TargetSpec:
                 f"{', '.join(self.default_options)}."
             )
         return {**self.default_options, **{k: v for k, v in given.items() if v is not None}}
+
+
+def no_equivalent_head(reason: str, head: str) -> str:
+    """The refusal for a source head that a target's head class cannot reproduce."""
+    return (
+        f"{reason}, so a converted {head} head would not compute what the source's did; convert the "
+        f"base or masked-LM model and train a fresh {head} head on it."
+    )
 
 
 _TARGETS: dict[str, TargetSpec] = {}
