@@ -82,7 +82,11 @@ def _config_overrides(
 
 
 def _pooler_for_head_models(
-    config: PretrainedConfig, prefix: str, state: Mapping[str, torch.Tensor], generator: torch.Generator
+    config: PretrainedConfig,
+    prefix: str,
+    state: Mapping[str, torch.Tensor],
+    generator: torch.Generator,
+    options: Mapping[str, Any],
 ) -> NewWeights:
     """Every BigBird head model has a pooler; a source without one (e.g. a masked-LM) gets a fresh one.
 

@@ -43,12 +43,16 @@ def declares(config_class: type[PretrainedConfig], name: str) -> bool:
     return name in getattr(config_class, "__dataclass_fields__", {})
 
 
-def carried_fields(source: PretrainedConfig, config_class: type[PretrainedConfig]) -> dict[str, Any]:
-    fields = {name: getattr(source, name, None) for name in CARRIED_FIELDS}
-    fields.update(
-        {name: getattr(source, name, None) for name in CARRIED_WHERE_DECLARED if declares(config_class, name)}
-    )
-    return fields
+def carried_fields(
+    source: PretrainedConfig, config_class: type[PretrainedConfig], field_map: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """The source's values under the target's field names (``field_map``: renamed, ``None``: not carried)."""
+    optional = [
+        n for n in CARRIED_WHERE_DECLARED
+        if getattr(source, n, None) is not None and declares(config_class, field_map.get(n, n))
+    ]
+    names = [*CARRIED_FIELDS, *optional]
+    return {field_map.get(n, n): getattr(source, n, None) for n in names if field_map.get(n, n) is not None}
 
 
 def derive_config(
@@ -57,23 +61,26 @@ def derive_config(
     overrides: Mapping[str, Any],
     *,
     dtype: torch.dtype,
+    field_map: Mapping[str, str | None] | None = None,
 ) -> PretrainedConfig:
     """Build ``config_class`` from the source's fields, then apply the target's ``overrides``."""
-    fields = carried_fields(source, config_class)
+    fields = carried_fields(source, config_class, field_map or {})
     fields.update(overrides)
     config = config_class(**fields)
     config.dtype = dtype
     return config
 
 
-def uncarried_notes(source: PretrainedConfig, config_class: type[PretrainedConfig]) -> list[str]:
+def uncarried_notes(
+    source: PretrainedConfig, config_class: type[PretrainedConfig], field_map: Mapping[str, str | None] | None = None
+) -> list[str]:
     """Source settings a target cannot represent, to be written in the report (not silently lost)."""
     notes = []
     classifier_dropout = getattr(source, "classifier_dropout", None)
     if (
         classifier_dropout is not None
         and classifier_dropout != source.hidden_dropout_prob
-        and not declares(config_class, "classifier_dropout")
+        and not declares(config_class, (field_map or {}).get("classifier_dropout", "classifier_dropout") or "")
     ):
         notes.append(
             f"classifier_dropout={classifier_dropout} has no equivalent; the head's dropout is "

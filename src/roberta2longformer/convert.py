@@ -15,6 +15,7 @@ from transformers.initialization import no_init_weights
 
 from . import longformer as _longformer  # noqa: F401  (registers the target)
 from . import bigbird as _bigbird  # noqa: F401  (registers the target)
+from . import led as _led  # noqa: F401  (registers the target)
 from . import nystromformer as _nystromformer  # noqa: F401  (registers the target)
 from .config_map import derive_config, uncarried_notes
 from .errors import ConversionError, require_positive_int
@@ -55,13 +56,19 @@ def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
 
 
 def _special_ids(source_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None) -> dict:
+    """Start/end/separator ids from the tokenizer, else the source config (BERT configs have no bos/eos)."""
     config = source_model.config
-    sep = tokenizer.sep_token_id if tokenizer is not None else None
-    if sep is None:
-        sep = getattr(config, "sep_token_id", None)
-    if sep is None:
-        sep = getattr(config, "eos_token_id", None)
-    return {"sep_token_id": sep}
+
+    def first(*values):
+        return next((v for v in values if v is not None), None)
+
+    tok = tokenizer
+    sep = first(tok and tok.sep_token_id, getattr(config, "sep_token_id", None), getattr(config, "eos_token_id", None))
+    return {
+        "sep_token_id": sep,
+        "bos_token_id": first(getattr(config, "bos_token_id", None), tok and tok.bos_token_id, tok and tok.cls_token_id),
+        "eos_token_id": first(getattr(config, "eos_token_id", None), tok and tok.eos_token_id, sep),
+    }
 
 
 def _source_dtype(model: PreTrainedModel) -> torch.dtype:
@@ -108,6 +115,11 @@ def convert(
     config = source.config
     family = family_for(config)
     head = head_for(source)
+    if family.targets is not None and target.name not in family.targets:
+        raise ConversionError(
+            f"A {family.name} source converts to {' or '.join(family.targets)}, not {target.name}; "
+            f"{family.targets_hint}"
+        )
     if head in target.unsupported_heads:
         raise ConversionError(target.unsupported_heads[head])
     if head not in target.model_classes:
@@ -126,27 +138,40 @@ def convert(
         target.config_class,
         target.config_overrides(config, max_length, options, _special_ids(source, tokenizer)),
         dtype=wanted_dtype or _source_dtype(source),
+        field_map=target.field_map,
     )
     generator = torch.Generator().manual_seed(seed)
-    state[POSITION_KEY] = rebuild_position_table(
-        state[POSITION_KEY],
-        source_offset=family.position_offset(config),
-        target_offset=target.position_offset(target_config),
-        max_length=max_length,
-        init=options.get("position_init", "tile"),
-        std=config.initializer_range,
-        generator=generator,
-    )
-    prefix = "" if head == "base" else f"{target.base_prefix}."
+    source_table = state[POSITION_KEY]
+
+    def rebuild(target_offset: int, length: int) -> torch.Tensor:
+        return rebuild_position_table(
+            source_table,
+            source_offset=family.position_offset(config),
+            target_offset=target_offset,
+            max_length=length,
+            init=options.get("position_init", "tile"),
+            std=config.initializer_range,
+            generator=generator,
+        )
+
+    prepare_notes = target.prepare_canonical(state, rebuild, target_config, max_length)
+    prefix = _prefix(target, head)
     dropped: list[str] = []
     target_state = rename_keys(state, target.key_rules(prefix), what="canonical", dropped=dropped)
-    added = target.new_weights(target_config, prefix, target_state, generator)
+    added = target.new_weights(target_config, prefix, target_state, generator, options)
     target_state.update(added.tensors)
-    notes = uncarried_notes(config, target.config_class) + list(added.notes) + ([target.notice] if target.notice else [])
+    notes = [
+        *uncarried_notes(config, target.config_class, target.field_map),
+        *target.source_notes(config),
+        *prepare_notes,
+        *added.notes,
+        *([target.notice] if target.notice else []),
+    ]
     if dropped:
         notes.append(
             f"{target.config_class.__name__.removesuffix('Config')} has no place for "
-            f"{', '.join(sorted({k.split('.')[1] for k in dropped}))} weights ({len(dropped)} tensors), "
+            f"{', '.join(sorted({k.removeprefix('base.').split('.')[0] for k in dropped}))} weights "
+            f"({len(dropped)} tensors), "
             "so they were not carried over."
         )
         logger.warning(notes[-1])
@@ -182,6 +207,11 @@ def _check_lm_head_activation(family: SourceFamily, target: TargetSpec, config: 
             f"applies {target_act} (from hidden_act), so its predictions would differ; convert the base model "
             "and train a fresh masked-LM head, or pick a target whose head matches."
         )
+
+
+def _prefix(target: TargetSpec, head: str) -> str:
+    """Key prefix of the backbone: none in a bare ``…Model``, ``longformer.`` etc. in head models."""
+    return "" if target.model_classes[head].__name__.endswith("Model") else f"{target.base_prefix}."
 
 
 def _build_target(target: TargetSpec, head: str, config, *, has_pooler: bool) -> PreTrainedModel:

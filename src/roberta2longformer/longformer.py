@@ -53,14 +53,14 @@ def _config_overrides(
     }
 
 
-def _one_window(config: PretrainedConfig) -> int:
+def one_window(config: PretrainedConfig) -> int:
     """Inputs up to this length fit in every layer's window, so attention is full attention."""
     window = config.attention_window
     window = min(window) if isinstance(window, (list, tuple)) else window
     return window // 2 + 1
 
 
-def _global_first_token(input_ids: torch.Tensor, global_first: bool) -> dict[str, torch.Tensor]:
+def global_first_token(input_ids: torch.Tensor, global_first: bool) -> dict[str, torch.Tensor]:
     mask = torch.zeros_like(input_ids)
     if global_first:
         mask[..., 0] = 1
@@ -84,8 +84,8 @@ LONGFORMER = register(
         position_offset=lambda config: roberta_position_offset(config.pad_token_id),
         config_overrides=_config_overrides,
         validate=_validate,
-        exact_length=_one_window,
-        extra_inputs=_global_first_token,
+        exact_length=one_window,
+        extra_inputs=global_first_token,
         default_options={"attention_window": 512, "position_init": "tile"},
         max_length=lambda config: config.max_position_embeddings - roberta_position_offset(config.pad_token_id),
         byte_level_tokenizer_class=transformers.LongformerTokenizerFast,

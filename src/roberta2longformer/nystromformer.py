@@ -86,7 +86,7 @@ def _config_overrides(
     }
 
 
-def _zero_convolutions(config: PretrainedConfig, prefix: str, state, generator) -> NewWeights:
+def _zero_convolutions(config: PretrainedConfig, prefix: str, state, generator, options) -> NewWeights:
     """The value convolution of every layer, zero so the layer computes what the source's did."""
     shape = (config.num_attention_heads, 1, config.conv_kernel_size, 1)
     return NewWeights({

@@ -11,6 +11,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
 from .errors import ConversionError
+from .sources import POSITION_KEY
 from .weights import Rename
 
 
@@ -46,7 +47,7 @@ class TargetSpec:
     - ``extra_inputs(input_ids, global_first)``: target-only forward arguments used by ``verify``
       (e.g. Longformer's ``global_attention_mask``).
     - ``max_length(config)``: how many learned position rows a saved target has.
-    - ``new_weights(config, prefix, state, generator)``: target weights with no source
+    - ``new_weights(config, prefix, state, generator, options)``: target weights with no source
       counterpart in the mapped ``state``, set so the model stays equivalent (e.g. Nyströmformer's
       zero convolution), with a note for each one that is not (seeded by ``generator``).
     - ``exact_mode(model, length)``: a context in which the model computes exactly, for ``verify``.
@@ -56,6 +57,15 @@ class TargetSpec:
       lengths (≤ ``source_positions``) and regimes at which ``verify`` measures what the
       approximation costs against the source (reported, not checked).
     - ``lm_head_activation(config)``: the activation inside the target's masked-LM head.
+    - ``field_map``: source config field → the target's name for it (``None``: not carried).
+    - ``prepare_state(state, rebuild, config, max_length)``: puts the position table(s) into the
+      canonical ``state``, with any other reshaping the target needs, and returns notes;
+      ``rebuild(offset, length)`` gives the source's rows moved behind ``offset`` rows and extended
+      to ``length``. Default: one table behind ``position_offset``.
+    - ``source_notes(source_config)``: what the target cannot represent of this source's config.
+    - ``compared_module(model)``: the part of a converted model that reproduces the source (the
+      whole model by default; LED's encoder).
+    - ``smoke_run(model, input_ids)``: what the full-length smoke run does (default: one forward).
     - ``exact_where``: in words, the inputs on which the target reproduces its source (model card).
     - ``notice``: what every user of a converted model must know, written in its model card.
     """
@@ -73,9 +83,7 @@ class TargetSpec:
     max_length: Callable[[PretrainedConfig], int]
     byte_level_tokenizer_class: type | None = None
     extra_inputs: Callable[[torch.Tensor, bool], dict[str, torch.Tensor]] = lambda input_ids, global_first: {}
-    new_weights: Callable[[PretrainedConfig, str, Mapping[str, torch.Tensor], torch.Generator], NewWeights] = (
-        lambda config, prefix, state, generator: NewWeights({})
-    )
+    new_weights: Callable[..., NewWeights] = lambda config, prefix, state, generator, options: NewWeights({})
     exact_mode: Callable[[PreTrainedModel, int], contextlib.AbstractContextManager] = (
         lambda model, length: contextlib.nullcontext()
     )
@@ -83,8 +91,26 @@ class TargetSpec:
     smoke_length: Callable[[PretrainedConfig], int] | None = None
     approximation: Callable[[PreTrainedModel, int], list[Approximation]] | None = None
     lm_head_activation: Callable[[PretrainedConfig], str] = lambda config: "gelu"
+    field_map: Mapping[str, str | None] = field(default_factory=dict)
+    prepare_state: Callable[..., list[str]] | None = None
+    source_notes: Callable[[PretrainedConfig], list[str]] = lambda config: []
+    compared_module: Callable[[PreTrainedModel], torch.nn.Module] | None = None
+    smoke_run: Callable[[PreTrainedModel, torch.Tensor, Callable], dict[str, Any]] | None = None
     exact_where: str = "where its attention is exact"
     notice: str = ""
+
+    def prepare_canonical(
+        self,
+        state: dict[str, torch.Tensor],
+        rebuild: Callable[[int, int], torch.Tensor],
+        config: PretrainedConfig,
+        max_length: int,
+    ) -> list[str]:
+        """Put the target's position table(s) into the canonical ``state``; return notes for the user."""
+        if self.prepare_state is not None:
+            return self.prepare_state(state, rebuild, config, max_length)
+        state[POSITION_KEY] = rebuild(self.position_offset(config), max_length)
+        return []
 
     def options(self, given: Mapping[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(given) - set(self.default_options))

@@ -86,6 +86,9 @@ class SourceFamily:
     head_rules: Mapping[str, tuple[Rename, ...]]
     #: The activation inside the masked-LM head (RoBERTa's is always gelu, BERT's is hidden_act).
     lm_head_activation: Callable[[PretrainedConfig], str] = lambda config: "gelu"
+    #: The targets this family converts to (``None``: all), and what to do instead.
+    targets: tuple[str, ...] | None = None
+    targets_hint: str = ""
 
     def to_canonical(self, state: Mapping[str, torch.Tensor], head: str) -> dict[str, torch.Tensor]:
         rules = (*self.head_rules.get(head, ()), _backbone(self.prefix))  # heads first: BERT's pooler may be one
@@ -101,13 +104,14 @@ _ROBERTA_HEADS = {
 }
 
 
-def _roberta_family(name: str, *model_types: str, prefix: str) -> SourceFamily:
+def _roberta_family(name: str, *model_types: str, prefix: str, **extra) -> SourceFamily:
     return SourceFamily(
         name=name,
         model_types=model_types,
         prefix=prefix,
         position_offset=lambda config: roberta_position_offset(config.pad_token_id),
         head_rules=_ROBERTA_HEADS,
+        **extra,
     )
 
 
@@ -115,6 +119,12 @@ FAMILIES: tuple[SourceFamily, ...] = (
     _roberta_family("RoBERTa", "roberta", prefix="roberta"),
     _roberta_family("XLM-RoBERTa", "xlm-roberta", prefix="roberta"),
     _roberta_family("CamemBERT", "camembert", prefix="roberta"),
+    # A Longformer (ours or a public one) is RoBERTa plus global q/k/v, which stay canonical
+    # (``base.encoder.layer.N.attention.self.query_global.…``) for the targets that have them.
+    _roberta_family(
+        "Longformer", "longformer", prefix="longformer", targets=("led",),
+        targets_hint="to change a Longformer's length, resize it (roberta2longformer resize).",
+    ),
     SourceFamily(
         name="BERT",
         model_types=("bert",),

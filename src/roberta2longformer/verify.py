@@ -10,6 +10,7 @@ together as one :class:`ToleranceError`.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import resource
@@ -21,6 +22,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .errors import ConversionError, ToleranceError
+from .longformer import one_window
 from .registry import TargetSpec, target_for_config
 from .sources import family_for, head_for
 
@@ -195,6 +197,12 @@ def _compare(name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, at
     return Check(case, name, list(b.shape), diff, atol)
 
 
+def _understood(model: PreTrainedModel, extra: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The extra inputs ``model`` also takes (a Longformer source gets the same global tokens)."""
+    accepted = inspect.signature(model.forward).parameters
+    return {name: value for name, value in extra.items() if name in accepted}
+
+
 def _forward(model, inputs, **extra):
     return model(**inputs, **extra, output_hidden_states=True, return_dict=True)
 
@@ -215,7 +223,8 @@ def verify(
     started = time.perf_counter()
     target = target_for_config(converted.config)
     family_for(source.config)
-    head, converted_head = head_for(source), head_for(converted)
+    head = head_for(source)
+    converted_head = head if target.compared_module is not None else head_for(converted)
     if head != converted_head:
         raise ConversionError(
             f"The source is a {head} model but the converted one a {converted_head} model; "
@@ -224,12 +233,10 @@ def verify(
     dtype = next(converted.parameters()).dtype
     atol = atol if atol is not None else ATOL.get(dtype, 1e-4)
     source_positions = _source_positions(source)
-    attention_limit = target.exact_length(converted.config)
-    exact_length = min(
-        source_positions,
-        target.max_length(converted.config),
-        attention_limit if attention_limit is not None else source_positions,
-    )
+    limits = [source_positions, target.max_length(converted.config), target.exact_length(converted.config)]
+    if hasattr(source.config, "attention_window"):  # a Longformer source is itself exact only in one window
+        limits.append(one_window(source.config))
+    exact_length = min(limit for limit in limits if limit is not None)
     report = VerificationReport(
         source=source_name or str(getattr(source, "name_or_path", "")),
         target=target.name,
@@ -270,10 +277,13 @@ def _check_case(source, converted, target: TargetSpec, head, case, inputs, globa
     if head == "multiple_choice":
         inputs = _as_multiple_choice(inputs)
     extra = target.extra_inputs(inputs["input_ids"], global_first)
-    expected = _forward(source, inputs)
+    expected = _forward(source, inputs, **_understood(source, extra))
+    mask = inputs["attention_mask"]
+    if target.compared_module is not None:  # e.g. LED: its encoder reproduces the source
+        actual = _forward(target.compared_module(converted), inputs, **extra)
+        return [_compare("encoder last_hidden_state", expected.hidden_states[-1], actual.last_hidden_state, mask, atol, case)]
     with target.exact_mode(converted, inputs["input_ids"].shape[-1]):
         actual = _forward(converted, inputs, **extra)
-    mask = inputs["attention_mask"]
     checks = []
     if head != "base":  # the base model's last_hidden_state is compared below
         checks.append(_compare("hidden_states[-1]", expected.hidden_states[-1], actual.hidden_states[-1], mask, atol, case))
@@ -313,10 +323,13 @@ def _smoke(model, target: TargetSpec, head: str, length: int, seed: int) -> dict
     if head == "multiple_choice":
         inputs = {k: v.unsqueeze(1) for k, v in inputs.items()}
     started = time.perf_counter()
-    outputs = model(**inputs, **target.extra_inputs(inputs["input_ids"], True), return_dict=True)
-    seconds = time.perf_counter() - started
-    finite = all(torch.isfinite(v).all().item() for v in outputs.values() if isinstance(v, torch.Tensor))
-    return {"length": length, "seconds": round(seconds, 3), "finite": bool(finite)}
+    if target.smoke_run is not None:
+        result = target.smoke_run(model, inputs["input_ids"], target.extra_inputs)
+    else:
+        outputs = model(**inputs, **target.extra_inputs(inputs["input_ids"], True), return_dict=True)
+        finite = all(torch.isfinite(v).all().item() for v in outputs.values() if isinstance(v, torch.Tensor))
+        result = {"finite": bool(finite)}
+    return {"length": length, "seconds": round(time.perf_counter() - started, 3), **result}
 
 
 def _source_positions(model: PreTrainedModel) -> int:
