@@ -120,3 +120,29 @@ def test_unsupported_sources_are_refused(wordpiece_tokenizer, bpe_tokenizer):
     longformer = convert(make_source("roberta", "base"), bpe_tokenizer, max_length=64, attention_window=WINDOW).model
     with pytest.raises(ConversionError, match="A Longformer source converts to led, not bigbird; to change"):
         convert(longformer, to="bigbird", max_length=128, block_size=4, num_random_blocks=1)
+
+
+def test_public_call_and_cli_convert_to_led(tmp_path, bpe_tokenizer):
+    from typer.testing import CliRunner
+
+    from roberta2longformer import convert_roberta_to_led
+    from roberta2longformer.cli import app
+
+    source = make_source("roberta", "masked_lm", layer_norm_eps=1e-5)
+    model, tokenizer = convert_roberta_to_led(source, bpe_tokenizer, 256, 64, attention_window=WINDOW)
+    assert model.config.max_encoder_position_embeddings == 256 and model.config.max_decoder_position_embeddings == 64
+    assert tokenizer.model_max_length == 256
+    source.save_pretrained(tmp_path / "source")
+    bpe_tokenizer.save_pretrained(tmp_path / "source")
+    runner = CliRunner()
+    args = ["convert", str(tmp_path / "source"), str(tmp_path / "led"), "--to", "led", "--max-length", "128",
+            "--attention-window", "64", "--decoder-max-length", "48", "--cross-attention-init", "self"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "encoder last_hidden_state" in result.output and "generated_tokens=5" in result.output
+    result = runner.invoke(app, ["verify", str(tmp_path / "source"), str(tmp_path / "led")])
+    assert result.exit_code == 0, result.output
+    bad = runner.invoke(app, ["convert", str(tmp_path / "source"), str(tmp_path / "bad"), "--to", "led",
+                              "--max-length", "128", "--attention-window", "64", "--decoder-max-length", "0"])
+    assert bad.exit_code == 2 and "decoder_max_length must be a positive whole number" in bad.output
+    assert not (tmp_path / "bad").exists()

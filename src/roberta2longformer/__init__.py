@@ -18,6 +18,7 @@ from .convert import Conversion, convert
 from .errors import ConversionError, ToleranceError
 from .output import save_conversion
 from .positions import extend_learned_rows, rebuild_position_table
+from .resize import resize
 from .verify import VerificationReport, verify
 
 __version__ = "0.1.0"
@@ -29,10 +30,13 @@ __all__ = [
     "VerificationReport",
     "convert",
     "convert_roberta_to_bigbird",
+    "convert_roberta_to_led",
     "convert_roberta_to_longformer",
     "convert_roberta_to_nystromformer",
     "extend_learned_rows",
     "rebuild_position_table",
+    "resize",
+    "resize_longformer",
     "save_conversion",
     "verify",
 ]
@@ -125,3 +129,52 @@ def convert_roberta_to_bigbird(
         allow_pickle=allow_pickle, seed=seed, block_size=block_size, num_random_blocks=num_random_blocks,
         position_init=position_init,
     )
+
+
+def convert_roberta_to_led(
+    roberta_model: PreTrainedModel | str | Path,
+    roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    led_max_length: int = 16384,
+    decoder_max_length: int = 1024,
+    *,
+    attention_window: int | list[int] = 512,
+    cross_attention_init: str = "random",
+    position_init: str = "tile",
+    dtype: torch.dtype | str | None = None,
+    check: bool = True,
+    allow_pickle: bool = False,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
+    """Warm-start an ``LEDForConditionalGeneration`` from a RoBERTa-family model or a Longformer.
+
+    Encoder and decoder layers both start from the source's layers; the decoder's cross-attention
+    starts ``"random"`` or as a copy of each layer's self-attention (``"self"``). With ``check`` the
+    encoder is compared with the source on inputs that fit in one attention window, and the model
+    must compute a finite loss and run ``generate()`` on a full-length input.
+    """
+    return _convert_and_check(
+        "led", roberta_model, roberta_tokenizer, led_max_length, check=check, dtype=dtype,
+        allow_pickle=allow_pickle, seed=seed, attention_window=attention_window,
+        decoder_max_length=decoder_max_length, cross_attention_init=cross_attention_init,
+        position_init=position_init,
+    )
+
+
+def resize_longformer(
+    model: PreTrainedModel | str | Path,
+    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    max_length: int = 8192,
+    *,
+    position_init: str = "tile",
+    check: bool = True,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
+    """Grow or shrink the position table of a long model (Longformer, BigBird, Nyströmformer, LED).
+
+    Any head class; the learned rows that exist are kept. With ``check`` the result is compared
+    with the original on inputs both can read and a :class:`ToleranceError` raised if they differ.
+    """
+    resized = resize(model, tokenizer, max_length, position_init=position_init, seed=seed)
+    if check:
+        verify(resized.source_model, resized.model, resized.source_tokenizer, smoke=False, seed=seed)
+    return resized.model, resized.tokenizer

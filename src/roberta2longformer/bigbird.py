@@ -158,6 +158,7 @@ BIGBIRD = register(
         default_options={"block_size": 64, "num_random_blocks": 3, "position_init": "tile"},
         max_length=lambda config: config.max_position_embeddings,
         new_weights=_pooler_for_head_models,
+        saved_options=lambda config: {"block_size": config.block_size, "num_random_blocks": config.num_random_blocks},
         exact_mode=lambda model, length: configured_attention(model),
         approximation=block_sparse_regimes,
         lm_head_activation=lm_head_activation,

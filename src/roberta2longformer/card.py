@@ -4,9 +4,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .verify import readable_length
+
 if TYPE_CHECKING:
     from .convert import Conversion
-    from .verify import VerificationReport
+    from .verify import VerificationReport  # noqa: F401
+
+
+def _what_it_is(conversion: Conversion) -> str:
+    init = conversion.options.get("position_init", "tile")
+    if "resized_from" in conversion.options:
+        return (
+            f"Resized from {conversion.options['resized_from']} to {conversion.max_length} tokens: every weight "
+            f"is kept and only the position table changed (new rows: `{init}`), so it computes what the "
+            "original computed on every input both can read."
+        )
+    layers = conversion.source_model.config.num_hidden_layers
+    return (
+        f"Every weight of the source is carried over (embeddings, all {layers} layers, pooler and head) "
+        f"where the target has a place for it (see the notes); new position rows were initialised with "
+        f"`{init}`. The model has never been trained on inputs longer than its source's: expect it to be "
+        f"useful only after {conversion.target.training_advice}."
+    )
 
 
 def render_card(conversion: Conversion, report: VerificationReport | None) -> str:
@@ -17,7 +36,7 @@ def render_card(conversion: Conversion, report: VerificationReport | None) -> st
         f"# {type(model).__name__} converted from `{conversion.source_name or type(conversion.source_model).__name__}`",
         "",
         f"Made with roberta2longformer from a `{type(conversion.source_model).__name__}` "
-        f"(max {conversion.source_model.config.max_position_embeddings} position rows) to "
+        f"(reads up to {readable_length(conversion.source_model)} tokens) to "
         f"`{type(model).__name__}` for inputs of up to **{conversion.max_length} tokens**, "
         f"in {conversion.seconds:.1f} s. Options: {options}.",
         "",
@@ -61,16 +80,6 @@ def render_card(conversion: Conversion, report: VerificationReport | None) -> st
                 f"Smoke forward at the full length ({report.smoke['length']} tokens): "
                 f"{report.smoke['seconds']:.2f} s, outputs finite: {report.smoke['finite']}.",
             ]
-    lines += [
-        "",
-        "## What this model is and is not",
-        "",
-        f"Every weight of the source is carried over (embeddings, all {config.num_hidden_layers} "
-        "layers, pooler and head); new position rows were initialised with "
-        f"`{conversion.options.get('position_init', 'tile')}`. The model has never been trained on "
-        "inputs longer than its source's: expect it to be useful on long documents only after "
-        "continued masked-LM pretraining at the new length (the Longformer paper used a few "
-        "thousand steps).",
-    ]
+    lines += ["", "## What this model is and is not", "", _what_it_is(conversion)]
     lines += [f"- Note: {note}" for note in conversion.notes]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,12 @@ class Target(str, Enum):
     longformer = "longformer"
     nystromformer = "nystromformer"
     bigbird = "bigbird"
+    led = "led"
+
+
+class CrossAttentionInit(str, Enum):
+    random = "random"
+    self = "self"
 
 
 class PositionInit(str, Enum):
@@ -58,12 +64,14 @@ def convert(
     output: Annotated[Path, typer.Argument(help="Directory to create for the converted model, tokenizer and report.")],
     to: Annotated[Target, typer.Option(help="Target architecture.")] = Target.longformer,
     max_length: Annotated[int, typer.Option(help="Longest input the new model reads, in tokens.")] = 4096,
-    attention_window: Annotated[Optional[int], typer.Option(help="Longformer: tokens each token attends to (even; half on each side). Default 512.")] = None,
+    attention_window: Annotated[Optional[int], typer.Option(help="Longformer/LED: tokens each token attends to (even; half on each side). Default 512.")] = None,
     num_landmarks: Annotated[Optional[int], typer.Option(help="Nyströmformer: landmarks per layer. Default 64.")] = None,
     segment_length: Annotated[Optional[int], typer.Option(help="Nyströmformer: the input length the model reads (segment_means_seq_len; inputs must be padded to it). Default: --max-length.")] = None,
     conv_kernel_size: Annotated[Optional[int], typer.Option(help="Nyströmformer: kernel of the value convolution, which starts at zero. Default 65.")] = None,
     block_size: Annotated[Optional[int], typer.Option(help="BigBird: tokens per attention block (--max-length must be a multiple). Default 64.")] = None,
     num_random_blocks: Annotated[Optional[int], typer.Option(help="BigBird: random blocks each block attends to. Default 3.")] = None,
+    decoder_max_length: Annotated[Optional[int], typer.Option(help="LED: longest output the decoder reads, in tokens. Default 1024.")] = None,
+    cross_attention_init: Annotated[Optional[CrossAttentionInit], typer.Option(help="LED: start the decoder's cross-attention random or as a copy of its self-attention. Default random.")] = None,
     position_init: Annotated[PositionInit, typer.Option(help="How to fill position rows beyond the source's: tile (repeat, as in the Longformer paper), interpolate, random. The source's rows are always kept.")] = PositionInit.tile,
     dtype: Annotated[Optional[DType], typer.Option(help="Cast the weights; default: keep the source's dtype.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists (only once the new one is complete).")] = False,
@@ -77,8 +85,7 @@ def convert(
     Example: roberta2longformer convert builtin:all-MiniLM-L6-v2 out/minilm-4096 --max-length 4096
     """
     from .convert import convert as run_convert
-    from .verify import verify as run_verify
-    from .output import check_output_dir, save_conversion
+    from .output import check_output_dir
 
     _quiet_transformers()
     try:
@@ -100,6 +107,8 @@ def convert(
                     "conv_kernel_size": conv_kernel_size,
                     "block_size": block_size,
                     "num_random_blocks": num_random_blocks,
+                    "decoder_max_length": decoder_max_length,
+                    "cross_attention_init": cross_attention_init.value if cross_attention_init else None,
                 }.items()
                 if value is not None
             },
@@ -108,21 +117,63 @@ def convert(
             typer.secho(f"Note: {note}", fg=typer.colors.YELLOW, err=True)
         typer.echo(f"Converted {type(conversion.source_model).__name__} → {type(conversion.model).__name__} "
                    f"({max_length} tokens) in {conversion.seconds:.1f} s")
-        report = None
-        if verify:
-            report = run_verify(
-                conversion.source_model, conversion.model, conversion.source_tokenizer,
-                smoke=smoke, seed=seed, raise_on_failure=False, source_name=source,
-            )
-            _print_report(report)
-            if not report.passed:
-                raise ToleranceError(report.failures())
-        save_conversion(conversion, report, output, force=force)
+        _verify_and_save(conversion, output, verify=verify, smoke=smoke, seed=seed, force=force, name=source)
     except ConversionError as error:
         _fail(error, 2)
     except ToleranceError as error:
         _fail(error, 1)
     typer.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
+
+
+@app.command()
+def resize(
+    model: Annotated[str, typer.Argument(help="A long model's directory (Longformer, BigBird, Nyströmformer or LED), e.g. one written by convert.")],
+    output: Annotated[Path, typer.Argument(help="Directory to create for the resized model, tokenizer and report.")],
+    max_length: Annotated[int, typer.Option(help="The new longest input, in tokens (larger or smaller than now).")],
+    position_init: Annotated[PositionInit, typer.Option(help="How to fill new position rows; existing rows are always kept.")] = PositionInit.tile,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists (only once the new one is complete).")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Compare the result with the original on inputs both can read (recommended).")] = True,
+    smoke: Annotated[bool, typer.Option("--smoke/--no-smoke", help="During verification, also run one forward pass at the new length.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed for random position rows and verification inputs.")] = 0,
+) -> None:
+    """Grow or shrink MODEL's position table to --max-length tokens, keep every other weight, verify.
+
+    Example: roberta2longformer resize out/minilm-longformer-4096 out/minilm-longformer-8192 --max-length 8192
+    """
+    from .output import check_output_dir
+    from .resize import resize as run_resize
+
+    _quiet_transformers()
+    try:
+        check_output_dir(output, force=force)
+        resized = run_resize(model, max_length=max_length, position_init=position_init.value, seed=seed)
+        typer.echo(
+            f"Resized {type(resized.model).__name__} from {resized.options['resized_from']} to {max_length} tokens "
+            f"in {resized.seconds:.1f} s"
+        )
+        _verify_and_save(resized, output, verify=verify, smoke=smoke, seed=seed, force=force, name=model)
+    except ConversionError as error:
+        _fail(error, 2)
+    except ToleranceError as error:
+        _fail(error, 1)
+    typer.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
+
+
+def _verify_and_save(conversion, output: Path, *, verify: bool, smoke: bool, seed: int, force: bool, name: str) -> None:
+    """Verify before writing anything (exit 1, nothing written, when the result differs), then save."""
+    from .output import save_conversion
+    from .verify import verify as run_verify
+
+    report = None
+    if verify:
+        report = run_verify(
+            conversion.source_model, conversion.model, conversion.source_tokenizer,
+            smoke=smoke, seed=seed, raise_on_failure=False, source_name=name,
+        )
+        _print_report(report)
+        if not report.passed:
+            raise ToleranceError(report.failures())
+    save_conversion(conversion, report, output, force=force)
 
 
 @app.command()

@@ -32,8 +32,8 @@ import torch
 import transformers
 from transformers import PretrainedConfig, PreTrainedModel
 
-from .errors import ConversionError, is_positive_int, require_positive_int
-from .longformer import global_first_token, one_window
+from .errors import ConversionError, require_positive_int
+from .longformer import attention_windows, check_window_count, global_first_token, one_window
 from .positions import check_position_init
 from .registry import NewWeights, TargetSpec, register
 from .sources import POSITION_KEY
@@ -90,17 +90,8 @@ def _key_rules(prefix: str) -> tuple[Rename, ...]:
     )
 
 
-def _windows(options: Mapping[str, Any]) -> list[int]:
-    window = options["attention_window"]
-    return list(window) if isinstance(window, (list, tuple)) else [window]
-
-
 def _validate(max_length: int, options: Mapping[str, Any]) -> None:
-    windows = _windows(options)
-    if not windows or not all(is_positive_int(w) and w % 2 == 0 for w in windows):
-        raise ConversionError(
-            f"attention_window must be a positive even number of tokens (e.g. 512), got {options['attention_window']!r}."
-        )
+    windows = attention_windows(options["attention_window"])
     if max_length % max(windows):
         raise ConversionError(
             f"led_max_length ({max_length}) must be a multiple of attention_window ({max(windows)}), because LED "
@@ -135,12 +126,8 @@ def _config_overrides(
     source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
 ) -> dict:
     _check_layer_norm_eps(source)
-    windows = _windows(options)
-    if len(windows) > 1 and len(windows) != source.num_hidden_layers:
-        raise ConversionError(
-            f"attention_window has {len(windows)} values but the source has {source.num_hidden_layers} layers; "
-            "give one value, or one per layer."
-        )
+    windows = attention_windows(options["attention_window"])
+    check_window_count(windows, source.num_hidden_layers)
     bos, eos = special.get("bos_token_id"), special.get("eos_token_id")
     if bos is None or eos is None:
         raise ConversionError(
@@ -286,7 +273,17 @@ LED = register(
         source_notes=_source_notes,
         new_weights=_new_weights,
         compared_module=lambda model: model.get_encoder(),
+        position_key="encoder.embed_positions.weight",
+        saved_options=lambda config: {
+            "attention_window": config.attention_window,
+            "decoder_max_length": config.max_decoder_position_embeddings,
+        },
+        resize_fields=lambda config, max_length: {"max_encoder_position_embeddings": max_length},
         smoke_run=_generate_and_learn,
+        training_advice=(
+            "fine-tuning on a long-document generation task (summarisation, for example): "
+            "its cross-attention is new and its decoder has never generated"
+        ),
         exact_where="those that fit in one attention window; compared: the encoder's hidden states",
     )
 )

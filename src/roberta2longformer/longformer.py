@@ -34,18 +34,33 @@ def _key_rules(prefix: str) -> tuple[Rename, ...]:
     )
 
 
-def _validate(max_length: int, options: Mapping[str, Any]) -> None:
-    window = options["attention_window"]
-    if not is_positive_int(window) or window % 2:
+def attention_windows(window: int | list[int] | tuple[int, ...]) -> list[int]:
+    """Validated per-layer windows: one even number of tokens, or one per layer."""
+    windows = list(window) if isinstance(window, (list, tuple)) else [window]
+    if not windows or not all(is_positive_int(w) and w % 2 == 0 for w in windows):
         raise ConversionError(
             f"attention_window must be a positive even number of tokens (e.g. 512), got {window!r}."
         )
+    return windows
+
+
+def check_window_count(windows: list[int], layers: int) -> None:
+    if len(windows) > 1 and len(windows) != layers:
+        raise ConversionError(
+            f"attention_window has {len(windows)} values but the source has {layers} layers; "
+            "give one value, or one per layer."
+        )
+
+
+def _validate(max_length: int, options: Mapping[str, Any]) -> None:
+    attention_windows(options["attention_window"])
     check_position_init(options["position_init"])
 
 
 def _config_overrides(
     source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
 ) -> dict:
+    check_window_count(attention_windows(options["attention_window"]), source.num_hidden_layers)
     return {
         "max_position_embeddings": max_length + roberta_position_offset(source.pad_token_id),
         "attention_window": options["attention_window"],
@@ -89,6 +104,10 @@ LONGFORMER = register(
         default_options={"attention_window": 512, "position_init": "tile"},
         max_length=lambda config: config.max_position_embeddings - roberta_position_offset(config.pad_token_id),
         byte_level_tokenizer_class=transformers.LongformerTokenizerFast,
+        saved_options=lambda config: {"attention_window": config.attention_window},
+        resize_fields=lambda config, max_length: {
+            "max_position_embeddings": max_length + roberta_position_offset(config.pad_token_id)
+        },
         exact_where="those that fit in one attention window",
     )
 )

@@ -86,6 +86,23 @@ def _config_overrides(
     }
 
 
+def _saved_options(config: PretrainedConfig) -> dict[str, Any]:
+    return {
+        "num_landmarks": config.num_landmarks,
+        "segment_means_seq_len": config.segment_means_seq_len,
+        "conv_kernel_size": config.conv_kernel_size,
+    }
+
+
+def _resize_fields(config: PretrainedConfig, max_length: int) -> dict[str, Any]:
+    """A model that read whole max-length inputs keeps doing so; a shorter segment length stays."""
+    segment = config.segment_means_seq_len
+    return {
+        "max_position_embeddings": max_length,
+        "segment_means_seq_len": max_length if segment == config.max_position_embeddings else segment,
+    }
+
+
 def _zero_convolutions(config: PretrainedConfig, prefix: str, state, generator, options) -> NewWeights:
     """The value convolution of every layer, zero so the layer computes what the source's did."""
     shape = (config.num_attention_heads, 1, config.conv_kernel_size, 1)
@@ -158,6 +175,8 @@ NYSTROMFORMER = register(
         },
         max_length=lambda config: config.max_position_embeddings,
         new_weights=_zero_convolutions,
+        saved_options=_saved_options,
+        resize_fields=_resize_fields,
         lm_head_activation=lm_head_activation,
         exact_mode=lambda model, length: attention_regime(model, length),
         smoke_length=lambda config: config.segment_means_seq_len,

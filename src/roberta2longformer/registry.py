@@ -66,6 +66,11 @@ class TargetSpec:
     - ``compared_module(model)``: the part of a converted model that reproduces the source (the
       whole model by default; LED's encoder).
     - ``smoke_run(model, input_ids)``: what the full-length smoke run does (default: one forward).
+    - ``position_key``: the learned position table, relative to the backbone (for ``resize``).
+    - ``saved_options(config)``: the conversion options a saved model was made with.
+    - ``resize_fields(config, max_length)``: the config fields that change when a saved model of
+      this target is resized to ``max_length`` tokens.
+    - ``training_advice``: what a converted model needs before it is useful (model card).
     - ``exact_where``: in words, the inputs on which the target reproduces its source (model card).
     - ``notice``: what every user of a converted model must know, written in its model card.
     """
@@ -96,7 +101,15 @@ class TargetSpec:
     source_notes: Callable[[PretrainedConfig], list[str]] = lambda config: []
     compared_module: Callable[[PreTrainedModel], torch.nn.Module] | None = None
     smoke_run: Callable[[PreTrainedModel, torch.Tensor, Callable], dict[str, Any]] | None = None
+    position_key: str = "embeddings.position_embeddings.weight"
+    saved_options: Callable[[PretrainedConfig], dict[str, Any]] = lambda config: {}
+    resize_fields: Callable[[PretrainedConfig, int], dict[str, Any]] = (
+        lambda config, max_length: {"max_position_embeddings": max_length}
+    )
     exact_where: str = "where its attention is exact"
+    training_advice: str = (
+        "continued masked-LM pretraining at the new length (the Longformer paper used a few thousand steps)"
+    )
     notice: str = ""
 
     def prepare_canonical(

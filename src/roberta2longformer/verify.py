@@ -106,8 +106,10 @@ class VerificationReport:
         lines = [check.line() for check in self.checks]
         if self.smoke is not None:
             mark = "✓" if self.smoke["finite"] else "✗"
+            more = "".join(f", {k}={v}" for k, v in self.smoke.items() if k not in ("length", "seconds", "finite"))
             lines.append(
-                f"{mark} smoke: forward at {self.smoke['length']} tokens in {self.smoke['seconds']:.2f} s, finite={self.smoke['finite']}"
+                f"{mark} smoke: forward at {self.smoke['length']} tokens in {self.smoke['seconds']:.2f} s, "
+                f"finite={self.smoke['finite']}{more}"
             )
         lines += [
             f"· approximation at {a['length']} tokens ({a['regime']}): max|diff| {a['max_abs_diff']:.2e}, "
@@ -203,6 +205,18 @@ def _understood(model: PreTrainedModel, extra: dict[str, torch.Tensor]) -> dict[
     return {name: value for name, value in extra.items() if name in accepted}
 
 
+def _run(model, target: TargetSpec, inputs, extra, length: int):
+    """``model`` (or the part of it that reproduces the source) in the target's exact mode."""
+    module = target.compared_module(model) if target.compared_module is not None else model
+    with target.exact_mode(model, length):
+        return _forward(module, inputs, **_understood(module, extra))
+
+
+def _final_hidden(output) -> torch.Tensor:
+    last = getattr(output, "last_hidden_state", None)
+    return last if last is not None else output.hidden_states[-1]
+
+
 def _forward(model, inputs, **extra):
     return model(**inputs, **extra, output_hidden_states=True, return_dict=True)
 
@@ -222,8 +236,9 @@ def verify(
     """Compare ``converted`` against ``source`` and return a report (raise on failure by default)."""
     started = time.perf_counter()
     target = target_for_config(converted.config)
-    family_for(source.config)
-    head = head_for(source)
+    # A resized model against the one it was resized from: the same computation at every length both read.
+    same_architecture = source.config.model_type == converted.config.model_type
+    head = "base" if same_architecture and target.compared_module is not None else head_for(source)
     converted_head = head if target.compared_module is not None else head_for(converted)
     if head != converted_head:
         raise ConversionError(
@@ -232,10 +247,14 @@ def verify(
         )
     dtype = next(converted.parameters()).dtype
     atol = atol if atol is not None else ATOL.get(dtype, 1e-4)
-    source_positions = _source_positions(source)
-    limits = [source_positions, target.max_length(converted.config), target.exact_length(converted.config)]
-    if hasattr(source.config, "attention_window"):  # a Longformer source is itself exact only in one window
-        limits.append(one_window(source.config))
+    if same_architecture:
+        source_positions = target.max_length(source.config)
+        limits = [source_positions, target.max_length(converted.config)]
+    else:
+        source_positions = _source_positions(source)
+        limits = [source_positions, target.max_length(converted.config), target.exact_length(converted.config)]
+        if hasattr(source.config, "attention_window"):  # a Longformer source is itself exact only in one window
+            limits.append(one_window(source.config))
     exact_length = min(limit for limit in limits if limit is not None)
     report = VerificationReport(
         source=source_name or str(getattr(source, "name_or_path", "")),
@@ -250,8 +269,10 @@ def verify(
         for case, inputs, global_first in _cases(source.config, tokenizer, exact_length, seed):
             if not target.extra_inputs(inputs["input_ids"], global_first):
                 case = case.replace(", global CLS", "")  # the target has no global tokens
-            report.checks.extend(_check_case(source, converted, target, head, case, inputs, global_first, atol))
-        if target.approximation is not None:
+            report.checks.extend(
+                _check_case(source, converted, target, head, case, inputs, global_first, atol, same_architecture)
+            )
+        if target.approximation is not None and not same_architecture:
             make_inputs = lambda length: _random_batch(  # noqa: E731
                 torch.Generator().manual_seed(seed), [length] * 2, source.config, _frame_ids(source.config, tokenizer)
             )
@@ -273,17 +294,20 @@ def verify(
     return report
 
 
-def _check_case(source, converted, target: TargetSpec, head, case, inputs, global_first, atol) -> list[Check]:
+def _check_case(
+    source, converted, target: TargetSpec, head, case, inputs, global_first, atol, same_architecture=False
+) -> list[Check]:
     if head == "multiple_choice":
         inputs = _as_multiple_choice(inputs)
     extra = target.extra_inputs(inputs["input_ids"], global_first)
-    expected = _forward(source, inputs, **_understood(source, extra))
+    length = inputs["input_ids"].shape[-1]
+    expected = _run(source, target, inputs, extra, length) if same_architecture else _forward(
+        source, inputs, **_understood(source, extra)
+    )
+    actual = _run(converted, target, inputs, extra, length)
     mask = inputs["attention_mask"]
     if target.compared_module is not None:  # e.g. LED: its encoder reproduces the source
-        actual = _forward(target.compared_module(converted), inputs, **extra)
-        return [_compare("encoder last_hidden_state", expected.hidden_states[-1], actual.last_hidden_state, mask, atol, case)]
-    with target.exact_mode(converted, inputs["input_ids"].shape[-1]):
-        actual = _forward(converted, inputs, **extra)
+        return [_compare("encoder last_hidden_state", _final_hidden(expected), _final_hidden(actual), mask, atol, case)]
     checks = []
     if head != "base":  # the base model's last_hidden_state is compared below
         checks.append(_compare("hidden_states[-1]", expected.hidden_states[-1], actual.hidden_states[-1], mask, atol, case))
@@ -335,5 +359,13 @@ def _smoke(model, target: TargetSpec, head: str, length: int, seed: int) -> dict
 def _source_positions(model: PreTrainedModel) -> int:
     config = model.config
     return config.max_position_embeddings - family_for(config).position_offset(config)
+
+
+def readable_length(model: PreTrainedModel) -> int:
+    """How many tokens a source (a supported encoder or one of our long targets) reads."""
+    try:
+        return target_for_config(model.config).max_length(model.config)
+    except ConversionError:
+        return _source_positions(model)
 
 
