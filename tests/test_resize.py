@@ -38,9 +38,14 @@ def test_resize_up_and_down_is_exact_where_both_read(to, head, new_length, bpe_t
     assert report.smoke["finite"] and report.smoke["length"] == new_length
 
 
-def test_rows_are_kept_and_new_rows_tiled(bpe_tokenizer):
+def test_rows_are_kept_and_new_rows_tiled(tmp_path, bpe_tokenizer):
     original = _long_model("longformer", "masked_lm", bpe_tokenizer).model
     model, _ = resize_longformer(original, None, 160)
+    model.save_pretrained(tmp_path / "resized")
+    loaded = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "resized").eval()
+    ids = torch.randint(5, 300, (2, 150))
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(ids).logits, model(ids).logits)
     old = original.longformer.embeddings.position_embeddings.weight
     new = model.longformer.embeddings.position_embeddings.weight
     assert new.shape[0] == 160 + 2 and model.config.max_position_embeddings == 162
