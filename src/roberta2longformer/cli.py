@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -52,6 +54,17 @@ def _fail(error: Exception, code: int) -> None:
     raise typer.Exit(code)
 
 
+@contextlib.contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Bad input exits 2, a model that differs from its source exits 1; each with one sentence."""
+    try:
+        yield
+    except ConversionError as error:
+        _fail(error, 2)
+    except ToleranceError as error:
+        _fail(error, 1)
+
+
 def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
@@ -88,7 +101,7 @@ def convert(
     from .output import check_output_dir
 
     _quiet_transformers()
-    try:
+    with _exit_codes():
         check_output_dir(output, force=force)
         conversion = run_convert(
             source,
@@ -118,11 +131,6 @@ def convert(
         typer.echo(f"Converted {type(conversion.source_model).__name__} → {type(conversion.model).__name__} "
                    f"({max_length} tokens) in {conversion.seconds:.1f} s")
         _verify_and_save(conversion, output, verify=verify, smoke=smoke, seed=seed, force=force, name=source)
-    except ConversionError as error:
-        _fail(error, 2)
-    except ToleranceError as error:
-        _fail(error, 1)
-    typer.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
 
 
 @app.command()
@@ -144,7 +152,7 @@ def resize(
     from .resize import resize as run_resize
 
     _quiet_transformers()
-    try:
+    with _exit_codes():
         check_output_dir(output, force=force)
         resized = run_resize(model, max_length=max_length, position_init=position_init.value, seed=seed)
         typer.echo(
@@ -152,11 +160,6 @@ def resize(
             f"in {resized.seconds:.1f} s"
         )
         _verify_and_save(resized, output, verify=verify, smoke=smoke, seed=seed, force=force, name=model)
-    except ConversionError as error:
-        _fail(error, 2)
-    except ToleranceError as error:
-        _fail(error, 1)
-    typer.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
 
 
 def _verify_and_save(conversion, output: Path, *, verify: bool, smoke: bool, seed: int, force: bool, name: str) -> None:
@@ -174,6 +177,7 @@ def _verify_and_save(conversion, output: Path, *, verify: bool, smoke: bool, see
         if not report.passed:
             raise ToleranceError(report.failures())
     save_conversion(conversion, report, output, force=force)
+    typer.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
 
 
 @app.command()
@@ -196,19 +200,17 @@ def verify(
     from .verify import verify as run_verify
 
     _quiet_transformers()
-    try:
+    with _exit_codes():
         source_model = load_model(source, allow_pickle=allow_pickle)
         converted_model = load_model(converted)
         tokenizer = load_tokenizer(source)
         report = run_verify(source_model, converted_model, tokenizer, smoke=smoke, seed=seed,
                             raise_on_failure=False, source_name=source)
-    except ConversionError as error:
-        _fail(error, 2)
-    _print_report(report)
-    if json_path is not None:
-        json_path.write_text(report.to_json() + "\n", encoding="utf-8")
-    if not report.passed:
-        _fail(ToleranceError(report.failures()), 1)
+        _print_report(report)
+        if json_path is not None:
+            json_path.write_text(report.to_json() + "\n", encoding="utf-8")
+        if not report.passed:
+            raise ToleranceError(report.failures())
     typer.echo(f"Verified: max |diff| {report.max_abs_diff:.2e} on inputs up to {report.exact_length} tokens.")
 
 
