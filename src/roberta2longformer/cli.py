@@ -65,6 +65,23 @@ def _exit_codes() -> Iterator[None]:
         _fail(error, 1)
 
 
+_TEXTS_OPTION = typer.Option(
+    "--texts", help="A file of real inputs in the source's domain, one per line (default: English and German sentences)."
+)
+
+
+def _read_texts(path: Path | None) -> list[str] | None:
+    if path is None:
+        return None
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConversionError(f"Could not read --texts {path} ({error}); give a UTF-8 text file, one input per line.") from None
+    if not lines:
+        raise ConversionError(f"--texts {path} has no non-empty lines; give one input per line.")
+    return lines
+
+
 def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
@@ -73,7 +90,7 @@ def _quiet_transformers() -> None:
 
 @app.command()
 def convert(
-    source: Annotated[str, typer.Argument(help="Source model: a directory written by save_pretrained, a hub id (online only) or builtin:all-MiniLM-L6-v2.")],
+    source: Annotated[str, typer.Argument(help="Source model: a directory written by save_pretrained, a fairseq RoBERTa .pt (with dict.txt; needs --allow-pickle), a hub id (online only) or builtin:all-MiniLM-L6-v2.")],
     output: Annotated[Path, typer.Argument(help="Directory to create for the converted model, tokenizer and report.")],
     to: Annotated[Target, typer.Option(help="Target architecture.")] = Target.longformer,
     max_length: Annotated[int, typer.Option(help="Longest input the new model reads, in tokens.")] = 4096,
@@ -92,6 +109,7 @@ def convert(
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Compare the result with the source before writing it (recommended).")] = True,
     smoke: Annotated[bool, typer.Option("--smoke/--no-smoke", help="During verification, also run one forward pass at the full max length.")] = True,
     seed: Annotated[int, typer.Option(help="Seed for random position rows and verification inputs.")] = 0,
+    texts: Annotated[Optional[Path], _TEXTS_OPTION] = None,
 ) -> None:
     """Convert SOURCE to a long model in OUTPUT, verify it, and write a report and model card.
 
@@ -130,7 +148,8 @@ def convert(
             typer.secho(f"Note: {note}", fg=typer.colors.YELLOW, err=True)
         typer.echo(f"Converted {type(conversion.source_model).__name__} → {type(conversion.model).__name__} "
                    f"({max_length} tokens) in {conversion.seconds:.1f} s")
-        _verify_and_save(conversion, output, verify=verify, smoke=smoke, seed=seed, force=force, name=source)
+        _verify_and_save(conversion, output, verify=verify, smoke=smoke, seed=seed, force=force, name=source,
+                         texts=_read_texts(texts))
 
 
 @app.command()
@@ -162,7 +181,9 @@ def resize(
         _verify_and_save(resized, output, verify=verify, smoke=smoke, seed=seed, force=force, name=model)
 
 
-def _verify_and_save(conversion, output: Path, *, verify: bool, smoke: bool, seed: int, force: bool, name: str) -> None:
+def _verify_and_save(
+    conversion, output: Path, *, verify: bool, smoke: bool, seed: int, force: bool, name: str, texts=None
+) -> None:
     """Verify before writing anything (exit 1, nothing written, when the result differs), then save."""
     from .output import save_conversion
     from .verify import verify as run_verify
@@ -171,13 +192,41 @@ def _verify_and_save(conversion, output: Path, *, verify: bool, smoke: bool, see
     if verify:
         report = run_verify(
             conversion.source_model, conversion.model, conversion.source_tokenizer,
-            smoke=smoke, seed=seed, raise_on_failure=False, source_name=name,
+            smoke=smoke, seed=seed, raise_on_failure=False, source_name=name, texts=texts,
         )
         _print_report(report)
         if not report.passed:
             raise ToleranceError(report.failures())
     save_conversion(conversion, report, output, force=force)
     typer.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
+
+
+@app.command("import-fairseq")
+def import_fairseq(
+    checkpoint: Annotated[Path, typer.Argument(help="A fairseq RoBERTa checkpoint (.pt), with its dict.txt beside it.")],
+    output: Annotated[Path, typer.Argument(help="Directory to create for the RobertaForMaskedLM and its tokenizer.")],
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Required: fairseq checkpoints are pickles (only tensors and settings are read; nothing in them runs).")] = False,
+    dictionary: Annotated[Optional[Path], typer.Option("--dict", help="The dict.txt, if it is not next to the checkpoint.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT if it exists (only once the new one is complete).")] = False,
+) -> None:
+    """Write a fairseq RoBERTa checkpoint as a transformers RobertaForMaskedLM + tokenizer (no fairseq needed).
+
+    Example: roberta2longformer import-fairseq gottbert/model.pt out/gottbert --allow-pickle
+    """
+    from .fairseq import load_fairseq_roberta
+    from .output import atomic_output_dir, check_output_dir
+
+    _quiet_transformers()
+    with _exit_codes():
+        check_output_dir(output, force=force)  # before reading a large checkpoint
+        model, tokenizer = load_fairseq_roberta(checkpoint, allow_pickle=allow_pickle, dictionary=dictionary)
+        with atomic_output_dir(output, force=force) as staging:
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+    typer.echo(
+        f"Wrote {output}: RobertaForMaskedLM ({model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}, "
+        f"{model.config.vocab_size} tokens, {model.config.max_position_embeddings - 2} positions) and its tokenizer"
+    )
 
 
 @app.command()
@@ -187,7 +236,8 @@ def verify(
     smoke: Annotated[bool, typer.Option("--smoke/--no-smoke", help="Also run one forward pass at the full max length.")] = True,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the report as JSON here.")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the verification inputs.")] = 0,
-    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow loading pickle weights of the source.")] = False,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow loading pickle weights of the source (or a fairseq .pt).")] = False,
+    texts: Annotated[Optional[Path], _TEXTS_OPTION] = None,
 ) -> None:
     """Check that CONVERTED computes what SOURCE computes wherever its attention is exact.
 
@@ -196,16 +246,19 @@ def verify(
 
     Exits 0 when every check passes, 1 when one fails, 2 on bad input.
     """
+    from .fairseq import is_fairseq_checkpoint, load_fairseq_roberta
     from .loading import load_model, load_tokenizer
     from .verify import verify as run_verify
 
     _quiet_transformers()
     with _exit_codes():
-        source_model = load_model(source, allow_pickle=allow_pickle)
+        if is_fairseq_checkpoint(source):
+            source_model, tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
+        else:
+            source_model, tokenizer = load_model(source, allow_pickle=allow_pickle), load_tokenizer(source)
         converted_model = load_model(converted)
-        tokenizer = load_tokenizer(source)
         report = run_verify(source_model, converted_model, tokenizer, smoke=smoke, seed=seed,
-                            raise_on_failure=False, source_name=source)
+                            raise_on_failure=False, source_name=source, texts=_read_texts(texts))
         _print_report(report)
         if json_path is not None:
             json_path.write_text(report.to_json() + "\n", encoding="utf-8")

@@ -19,6 +19,7 @@ from . import led as _led  # noqa: F401  (registers the target)
 from . import nystromformer as _nystromformer  # noqa: F401  (registers the target)
 from .config_map import derive_config, uncarried_notes
 from .errors import ConversionError, require_positive_int
+from .fairseq import is_fairseq_checkpoint, load_fairseq_roberta
 from .loading import load_config, load_model, load_tokenizer
 from .positions import rebuild_position_table
 from .registry import TargetSpec, get_target
@@ -86,7 +87,8 @@ def convert(
     seed: int = 0,
     **options: Any,
 ) -> Conversion:
-    """Convert ``source`` (a model, a directory, a hub id or ``builtin:NAME``) to the ``to`` target.
+    """Convert ``source`` (a model, a directory, a hub id, ``builtin:NAME`` or a fairseq RoBERTa
+    ``.pt`` with its ``dict.txt``, which needs ``allow_pickle``) to the ``to`` target.
 
     ``tokenizer`` may be a tokenizer, a path, or ``None`` (then the one saved with a path source is
     used, if any). ``options`` are the target's (for Longformer: ``attention_window``,
@@ -100,7 +102,10 @@ def convert(
     wanted_dtype = parse_dtype(dtype)
 
     source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
-    if isinstance(source, (str, Path)):
+    if isinstance(source, (str, Path)) and is_fairseq_checkpoint(source):
+        source, fairseq_tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
+        tokenizer = tokenizer if tokenizer is not None else fairseq_tokenizer
+    elif isinstance(source, (str, Path)):
         family_for(load_config(source, allow_pickle=allow_pickle))  # refuse unsupported architectures before loading weights
         if tokenizer is None:
             tokenizer = load_tokenizer(source)

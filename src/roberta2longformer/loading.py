@@ -45,7 +45,11 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
         raise ConversionError(
             f"{path} has no config.json; pass a directory written by save_pretrained()."
         )
-    if any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file():
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        _check_shards(index)
+        return
+    if any(path.glob("*.safetensors")):
         return
     if any(path.glob("*.bin")) or any(path.glob("*.pt")):
         if allow_pickle:
@@ -55,6 +59,19 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
             "convert them to safetensors, or pass --allow-pickle (allow_pickle=True) if you trust them."
         )
     raise ConversionError(f"{path} has a config.json but no weights (*.safetensors).")
+
+
+def _check_shards(index: Path) -> None:
+    try:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+    except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
+        raise ConversionError(f"{index} is not a valid safetensors index (no weight_map); re-save the checkpoint.") from None
+    missing = [name for name in shards if not (index.parent / name).is_file()]
+    if missing:
+        raise ConversionError(
+            f"{index.name} names {len(missing)} shard(s) missing from {index.parent} ({', '.join(missing[:3])}); "
+            "copy the whole checkpoint."
+        )
 
 
 def load_config(source: str | Path, *, allow_pickle: bool = False) -> PretrainedConfig:
