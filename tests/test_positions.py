@@ -28,11 +28,24 @@ def test_random_keeps_source_rows_and_draws_the_rest():
     assert abs(out[4:].std().item() - 0.5) < 0.05 and abs(out[4:].mean().item()) < 0.05
 
 
+def test_random_all_is_the_papers_ablation_and_breaks_equivalence(bpe_tokenizer):
+    generator = torch.Generator().manual_seed(0)
+    out = extend_learned_rows(numbered(4) + 100, 2000, "random-all", std=0.5, generator=generator)
+    assert out.shape == (2000, 3) and abs(out.std().item() - 0.5) < 0.05 and out[:4].abs().max() < 5
+    from roberta2longformer import ToleranceError, convert, verify
+    from tests.conftest import make_source
+
+    source = make_source("roberta", "masked_lm")
+    model = convert(source, bpe_tokenizer, max_length=64, attention_window=64, position_init="random-all").model
+    with pytest.raises(ToleranceError):
+        verify(source, model, bpe_tokenizer, smoke=False)
+
+
 def test_shrinking_keeps_the_first_rows():
     assert extend_learned_rows(numbered(8), 3, "interpolate")[:, 0].tolist() == [0, 1, 2]
 
 
-@pytest.mark.parametrize("init", ["tile", "interpolate", "random"])
+@pytest.mark.parametrize("init", ["tile", "interpolate", "random", "random-all"])
 def test_dtype_is_kept(init):
     out = extend_learned_rows(numbered(4).to(torch.bfloat16), 9, init)
     assert out.dtype == torch.bfloat16

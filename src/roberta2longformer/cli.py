@@ -230,6 +230,95 @@ def import_fairseq(
 
 
 @app.command()
+def pretrain(
+    model: Annotated[Optional[str], typer.Argument(help="A masked-LM model directory (e.g. written by convert), or builtin:NAME. Omit with --from-config.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for checkpoints, metrics.csv and the final model (final/).")] = Path("out/pretrain"),
+    data: Annotated[list[str], typer.Option("--data", help="Text files, JSON Lines files or directories of them (repeat), or a datasets name when online.")] = [],  # noqa: B006
+    from_config: Annotated[Optional[Path], typer.Option(help="Train a fresh model from this config.json (or its directory) instead of MODEL.")] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="Tokenizer directory (default: the model's, or --from-config's).")] = None,
+    sinusoidal_positions: Annotated[bool, typer.Option("--sinusoidal-positions", help="With --from-config: start the position rows as scaled sinusoids.")] = False,
+    max_steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Blocks per device per step.")] = 8,
+    gradient_accumulation_steps: Annotated[int, typer.Option(help="Steps to accumulate before each update.")] = 1,
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-5,
+    schedule: Annotated[str, typer.Option(help="transformers lr schedule: constant_with_warmup, linear, cosine, …")] = "constant_with_warmup",
+    warmup_ratio: Annotated[float, typer.Option(help="Fraction of the steps spent warming up.")] = 0.05,
+    max_length: Annotated[Optional[int], typer.Option(help="Block length (default: the model's length).")] = None,
+    held_out: Annotated[float, typer.Option(help="Fraction of the documents held out for evaluation.")] = 0.05,
+    eval_steps: Annotated[int, typer.Option(help="Evaluate every N steps.")] = 100,
+    save_steps: Annotated[int, typer.Option(help="Checkpoint every N steps (a killed run resumes from the last).")] = 100,
+    logging_steps: Annotated[int, typer.Option(help="Log (metrics.csv) every N steps.")] = 10,
+    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing", help="Recompute activations to save memory.")] = False,
+    precision: Annotated[str, typer.Option(help="auto (bf16/fp16 on a GPU that has it), fp32, bf16, fp16.")] = "auto",
+    global_cls: Annotated[bool, typer.Option("--global-cls", help="Longformer: global attention on each block's first token (trains the global projections).")] = False,
+    only_positions_beyond: Annotated[Optional[int], typer.Option(help="Train only the position rows past this many tokens (the paper's ablation).")] = None,
+    text_field: Annotated[str, typer.Option(help="The text field of JSON Lines data.")] = "text",
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log to TensorBoard (needs tensorboard installed).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUTPUT from its last checkpoint.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the split, the masks and the data order.")] = 0,
+) -> None:
+    """Continue masked-LM pretraining of MODEL on long documents (the Trainer; multi-GPU via torchrun/accelerate).
+
+    Example: roberta2longformer pretrain out/model-long --data novels/ --max-steps 2000 -o out/model-long-pt
+    """
+    from .pretraining import PretrainOptions, load_for_pretraining
+    from .pretraining import pretrain as run_pretrain
+
+    _quiet_transformers()
+    with _exit_codes():
+        if (model is None) == (from_config is None):
+            raise ConversionError("Give either MODEL or --from-config (not both, not neither).")
+        options = PretrainOptions(
+            max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
+            learning_rate=learning_rate, schedule=schedule, warmup_ratio=warmup_ratio, held_out=held_out,
+            eval_steps=eval_steps, save_steps=save_steps, logging_steps=logging_steps,
+            gradient_checkpointing=gradient_checkpointing, precision=precision, seed=seed, max_length=max_length,
+            text_field=text_field, global_cls=global_cls, only_positions_beyond=only_positions_beyond,
+            resume=resume, report_to=["tensorboard"] if tensorboard else [],
+        )
+        model_obj, tokenizer_obj = load_for_pretraining(
+            model, from_config, tokenizer, sinusoidal_positions=sinusoidal_positions, seed=seed
+        )
+        summary = run_pretrain(model_obj, tokenizer_obj, list(data), output, options)
+    for key, value in summary.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def evaluate(
+    models: Annotated[list[str], typer.Argument(help="Masked-LM model directories (or builtin:NAME) to compare; each reads the documents in windows of its own length.")],
+    data: Annotated[list[str], typer.Option("--data", help="Held-out documents: text files, JSON Lines or directories (repeat).")],
+    seed: Annotated[int, typer.Option(help="Seed of the masks (the same masks for every model sharing a tokenizer).")] = 0,
+    window: Annotated[Optional[int], typer.Option(help="Read in windows of this many tokens instead of each model's length.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 4,
+    max_documents: Annotated[Optional[int], typer.Option(help="Evaluate only the first N documents.")] = None,
+    text_field: Annotated[str, typer.Option(help="The text field of JSON Lines data.")] = "text",
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+) -> None:
+    """Masked-LM loss and bits per character of one or more models on held-out long documents.
+
+    Example: roberta2longformer evaluate builtin:austen-roberta out/austen-long --data persuasion.txt
+    """
+    import json
+
+    from .data import load_documents
+    from .evaluation import evaluate as run_evaluate
+    from .evaluation import format_table
+    from .pretraining import load_for_pretraining
+
+    _quiet_transformers()
+    with _exit_codes():
+        texts = list(load_documents(data, text_field=text_field)["text"])[: max_documents or None]
+        results = []
+        for name in models:
+            model, tokenizer = load_for_pretraining(name, None, None)
+            results.append(run_evaluate(model, tokenizer, texts, seed=seed, window=window, batch_size=batch_size, name=name))
+        typer.echo(format_table(results))
+        if json_path is not None:
+            json_path.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+
+
+@app.command()
 def verify(
     source: Annotated[str, typer.Argument(help="The model that was converted (directory, hub id or builtin:NAME).")],
     converted: Annotated[str, typer.Argument(help="The converted model's directory.")],

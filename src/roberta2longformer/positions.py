@@ -20,8 +20,8 @@ import torch
 
 from .errors import ConversionError
 
-PositionInit = Literal["tile", "interpolate", "random"]
-POSITION_INITS: tuple[str, ...] = ("tile", "interpolate", "random")
+PositionInit = Literal["tile", "interpolate", "random", "random-all"]
+POSITION_INITS: tuple[str, ...] = ("tile", "interpolate", "random", "random-all")
 
 
 def check_position_init(init: str) -> None:
@@ -60,11 +60,16 @@ def extend_learned_rows(
       (smooth between neighbours instead of repeating with a period);
     - ``random``: drawn from ``normal(0, std)``, the usual fresh init (for ablations).
 
-    A ``length`` below the source length keeps the first ``length`` rows.
+    A ``length`` below the source length keeps the first ``length`` rows. ``random-all`` is the
+    Longformer paper's "random" ablation: *every* row drawn fresh, the source's too, so the model
+    no longer reproduces its source (``verify`` fails by design); it exists to measure that.
     """
     check_position_init(init)
     if length <= 0:
         raise ConversionError(f"The position table needs a positive length, got {length}.")
+    if init == "random-all":
+        fresh = torch.empty(length, learned.shape[1], dtype=torch.float32).normal_(0.0, std, generator=generator)
+        return fresh.to(learned.dtype)
     source_length = learned.shape[0]
     if length <= source_length:
         return learned[:length].clone()
