@@ -199,3 +199,11 @@ def test_two_process_ddp_run_on_cpu(tmp_path, long_model, documents):
     assert "steps: 3" in result.stdout and (tmp_path / "ddp" / "final" / "model.safetensors").exists()
     state = json.loads((tmp_path / "ddp" / "checkpoint-3" / "trainer_state.json").read_text())
     assert state["global_step"] == 3
+
+
+def test_evaluate_pads_nystromformer_inputs_to_its_segment_length(bpe_tokenizer):
+    source = make_source("roberta", "masked_lm")
+    model = convert(source, bpe_tokenizer, to="nystromformer", max_length=64, num_landmarks=16).model
+    texts = [" ".join(CORPUS[:6]), CORPUS[1]]  # windows shorter than 64 tokens: padded, or the model fails
+    result = evaluate(model, bpe_tokenizer, texts)
+    assert result.window == 64 and result.masked > 0 and math.isfinite(result.bpc)
