@@ -2,7 +2,8 @@
 
 Every model reads each document in windows of its own length (a 512-token source in 512-token
 windows, a 4096-token Longformer in 4096-token windows; a Nyströmformer's windows are padded to
-its segment length). The masks are drawn per document from the seed, so models that share a
+its segment length and read without a padding mask, which transformers' Nyströmformer cannot apply
+in its landmark regime). The masks are drawn per document from the seed, so models that share a
 tokenizer are scored on exactly the same masked tokens.
 
 BPC = (mean masked-token loss in bits) / (characters per token), the characters per token of the
@@ -109,7 +110,11 @@ def evaluate(
         windows = list(_windows(masked, labels, window - 2, tokenizer.cls_token_id, tokenizer.sep_token_id))
         width = longest if nystromformer else None  # transformers' Nyströmformer reads exactly that length
         for input_ids, attention, batch_labels in _batches(windows, batch_size, tokenizer.pad_token_id, width):
-            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
+            # transformers' Nyströmformer fails on a padding mask in its landmark regime (the mask
+            # has the input's length, the landmark scores do not), so its padded last window of a
+            # document is read without a mask: the padding is attended there, as in that model.
+            mask = None if nystromformer else attention
+            logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
             where = batch_labels != IGNORE
             log_probs = logits[where].log_softmax(-1)
             total_loss -= log_probs.gather(-1, batch_labels[where].unsqueeze(-1)).sum().item()

@@ -34,7 +34,6 @@ from transformers import (
     TrainerCallback,
     TrainingArguments,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from . import data
 from .errors import ConversionError
@@ -291,7 +290,7 @@ def pretrain(
     )
     resume_from = None
     if options.resume:
-        resume_from = get_last_checkpoint(str(output_dir)) if output_dir.exists() else None
+        resume_from = last_complete_checkpoint(output_dir)
     result = trainer.train(resume_from_checkpoint=resume_from)
     recopied = 0
     if uses_global and not options.global_cls:
@@ -316,6 +315,17 @@ def pretrain(
         if metrics.chars_per_token:
             summary["eval_bpc"] = loss / math.log(2) / metrics.chars_per_token
     return summary
+
+
+def last_complete_checkpoint(output_dir: Path) -> str | None:
+    """The newest ``checkpoint-N`` whose trainer state was written: a run killed while saving
+    leaves a partial directory behind, and resuming from it would fail."""
+    complete = [
+        (int(path.name.split("-")[1]), path)
+        for path in output_dir.glob("checkpoint-*")
+        if path.name.split("-")[1].isdigit() and (path / "trainer_state.json").is_file()
+    ]
+    return str(max(complete)[1]) if complete else None
 
 
 def _distributed() -> bool:
