@@ -40,6 +40,7 @@ from .errors import ConversionError
 from .loading import load_tokenizer, resolve_source
 from .registry import TargetSpec, target_for_config
 from .sources import family_for
+from .verify import readable_length
 
 
 @dataclass
@@ -120,15 +121,11 @@ def _sinusoidal_start(model: PreTrainedModel) -> None:
 
 
 def model_length(model: PreTrainedModel) -> int:
-    """The block length a model trains on: its max length (a Nyströmformer: its segment length)."""
-    config = model.config
-    try:
-        target = target_for_config(config)
-    except ConversionError:
-        return config.max_position_embeddings - family_for(config).position_offset(config)
-    if target.smoke_length is not None:
-        return target.smoke_length(config)
-    return target.max_length(config)
+    """The block length a model trains on: what it reads (a Nyströmformer: its segment length)."""
+    target = _target_or_none(model)
+    if target is not None and target.smoke_length is not None:
+        return target.smoke_length(model.config)
+    return readable_length(model)
 
 
 def _target_or_none(model: PreTrainedModel) -> TargetSpec | None:
