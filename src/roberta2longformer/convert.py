@@ -24,7 +24,7 @@ from .loading import load_config, load_model, load_tokenizer
 from .positions import rebuild_position_table
 from .registry import TargetSpec, get_target
 from .sources import POSITION_KEY, SourceFamily, family_for, head_for
-from .tokenization import check_tokenizer_matches, convert_tokenizer
+from .tokenization import check_tokenizer_matches, convert_tokenizer, first_defined
 from .weights import load_checked, rename_keys
 
 logger = logging.getLogger(__name__)
@@ -59,16 +59,12 @@ def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
 def _special_ids(source_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None) -> dict:
     """Start/end/separator ids from the tokenizer, else the source config (BERT configs have no bos/eos)."""
     config = source_model.config
-
-    def first(*values):
-        return next((v for v in values if v is not None), None)
-
     tok = tokenizer
-    sep = first(tok and tok.sep_token_id, getattr(config, "sep_token_id", None), getattr(config, "eos_token_id", None))
+    sep = first_defined(tok and tok.sep_token_id, getattr(config, "sep_token_id", None), getattr(config, "eos_token_id", None))
     return {
         "sep_token_id": sep,
-        "bos_token_id": first(getattr(config, "bos_token_id", None), tok and tok.bos_token_id, tok and tok.cls_token_id),
-        "eos_token_id": first(getattr(config, "eos_token_id", None), tok and tok.eos_token_id, sep),
+        "bos_token_id": first_defined(getattr(config, "bos_token_id", None), tok and tok.bos_token_id, tok and tok.cls_token_id),
+        "eos_token_id": first_defined(getattr(config, "eos_token_id", None), tok and tok.eos_token_id, sep),
     }
 
 
@@ -220,10 +216,15 @@ def _prefix(target: TargetSpec, head: str) -> str:
 
 
 def _build_target(target: TargetSpec, head: str, config, *, has_pooler: bool) -> PreTrainedModel:
-    """Instantiate the target class without spending time on a random init we overwrite anyway."""
     cls = target.model_classes[head]
     takes_pooler_flag = "add_pooling_layer" in inspect.signature(cls.__init__).parameters
+    extra = {"add_pooling_layer": has_pooler} if head == "base" and takes_pooler_flag else {}
+    return instantiate_without_init(cls, config, **extra)
+
+
+def instantiate_without_init(cls: type[PreTrainedModel], config, **kwargs: Any) -> PreTrainedModel:
+    """Build ``cls`` without spending time on a random init that loaded weights overwrite anyway."""
     with no_init_weights():
-        model = cls(config, add_pooling_layer=has_pooler) if head == "base" and takes_pooler_flag else cls(config)
+        model = cls(config, **kwargs)
     model.tie_weights()  # skipped under no_init_weights; ties only what the config says to tie
     return model

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from transformers.initialization import no_init_weights
 
-from .convert import Conversion
+from .convert import Conversion, instantiate_without_init
 from .errors import ConversionError, require_positive_int
 from .loading import load_model, load_tokenizer
 from .positions import check_position_init, rebuild_position_table
@@ -106,7 +105,4 @@ def _initializer_range(config) -> float:
 
 
 def _same_class(model: PreTrainedModel, config) -> PreTrainedModel:
-    with no_init_weights():
-        resized = type(model)(config)
-    resized.tie_weights()  # skipped under no_init_weights
-    return resized.to(next(model.parameters()).dtype)
+    return instantiate_without_init(type(model), config).to(next(model.parameters()).dtype)

@@ -9,6 +9,11 @@ from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBas
 from .errors import ConversionError
 
 
+def first_defined(*values):
+    """The first value that is not ``None`` (token ids may be 0, so ``or`` will not do)."""
+    return next((value for value in values if value is not None), None)
+
+
 def check_tokenizer_matches(tokenizer: PreTrainedTokenizerBase, config: PretrainedConfig) -> None:
     """Refuse a tokenizer that would produce ids the model cannot embed, or pad with another id."""
     if len(tokenizer) > config.vocab_size:

@@ -26,6 +26,7 @@ from .errors import ConversionError, ToleranceError
 from .longformer import one_window
 from .registry import TargetSpec, target_for_config
 from .sources import family_for, head_for
+from .tokenization import first_defined
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +154,10 @@ def _random_batch(
 
 
 def _frame_ids(config, tokenizer: PreTrainedTokenizerBase | None) -> dict[str, int | None]:
-    def first(*values):
-        return next((v for v in values if v is not None), None)
-
     tok = tokenizer
     return {
-        "start": first(tok and tok.cls_token_id, tok and tok.bos_token_id, getattr(config, "bos_token_id", None)),
-        "end": first(tok and tok.sep_token_id, tok and tok.eos_token_id, getattr(config, "eos_token_id", None)),
+        "start": first_defined(tok and tok.cls_token_id, tok and tok.bos_token_id, getattr(config, "bos_token_id", None)),
+        "end": first_defined(tok and tok.sep_token_id, tok and tok.eos_token_id, getattr(config, "eos_token_id", None)),
     }
 
 
