@@ -166,8 +166,9 @@ class CsvMetrics(TrainerCallback):
 
     FIELDS = ("step", "epoch", "loss", "eval_loss", "eval_bpc", "learning_rate", "grad_norm")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, chars_per_token: float | None) -> None:
         self.path = path
+        self.chars_per_token = chars_per_token  # of the held-out documents: turns eval loss into BPC
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not any(logs.get(k) is not None for k in self.FIELDS if k != "step"):
@@ -181,8 +182,6 @@ class CsvMetrics(TrainerCallback):
             if new:
                 writer.writeheader()
             writer.writerow(row)
-
-    chars_per_token: float | None = None
 
 
 def _freeze_all_but_positions(model: PreTrainedModel, beyond: int, target: TargetSpec | None) -> None:
@@ -274,8 +273,9 @@ def pretrain(
         dataloader_drop_last=True,
         **_precision(options.precision),
     )
-    metrics = CsvMetrics(output_dir / "metrics.csv")
-    metrics.chars_per_token = _chars_per_token(held_out_docs, tokenizer) if held_out_docs is not None else None
+    metrics = CsvMetrics(
+        output_dir / "metrics.csv", _chars_per_token(held_out_docs, tokenizer) if held_out_docs is not None else None
+    )
     trainer = Trainer(
         model=model,
         args=arguments,
