@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -17,6 +19,7 @@ from . import longformer as _longformer  # noqa: F401  (registers the target)
 from . import bigbird as _bigbird  # noqa: F401  (registers the target)
 from . import led as _led  # noqa: F401  (registers the target)
 from . import nystromformer as _nystromformer  # noqa: F401  (registers the target)
+from .checkpoint import LazyState
 from .config_map import derive_config, uncarried_notes
 from .errors import ConversionError, require_positive_int
 from .fairseq import is_fairseq_checkpoint, load_fairseq_roberta
@@ -56,9 +59,8 @@ def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     return DTYPES[dtype]
 
 
-def _special_ids(source_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None) -> dict:
+def _special_ids(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase | None) -> dict:
     """Start/end/separator ids from the tokenizer, else the source config (BERT configs have no bos/eos)."""
-    config = source_model.config
     tok = tokenizer
     sep = first_defined(tok and tok.sep_token_id, getattr(config, "sep_token_id", None), getattr(config, "eos_token_id", None))
     return {
@@ -68,54 +70,41 @@ def _special_ids(source_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBa
     }
 
 
-def _source_dtype(model: PreTrainedModel) -> torch.dtype:
-    return next(model.parameters()).dtype
+@dataclass
+class Plan:
+    """Everything a conversion decides before any weight is copied: the target's config, and its
+    state dict (whose values may still be on disk, see :class:`~.checkpoint.LazyState`)."""
+
+    target: TargetSpec
+    head: str
+    config: PretrainedConfig
+    state: LazyState
+    notes: list[str]
+    options: dict[str, Any]
+
+    @property
+    def has_pooler(self) -> bool:
+        return any(".pooler." in f".{k}" for k in self.state)
+
+    def build(self, *, meta: bool = False) -> PreTrainedModel:
+        """The target model with uninitialised weights, or on the meta device (no memory at all)."""
+        cls = self.target.model_classes[self.head]
+        takes_pooler_flag = "add_pooling_layer" in inspect.signature(cls.__init__).parameters
+        extra = {"add_pooling_layer": self.has_pooler} if self.head == "base" and takes_pooler_flag else {}
+        return instantiate_without_init(cls, self.config, meta=meta, **extra).to(self.config.dtype)
 
 
-def convert(
-    source: PreTrainedModel | str | Path,
-    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
-    *,
-    to: str = "longformer",
-    max_length: int = 4096,
-    dtype: torch.dtype | str | None = None,
-    allow_pickle: bool = False,
-    seed: int = 0,
-    **options: Any,
-) -> Conversion:
-    """Convert ``source`` (a model, a directory, a hub id, ``builtin:NAME`` or a fairseq RoBERTa
-    ``.pt`` with its ``dict.txt``, which needs ``allow_pickle``) to the ``to`` target.
-
-    ``tokenizer`` may be a tokenizer, a path, or ``None`` (then the one saved with a path source is
-    used, if any). ``options`` are the target's (for Longformer: ``attention_window``,
-    ``position_init``). The caller's model and tokenizer are never modified.
-    """
-    started = time.perf_counter()
-    target = get_target(to)
+def parse_options(target: TargetSpec, max_length: int, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The target's options with defaults filled in, after refusing bad lengths and options."""
     require_positive_int("max_length", max_length, "4096 tokens")
     options = target.options(options)
     target.validate(max_length, options)
-    wanted_dtype = parse_dtype(dtype)
+    return options
 
-    source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
-    if isinstance(source, (str, Path)) and is_fairseq_checkpoint(source):
-        source, fairseq_tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
-        tokenizer = tokenizer if tokenizer is not None else fairseq_tokenizer
-    elif isinstance(source, (str, Path)):
-        family_for(load_config(source, allow_pickle=allow_pickle))  # refuse unsupported architectures before loading weights
-        if tokenizer is None:
-            tokenizer = load_tokenizer(source)
-        source = load_model(source, allow_pickle=allow_pickle)
-    elif not isinstance(source, PreTrainedModel):
-        raise ConversionError(
-            f"Expected a transformers model, a directory or a hub id as the source, got {type(source).__name__}."
-        )
-    if isinstance(tokenizer, (str, Path)):
-        tokenizer = load_tokenizer(tokenizer)
 
-    config = source.config
+def check_convertible(config: PretrainedConfig, head: str, target: TargetSpec, tokenizer) -> SourceFamily:
+    """Refuse a source the target cannot reproduce, before any weight is read."""
     family = family_for(config)
-    head = head_for(source)
     if family.targets is not None and target.name not in family.targets:
         raise ConversionError(
             f"A {family.name} source converts to {' or '.join(family.targets)}, not {target.name}; "
@@ -132,13 +121,33 @@ def convert(
         _check_lm_head_activation(family, target, config)
     if tokenizer is not None:
         check_tokenizer_matches(tokenizer, config)
+    return family
 
-    state = family.to_canonical(source.state_dict(), head)
+
+def plan_conversion(
+    config: PretrainedConfig,
+    head: str,
+    source_state: Mapping[str, Any],
+    tokenizer: PreTrainedTokenizerBase | None,
+    *,
+    target: TargetSpec,
+    max_length: int,
+    options: dict[str, Any],
+    dtype: torch.dtype | None,
+    seed: int,
+) -> Plan:
+    """Map a source state dict (tensors, or :class:`~.checkpoint.StoredTensor` s) onto the target.
+
+    Shared by the in-memory and the streaming conversion, so both compute the same tensors.
+    """
+    family = check_convertible(config, head, target, tokenizer)
+    state = LazyState(family.to_canonical(source_state, head))
+    source_dtype = dict.__getitem__(state, "base.embeddings.word_embeddings.weight").dtype
     target_config = derive_config(
         config,
         target.config_class,
-        target.config_overrides(config, max_length, options, _special_ids(source, tokenizer)),
-        dtype=wanted_dtype or _source_dtype(source),
+        target.config_overrides(config, max_length, options, _special_ids(config, tokenizer)),
+        dtype=dtype or source_dtype,
         field_map=target.field_map,
     )
     generator = torch.Generator().manual_seed(seed)
@@ -158,7 +167,7 @@ def convert(
     prepare_notes = target.prepare_canonical(state, rebuild, target_config, max_length)
     prefix = _prefix(target, head)
     dropped: list[str] = []
-    target_state = rename_keys(state, target.key_rules(prefix), what="canonical", dropped=dropped)
+    target_state = LazyState(rename_keys(state, target.key_rules(prefix), what="canonical", dropped=dropped))
     added = target.new_weights(target_config, prefix, target_state, generator, options)
     target_state.update(added.tensors)
     notes = [
@@ -176,27 +185,79 @@ def convert(
             "so they were not carried over."
         )
         logger.warning(notes[-1])
-    model = _build_target(target, head, target_config, has_pooler=any(".pooler." in f".{k}" for k in target_state))
-    load_checked(model.to(target_config.dtype), target_state)  # load_state_dict casts to it
-    model.eval()
+    options = {**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": seed}
+    return Plan(target, head, target_config, target_state, notes, options)
 
-    new_tokenizer = (
-        convert_tokenizer(tokenizer, max_length, target.byte_level_tokenizer_class)
-        if tokenizer is not None
-        else None
+
+def _load_source(source, tokenizer, allow_pickle: bool):
+    """A model object and tokenizer from whatever the user passed as the source."""
+    if isinstance(source, (str, Path)) and is_fairseq_checkpoint(source):
+        model, fairseq_tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
+        return model, tokenizer if tokenizer is not None else fairseq_tokenizer
+    if isinstance(source, (str, Path)):
+        family_for(load_config(source, allow_pickle=allow_pickle))  # refuse unsupported architectures before loading weights
+        if tokenizer is None:
+            tokenizer = load_tokenizer(source)
+        return load_model(source, allow_pickle=allow_pickle), tokenizer
+    if not isinstance(source, PreTrainedModel):
+        raise ConversionError(
+            f"Expected a transformers model, a directory or a hub id as the source, got {type(source).__name__}."
+        )
+    return source, tokenizer
+
+
+def convert(
+    source: PreTrainedModel | str | Path,
+    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    *,
+    to: str = "longformer",
+    max_length: int = 4096,
+    dtype: torch.dtype | str | None = None,
+    allow_pickle: bool = False,
+    seed: int = 0,
+    **options: Any,
+) -> Conversion:
+    """Convert ``source`` (a model, a directory, a hub id, ``builtin:NAME`` or a fairseq RoBERTa
+    ``.pt`` with its ``dict.txt``, which needs ``allow_pickle``) to the ``to`` target, in memory.
+
+    ``tokenizer`` may be a tokenizer, a path, or ``None`` (then the one saved with a path source is
+    used, if any). ``options`` are the target's (for Longformer: ``attention_window``,
+    ``position_init``). The caller's model and tokenizer are never modified. To write a converted
+    checkpoint without holding either model in memory, use :func:`~.streaming.convert_checkpoint`.
+    """
+    started = time.perf_counter()
+    target = get_target(to)
+    options = parse_options(target, max_length, options)
+    wanted_dtype = parse_dtype(dtype)
+
+    source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
+    source, tokenizer = _load_source(source, tokenizer, allow_pickle)
+    if isinstance(tokenizer, (str, Path)):
+        tokenizer = load_tokenizer(tokenizer)
+
+    plan = plan_conversion(
+        source.config, head_for(source), source.state_dict(), tokenizer,
+        target=target, max_length=max_length, options=options, dtype=wanted_dtype, seed=seed,
     )
+    model = plan.build()
+    load_checked(model, {key: plan.state[key] for key in plan.state})  # load_state_dict casts to the model's dtype
+    model.eval()
     return Conversion(
         model=model,
-        tokenizer=new_tokenizer,
+        tokenizer=converted_tokenizer(tokenizer, max_length, target),
         source_model=source,
         source_tokenizer=tokenizer,
         target=target,
         max_length=max_length,
-        options={**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": seed},
+        options=plan.options,
         source_name=str(source_name),
         seconds=time.perf_counter() - started,
-        notes=notes,
+        notes=plan.notes,
     )
+
+
+def converted_tokenizer(tokenizer: PreTrainedTokenizerBase | None, max_length: int, target: TargetSpec):
+    return convert_tokenizer(tokenizer, max_length, target.byte_level_tokenizer_class) if tokenizer is not None else None
 
 
 def _check_lm_head_activation(family: SourceFamily, target: TargetSpec, config: PretrainedConfig) -> None:
@@ -215,16 +276,13 @@ def _prefix(target: TargetSpec, head: str) -> str:
     return "" if target.model_classes[head].__name__.endswith("Model") else f"{target.base_prefix}."
 
 
-def _build_target(target: TargetSpec, head: str, config, *, has_pooler: bool) -> PreTrainedModel:
-    cls = target.model_classes[head]
-    takes_pooler_flag = "add_pooling_layer" in inspect.signature(cls.__init__).parameters
-    extra = {"add_pooling_layer": has_pooler} if head == "base" and takes_pooler_flag else {}
-    return instantiate_without_init(cls, config, **extra)
+def instantiate_without_init(cls: type[PreTrainedModel], config, *, meta: bool = False, **kwargs: Any) -> PreTrainedModel:
+    """Build ``cls`` without spending time on a random init that loaded weights overwrite anyway.
 
-
-def instantiate_without_init(cls: type[PreTrainedModel], config, **kwargs: Any) -> PreTrainedModel:
-    """Build ``cls`` without spending time on a random init that loaded weights overwrite anyway."""
-    with no_init_weights():
+    With ``meta`` the weights live on the meta device: shapes, dtypes, key names and tied weights
+    exist, memory does not (what the streaming conversion needs to know about its target).
+    """
+    with no_init_weights(), torch.device("meta") if meta else contextlib.nullcontext():
         model = cls(config, **kwargs)
     model.tie_weights()  # skipped under no_init_weights; ties only what the config says to tie
     return model
