@@ -57,13 +57,18 @@ def atomic_output_dir(path: str | Path, *, force: bool = False) -> Iterator[Path
 
 def save_conversion(conversion, report, path: str | Path, *, force: bool = False) -> Path:
     """Write model (safetensors), tokenizer, ``verification.json`` and ``README.md`` atomically."""
-    from .card import render_card
-
     with atomic_output_dir(path, force=force) as staging:
         conversion.model.save_pretrained(staging)
         if conversion.tokenizer is not None:
             conversion.tokenizer.save_pretrained(staging)
-        if report is not None:
-            (staging / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
-        (staging / "README.md").write_text(render_card(conversion, report), encoding="utf-8")
+        write_report_and_card(conversion, report, staging)
     return Path(path)
+
+
+def write_report_and_card(conversion, report, directory: Path) -> None:
+    """``verification.json`` (when verified) and the ``README.md`` model card."""
+    from .card import render_card
+
+    if report is not None:
+        (directory / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    (directory / "README.md").write_text(render_card(conversion, report), encoding="utf-8")

@@ -85,12 +85,24 @@ def load_checked(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     """
     expected = model.state_dict()
     tied = _tied_aliases(model)
-    missing = [k for k in expected if k not in state and k not in tied]
-    unexpected = [k for k in state if k not in expected]
+    check_fits(type(model).__name__, {k: v.shape for k, v in expected.items()}, {k: v.shape for k, v in state.items()}, set(tied))
+    full = dict(state)
+    for alias, source in tied.items():
+        full.setdefault(alias, full.get(source, expected[alias]))
+    with torch.no_grad():
+        model.load_state_dict(full, strict=True)
+
+
+def check_fits(
+    model_name: str, expected: Mapping[str, tuple[int, ...]], given: Mapping[str, tuple[int, ...]], optional: set[str]
+) -> None:
+    """Raise unless ``given`` has exactly the ``expected`` keys (``optional`` ones may be absent) and shapes."""
+    missing = [k for k in expected if k not in given and k not in optional]
+    unexpected = [k for k in given if k not in expected]
     wrong_shape = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
-        for k in state
-        if k in expected and state[k].shape != expected[k].shape
+        f"{k}: {tuple(given[k])} vs {tuple(expected[k])}"
+        for k in given
+        if k in expected and tuple(given[k]) != tuple(expected[k])
     ]
     problems = []
     if missing:
@@ -101,14 +113,9 @@ def load_checked(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
         problems.append(f"wrong shape {wrong_shape[:5]}")
     if problems:
         raise ConversionError(
-            f"The mapped weights do not fit {type(model).__name__} ({'; '.join(problems)}); "
+            f"The mapped weights do not fit {model_name} ({'; '.join(problems)}); "
             "this is a bug in the key mapping, please report it."
         )
-    full = dict(state)
-    for alias, source in tied.items():
-        full.setdefault(alias, full.get(source, expected[alias]))
-    with torch.no_grad():
-        model.load_state_dict(full, strict=True)
 
 
 def _tied_aliases(model: nn.Module) -> dict[str, str]:

@@ -1,0 +1,192 @@
+"""Converting a checkpoint on disk into a checkpoint on disk, at about the cost of copying it once.
+
+The in-memory path (:func:`~.convert.convert`) loads the source model, builds the target model
+and copies one into the other: three copies of the weights in memory. Here neither model exists.
+Both are built on the meta device, which gives key names, shapes, dtypes and tied weights for
+free; the source's tensors stay in their safetensors files (:class:`~.checkpoint.StoredTensor`)
+and the same :func:`~.convert.plan_conversion` maps them onto the target, so each output tensor
+is read, cast if asked, and written, one at a time. Only the tensors the plan computes with (the
+position table, anything a target derives) are ever in memory.
+
+Verification needs real models; it loads the source and the *written* checkpoint after the
+conversion, and its time and memory are reported separately.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModel, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_utils import remove_tied_weights_from_state_dict
+
+from .checkpoint import LazyState, Planned, read_lazily, write_checkpoint
+from .convert import Conversion, converted_tokenizer, get_target, instantiate_without_init, parse_dtype, parse_options, plan_conversion
+from .errors import ConversionError, ToleranceError
+from .loading import load_config, load_model, load_tokenizer, model_class_for, resolve_source
+from .output import atomic_output_dir, write_report_and_card
+from .sources import head_for
+from .verify import VerificationReport, verify as run_verify
+from .weights import check_fits
+
+
+@dataclass
+class WrittenConversion:
+    """What :func:`convert_checkpoint` wrote, and what each phase cost."""
+
+    path: Path
+    conversion: Conversion  # its models are on the meta device: class, config and keys, no weights
+    report: VerificationReport | None
+    files: list[Path]
+    seconds: float  # reading, mapping and writing the model and tokenizer
+    verify_seconds: float = 0.0  # loading both models and comparing them
+    notes: list[str] = field(default_factory=list)
+
+
+def is_streamable(source: str | Path) -> bool:
+    """A local (or built-in) directory whose weights are safetensors: the streaming path applies."""
+    try:
+        path = Path(resolve_source(source))
+    except ConversionError:
+        return False
+    return path.is_dir() and any(path.glob("*.safetensors"))
+
+
+def _meta_model(cls: type[PreTrainedModel], config: PretrainedConfig, **kwargs: Any) -> PreTrainedModel:
+    if cls is AutoModel:  # a config without ``architectures``: the family's base model, as from_pretrained picks
+        from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+        cls = MODEL_MAPPING[type(config)]
+    return instantiate_without_init(cls, config, meta=True, **kwargs)
+
+
+def _saved_keys(model: PreTrainedModel) -> dict[str, torch.Tensor]:
+    """The keys ``save_pretrained`` writes for ``model`` (tied copies removed), with meta tensors."""
+    return remove_tied_weights_from_state_dict(dict(model.state_dict()), model)
+
+
+def _source_state(location: str, config: PretrainedConfig) -> tuple[PreTrainedModel, LazyState, list[str]]:
+    """The source as a meta model plus its stored tensors, checked against what its class expects."""
+    source_meta = _meta_model(model_class_for(config), config)
+    stored = read_lazily(location)
+    expected = _saved_keys(source_meta)
+    missing = [k for k in expected if k not in stored]
+    if missing and head_for(source_meta) == "base" and all(".pooler." in f".{k}" for k in missing):
+        # Saved with add_pooling_layer=False: from_pretrained would invent a random pooler; we carry none.
+        source_meta = _meta_model(type(source_meta), config, add_pooling_layer=False)
+        expected = _saved_keys(source_meta)
+        missing = []
+    if missing:
+        raise ConversionError(
+            f"The checkpoint in {location} lacks {len(missing)} weight(s) that a {type(source_meta).__name__} has "
+            f"({', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}); it is incomplete, re-save it with save_pretrained()."
+        )
+    notes = []
+    ignored = [k for k in stored if k not in expected]
+    if ignored:
+        notes.append(
+            f"{len(ignored)} tensor(s) in the checkpoint are not weights of {type(source_meta).__name__} "
+            f"({', '.join(ignored[:3])}{' …' if len(ignored) > 3 else ''}) and were ignored, as from_pretrained ignores them."
+        )
+    shapes = {k: tuple(v.shape) for k, v in expected.items()}
+    stored_shapes = {k: dict.__getitem__(stored, k).shape for k in expected}
+    check_fits(type(source_meta).__name__, shapes, stored_shapes, set())
+    return source_meta, LazyState((k, dict.__getitem__(stored, k)) for k in expected), notes
+
+
+def _planned_tensors(target_meta: PreTrainedModel, state: LazyState) -> list[Planned]:
+    """One :class:`Planned` per key the target saves, in the target's own order."""
+    everything = target_meta.state_dict()
+    saved = _saved_keys(target_meta)
+    given = {k: tuple(dict.__getitem__(state, k).shape) for k in state}
+    check_fits(type(target_meta).__name__, {k: tuple(v.shape) for k, v in everything.items()}, given, set(everything) - set(saved))
+    return [Planned(key, tuple(meta.shape), meta.dtype, dict.__getitem__(state, key)) for key, meta in saved.items()]
+
+
+def _write_configs(model: PreTrainedModel, directory: Path) -> None:
+    """config.json (and generation_config.json) exactly as ``save_pretrained`` writes them."""
+    model.config.dtype = str(model.config.dtype).removeprefix("torch.")
+    model.config.architectures = [type(model).__name__]
+    model.config.save_pretrained(directory)
+    if model.can_generate():
+        model.generation_config.save_pretrained(directory)
+
+
+def convert_checkpoint(
+    source: str | Path,
+    output: str | Path,
+    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    *,
+    to: str = "longformer",
+    max_length: int = 4096,
+    dtype: torch.dtype | str | None = None,
+    seed: int = 0,
+    force: bool = False,
+    verify: bool = True,
+    smoke: bool = True,
+    texts: Sequence[str] | None = None,
+    max_shard_size: int | str = "5GB",
+    progress: bool = True,
+    on_report: Callable[[VerificationReport], None] = lambda report: None,
+    **options: Any,
+) -> WrittenConversion:
+    """Convert the safetensors checkpoint in ``source`` (a directory or ``builtin:NAME``) into ``output``.
+
+    Writes the same tensors as :func:`~.convert.convert` followed by :func:`~.output.save_conversion`
+    (bit for bit), plus the tokenizer, ``verification.json`` and a model card, into a temporary
+    directory that is renamed to ``output`` only when everything, verification included, succeeded.
+    Outputs over ``max_shard_size`` are written as shards with a ``model.safetensors.index.json``.
+    """
+    started = time.perf_counter()
+    target = get_target(to)
+    options = parse_options(target, max_length, options)
+    wanted_dtype = parse_dtype(dtype)
+    location = resolve_source(source)
+    if not is_streamable(location):
+        raise ConversionError(
+            f"{source} is not a directory of safetensors weights; convert it in memory (roberta2longformer.convert) instead."
+        )
+    config = load_config(location)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(location)
+    elif isinstance(tokenizer, (str, Path)):
+        tokenizer = load_tokenizer(tokenizer)
+
+    with atomic_output_dir(output, force=force) as staging:
+        source_meta, state, read_notes = _source_state(location, config)
+        plan = plan_conversion(
+            config, head_for(source_meta), state, tokenizer,
+            target=target, max_length=max_length, options=options, dtype=wanted_dtype, seed=seed,
+        )
+        target_meta = plan.build(meta=True)
+        files = write_checkpoint(staging, _planned_tensors(target_meta, plan.state), max_shard_size=max_shard_size, progress=progress)
+        _write_configs(target_meta, staging)
+        new_tokenizer = converted_tokenizer(tokenizer, max_length, target)
+        if new_tokenizer is not None:
+            new_tokenizer.save_pretrained(staging)
+        seconds = time.perf_counter() - started
+        conversion = Conversion(
+            model=target_meta, tokenizer=new_tokenizer, source_model=source_meta, source_tokenizer=tokenizer,
+            target=target, max_length=max_length, options=plan.options, source_name=str(source),
+            seconds=seconds, notes=[*read_notes, *plan.notes],
+        )
+        report, verify_seconds = None, 0.0
+        if verify:
+            verify_started = time.perf_counter()
+            report = run_verify(
+                load_model(location), load_model(staging), tokenizer,
+                smoke=smoke, seed=seed, raise_on_failure=False, source_name=str(source), texts=texts,
+            )
+            verify_seconds = time.perf_counter() - verify_started
+            on_report(report)
+            if not report.passed:
+                raise ToleranceError(report.failures())
+        write_report_and_card(conversion, report, staging)
+    return WrittenConversion(
+        path=Path(output), conversion=conversion, report=report, files=[Path(output) / f.name for f in files],
+        seconds=seconds, verify_seconds=verify_seconds, notes=conversion.notes,
+    )
