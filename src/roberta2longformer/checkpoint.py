@@ -50,7 +50,7 @@ class StoredTensor:
 
     def load(self) -> torch.Tensor:
         if self.file not in self._handles:
-            self._handles[self.file] = safe_open(str(self.file), framework="pt")
+            self._handles[self.file] = open_safetensors(self.file)
         return self._handles[self.file].get_tensor(self.key)
 
 
@@ -82,8 +82,11 @@ def checkpoint_files(directory: Path) -> dict[str, Path]:
     """Tensor name → the safetensors file holding it, for one file or an indexed set of shards."""
     index = directory / SAFE_INDEX_NAME
     if index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        return {key: directory / name for key, name in weight_map.items()}
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            return {key: directory / name for key, name in weight_map.items()}
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            raise ConversionError(f"{index} is not a valid safetensors index (no weight_map); re-save the checkpoint.") from None
     files = sorted(directory.glob("*.safetensors"))
     if len(files) != 1:
         raise ConversionError(
@@ -94,8 +97,18 @@ def checkpoint_files(directory: Path) -> dict[str, Path]:
 
 
 def _keys_of(path: Path) -> list[str]:
-    with safe_open(str(path), framework="pt") as handle:
-        return list(handle.keys())
+    return list(open_safetensors(path).keys())
+
+
+def open_safetensors(path: Path) -> Any:
+    """``safe_open`` with a corrupt or truncated file reported as one clear sentence."""
+    try:
+        return safe_open(str(path), framework="pt")
+    except Exception as error:  # safetensors raises its own error type
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConversionError(
+            f"Could not read {path} ({reason}); the file is corrupt or truncated, re-save the checkpoint."
+        ) from None
 
 
 def read_lazily(directory: str | Path) -> LazyState:
@@ -107,27 +120,19 @@ def read_lazily(directory: str | Path) -> LazyState:
         by_file.setdefault(path, []).append(key)
     state = LazyState()
     for path, keys in by_file.items():
-        try:
-            handle = handles[path] = safe_open(str(path), framework="pt")
-            present = set(handle.keys())
-            for key in keys:
-                if key not in present:
-                    raise ConversionError(
-                        f"{SAFE_INDEX_NAME} places {key!r} in {path.name}, which does not hold it; "
-                        "the checkpoint is inconsistent, re-save it."
-                    )
-                view = handle.get_slice(key)
-                dtype = _TORCH_DTYPES.get(view.get_dtype())
-                if dtype is None:
-                    raise ConversionError(f"{path.name}: tensor {key!r} has dtype {view.get_dtype()}, which we cannot convert.")
-                dict.__setitem__(state, key, StoredTensor(path, key, tuple(view.get_shape()), dtype, handles))
-        except ConversionError:
-            raise
-        except Exception as error:  # safetensors raises its own error type for corrupt files
-            raise ConversionError(
-                f"Could not read {path} ({str(error).splitlines()[0] if str(error) else type(error).__name__}); "
-                "the file is corrupt or truncated, re-save the checkpoint."
-            ) from None
+        handle = handles[path] = open_safetensors(path)
+        present = set(handle.keys())
+        for key in keys:
+            if key not in present:
+                raise ConversionError(
+                    f"{SAFE_INDEX_NAME} places {key!r} in {path.name}, which does not hold it; "
+                    "the checkpoint is inconsistent, re-save it."
+                )
+            view = handle.get_slice(key)
+            dtype = _TORCH_DTYPES.get(view.get_dtype())
+            if dtype is None:
+                raise ConversionError(f"{path.name}: tensor {key!r} has dtype {view.get_dtype()}, which we cannot convert.")
+            dict.__setitem__(state, key, StoredTensor(path, key, tuple(view.get_shape()), dtype, handles))
     return state
 
 

@@ -110,40 +110,59 @@ def convert(
     smoke: Annotated[bool, typer.Option("--smoke/--no-smoke", help="During verification, also run one forward pass at the full max length.")] = True,
     seed: Annotated[int, typer.Option(help="Seed for random position rows and verification inputs.")] = 0,
     texts: Annotated[Optional[Path], _TEXTS_OPTION] = None,
+    max_shard_size: Annotated[str, typer.Option(help="Write the weights as shards of at most this size (e.g. 500MB, 5GB), with an index.")] = "5GB",
+    in_memory: Annotated[bool, typer.Option("--in-memory", help="Load the source and build the target in memory instead of streaming tensor by tensor (the only way for pickle, fairseq and hub sources, which use it automatically).")] = False,
 ) -> None:
     """Convert SOURCE to a long model in OUTPUT, verify it, and write a report and model card.
+
+    A directory of safetensors weights is converted by streaming: one tensor at a time is read,
+    mapped and written, so memory stays near one tensor and time near one copy of the checkpoint.
 
     Example: roberta2longformer convert builtin:all-MiniLM-L6-v2 out/minilm-4096 --max-length 4096
     """
     from .convert import convert as run_convert
     from .output import check_output_dir
+    from .streaming import NotStreamable, convert_checkpoint, is_streamable
 
     _quiet_transformers()
     with _exit_codes():
         check_output_dir(output, force=force)
-        conversion = run_convert(
-            source,
-            to=to.value,
-            max_length=max_length,
-            dtype=dtype.value if dtype else None,
-            allow_pickle=allow_pickle,
-            seed=seed,
-            position_init=position_init.value,
-            **{
-                name: value
-                for name, value in {
-                    "attention_window": attention_window,
-                    "num_landmarks": num_landmarks,
-                    "segment_means_seq_len": segment_length,
-                    "conv_kernel_size": conv_kernel_size,
-                    "block_size": block_size,
-                    "num_random_blocks": num_random_blocks,
-                    "decoder_max_length": decoder_max_length,
-                    "cross_attention_init": cross_attention_init.value if cross_attention_init else None,
-                }.items()
-                if value is not None
-            },
+        options = {
+            name: value
+            for name, value in {
+                "attention_window": attention_window,
+                "num_landmarks": num_landmarks,
+                "segment_means_seq_len": segment_length,
+                "conv_kernel_size": conv_kernel_size,
+                "block_size": block_size,
+                "num_random_blocks": num_random_blocks,
+                "decoder_max_length": decoder_max_length,
+                "cross_attention_init": cross_attention_init.value if cross_attention_init else None,
+            }.items()
+            if value is not None
+        }
+        common = dict(
+            to=to.value, max_length=max_length, dtype=dtype.value if dtype else None, seed=seed,
+            position_init=position_init.value, **options,
         )
+        written = None
+        if not in_memory and is_streamable(source):
+            with contextlib.suppress(NotStreamable):  # then convert in memory, below
+                written = convert_checkpoint(
+                    source, output, force=force, verify=verify, smoke=smoke, texts=_read_texts(texts),
+                    max_shard_size=max_shard_size, on_report=_print_report, **common,
+                )
+        if written is not None:
+            for note in written.notes:
+                typer.secho(f"Note: {note}", fg=typer.colors.YELLOW, err=True)
+            checked = f"; verified in {written.verify_seconds:.1f} s" if verify else " (not verified)"
+            typer.echo(
+                f"Converted {type(written.conversion.source_model).__name__} → {type(written.conversion.model).__name__} "
+                f"({max_length} tokens) by streaming in {written.seconds:.1f} s{checked}"
+            )
+            typer.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
+            return
+        conversion = run_convert(source, allow_pickle=allow_pickle, **common)
         for note in conversion.notes:
             typer.secho(f"Note: {note}", fg=typer.colors.YELLOW, err=True)
         typer.echo(f"Converted {type(conversion.source_model).__name__} → {type(conversion.model).__name__} "

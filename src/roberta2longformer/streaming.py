@@ -34,6 +34,10 @@ from .verify import VerificationReport, verify as run_verify
 from .weights import check_fits
 
 
+class NotStreamable(ConversionError):
+    """This source converts only in memory; the CLI then falls back to that path."""
+
+
 @dataclass
 class WrittenConversion:
     """What :func:`convert_checkpoint` wrote, and what each phase cost."""
@@ -75,11 +79,12 @@ def _source_state(location: str, config: PretrainedConfig) -> tuple[PreTrainedMo
     stored = read_lazily(location)
     expected = _saved_keys(source_meta)
     missing = [k for k in expected if k not in stored]
-    if missing and head_for(source_meta) == "base" and all(".pooler." in f".{k}" for k in missing):
-        # Saved with add_pooling_layer=False: from_pretrained would invent a random pooler; we carry none.
-        source_meta = _meta_model(type(source_meta), config, add_pooling_layer=False)
-        expected = _saved_keys(source_meta)
-        missing = []
+    if missing and all(".pooler." in f".{k}" for k in missing):
+        raise NotStreamable(
+            f"The checkpoint in {location} was saved without its pooler, which from_pretrained fills with random "
+            "weights (and so would every user of the converted model); convert it in memory (--in-memory), which "
+            "carries that pooler over so the result stays equivalent to what from_pretrained gives."
+        )
     if missing:
         raise ConversionError(
             f"The checkpoint in {location} lacks {len(missing)} weight(s) that a {type(source_meta).__name__} has "
@@ -147,7 +152,7 @@ def convert_checkpoint(
     wanted_dtype = parse_dtype(dtype)
     location = resolve_source(source)
     if not is_streamable(location):
-        raise ConversionError(
+        raise NotStreamable(
             f"{source} is not a directory of safetensors weights; convert it in memory (roberta2longformer.convert) instead."
         )
     config = load_config(location)
