@@ -192,3 +192,15 @@ def test_cli_streams_by_default_and_in_memory_on_request_with_identical_files(tm
     assert "by streaming" in streamed.output and "by streaming" not in in_memory.output
     assert (tmp_path / "a" / SAFE_INDEX_NAME).is_file() and not (tmp_path / "b" / SAFE_INDEX_NAME).exists()
     assert_identical(tmp_path / "b", tmp_path / "a")
+
+
+def test_without_kernel_copies_the_writer_falls_back_to_reading(tmp_path, monkeypatch):
+    source = saved_source(tmp_path, "roberta", "masked_lm")
+    fast = convert_checkpoint(source, tmp_path / "a", max_length=64, attention_window=8, verify=False, progress=False)
+
+    def refuse(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr("os.copy_file_range", refuse)
+    slow = convert_checkpoint(source, tmp_path / "b", max_length=64, attention_window=8, verify=False, progress=False)
+    assert_identical(fast.path, slow.path)

@@ -15,10 +15,11 @@ in order. Tests read every file we write back with safetensors' own ``load_file`
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,49 @@ class StoredTensor:
     key: str
     shape: tuple[int, ...]
     dtype: torch.dtype
-    _handles: dict[Path, Any] = field(repr=False, compare=False, hash=False)
+    #: Absolute byte range of the tensor's data in ``file`` (the header says where it is).
+    start: int = 0
+    end: int = 0
 
     def load(self) -> torch.Tensor:
-        if self.file not in self._handles:
-            self._handles[self.file] = open_safetensors(self.file)
-        return self._handles[self.file].get_tensor(self.key)
+        # A fresh handle per tensor: a handle maps the whole file, and every page read through it
+        # stays resident (and counts as this process's memory) until the handle is closed.
+        with open_safetensors(self.file) as handle:
+            return handle.get_tensor(self.key)
 
 
-def materialize(value: torch.Tensor | StoredTensor) -> torch.Tensor:
-    return value.load() if isinstance(value, StoredTensor) else value
+def materialize(value: torch.Tensor | StoredTensor, reader: StoredReader | None = None) -> torch.Tensor:
+    if not isinstance(value, StoredTensor):
+        return value
+    return reader.load(value) if reader is not None else value.load()
+
+
+class StoredReader:
+    """Reads many :class:`StoredTensor` s through one handle per file, reopened every ``budget`` bytes.
+
+    Opening a file costs a header parse (about 0.4 ms), so one handle per tensor adds up; but every
+    page read through a handle stays resident until it is closed, so one handle for the whole file
+    would make the process hold the whole source. Reopening every ``budget`` bytes bounds both.
+    """
+
+    def __init__(self, budget: int = 128 * 2**20) -> None:
+        self.budget = budget
+        self.handle: Any = None
+        self.file: Path | None = None
+        self.read = 0
+
+    def load(self, stored: StoredTensor) -> torch.Tensor:
+        if self.handle is None or self.file != stored.file or self.read > self.budget:
+            self.close()
+            self.handle, self.file, self.read = open_safetensors(stored.file).__enter__(), stored.file, 0
+        tensor = self.handle.get_tensor(stored.key)
+        self.read += tensor.numel() * tensor.element_size()
+        return tensor
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.__exit__(None, None, None)
+            self.handle = None
 
 
 class LazyState(dict):
@@ -97,7 +131,8 @@ def checkpoint_files(directory: Path) -> dict[str, Path]:
 
 
 def _keys_of(path: Path) -> list[str]:
-    return list(open_safetensors(path).keys())
+    with open_safetensors(path) as handle:
+        return list(handle.keys())
 
 
 def open_safetensors(path: Path) -> Any:
@@ -114,26 +149,40 @@ def open_safetensors(path: Path) -> Any:
 def read_lazily(directory: str | Path) -> LazyState:
     """Every tensor of a safetensors checkpoint as a :class:`StoredTensor` (headers only are read)."""
     directory = Path(directory)
-    handles: dict[Path, Any] = {}
     by_file: dict[Path, list[str]] = {}
     for key, path in checkpoint_files(directory).items():
         by_file.setdefault(path, []).append(key)
     state = LazyState()
     for path, keys in by_file.items():
-        handle = handles[path] = open_safetensors(path)
-        present = set(handle.keys())
-        for key in keys:
-            if key not in present:
-                raise ConversionError(
-                    f"{SAFE_INDEX_NAME} places {key!r} in {path.name}, which does not hold it; "
-                    "the checkpoint is inconsistent, re-save it."
-                )
-            view = handle.get_slice(key)
-            dtype = _TORCH_DTYPES.get(view.get_dtype())
-            if dtype is None:
-                raise ConversionError(f"{path.name}: tensor {key!r} has dtype {view.get_dtype()}, which we cannot convert.")
-            dict.__setitem__(state, key, StoredTensor(path, key, tuple(view.get_shape()), dtype, handles))
+        with open_safetensors(path) as handle:  # validates the whole file before we trust its header
+            _describe(handle, path, keys, state, _byte_ranges(path))
     return state
+
+
+def _byte_ranges(path: Path) -> dict[str, tuple[int, int]]:
+    """Where each tensor's bytes are in the file: the header's ``data_offsets`` count from the end of
+    the header (8-byte length + JSON), which safetensors' Python API does not expose."""
+    with open(path, "rb") as file:
+        (length,) = struct.unpack("<Q", file.read(8))
+        header = json.loads(file.read(length))
+    base = 8 + length
+    return {key: (base + v["data_offsets"][0], base + v["data_offsets"][1]) for key, v in header.items() if key != "__metadata__"}
+
+
+def _describe(handle: Any, path: Path, keys: list[str], state: LazyState, ranges: dict[str, tuple[int, int]]) -> None:
+    """Add a :class:`StoredTensor` for each of ``keys`` (dtype and shape from the header only)."""
+    present = set(handle.keys())
+    for key in keys:
+        if key not in present:
+            raise ConversionError(
+                f"{SAFE_INDEX_NAME} places {key!r} in {path.name}, which does not hold it; "
+                "the checkpoint is inconsistent, re-save it."
+            )
+        view = handle.get_slice(key)
+        dtype = _TORCH_DTYPES.get(view.get_dtype())
+        if dtype is None:
+            raise ConversionError(f"{path.name}: tensor {key!r} has dtype {view.get_dtype()}, which we cannot convert.")
+        dict.__setitem__(state, key, StoredTensor(path, key, tuple(view.get_shape()), dtype, *ranges[key]))
 
 
 # --------------------------------------------------------------------------------------- writing
@@ -152,8 +201,8 @@ class Planned:
     def nbytes(self) -> int:
         return _numel(self.shape) * torch.empty((), dtype=self.dtype).element_size()
 
-    def tensor(self) -> torch.Tensor:
-        data = materialize(self.value)
+    def tensor(self, reader: StoredReader | None = None) -> torch.Tensor:
+        data = materialize(self.value, reader)
         if tuple(data.shape) != self.shape:
             raise ConversionError(f"{self.key}: got shape {tuple(data.shape)}, expected {self.shape}; this is a bug, please report it.")
         return data.to(self.dtype).contiguous()
@@ -192,7 +241,12 @@ def shard(planned: Sequence[Planned], max_shard_size: int) -> list[list[Planned]
 
 
 def write_safetensors(path: Path, planned: Sequence[Planned], on_written: Callable[[int], None] = lambda n: None) -> None:
-    """Write ``planned`` to one safetensors file, reading and holding one tensor at a time."""
+    """Write ``planned`` to one safetensors file, holding at most one tensor in memory.
+
+    A tensor copied unchanged from a source file (same dtype) is copied by the kernel
+    (``os.copy_file_range``): its bytes never enter this process. Anything computed or cast is
+    materialised and written.
+    """
     header: dict[str, Any] = {}
     offset = 0
     for item in planned:
@@ -203,14 +257,51 @@ def write_safetensors(path: Path, planned: Sequence[Planned], on_written: Callab
     header["__metadata__"] = {"format": "pt"}
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
     encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
-    with open(path, "wb") as out:
-        out.write(struct.pack("<Q", len(encoded)))
-        out.write(encoded)
-        for item in planned:
-            data = item.tensor()
-            out.write(data.reshape(-1).view(torch.uint8).numpy().data)
-            on_written(item.nbytes)
-            del data
+    reader = StoredReader()
+    sources: dict[Path, Any] = {}
+    try:
+        with open(path, "wb") as out:
+            fd = out.fileno()
+            position = _write_all(fd, struct.pack("<Q", len(encoded)) + encoded, 0)
+            for item in planned:
+                value = item.value
+                if isinstance(value, StoredTensor) and value.dtype == item.dtype and value.end - value.start == item.nbytes:
+                    if value.file not in sources:
+                        sources[value.file] = open(value.file, "rb")
+                    position = _copy_range(sources[value.file].fileno(), value.start, value.end, fd, position)
+                else:
+                    data = item.tensor(reader)
+                    position = _write_all(fd, data.reshape(-1).view(torch.uint8).numpy().data, position)
+                    del data
+                on_written(item.nbytes)
+    finally:
+        reader.close()
+        for source in sources.values():
+            source.close()
+
+
+def _write_all(fd: int, data: Any, position: int) -> int:
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, position)
+        view, position = view[written:], position + written
+    return position
+
+
+def _copy_range(source_fd: int, start: int, end: int, fd: int, position: int) -> int:
+    """Copy ``source[start:end]`` to ``fd`` at ``position`` in the kernel, or through a buffer where it cannot."""
+    while start < end:
+        try:
+            copied = os.copy_file_range(source_fd, fd, end - start, start, position)
+        except (AttributeError, OSError):  # not Linux, or a filesystem pair the kernel will not copy between
+            copied = 0
+        if copied == 0:
+            chunk = os.pread(source_fd, min(end - start, 64 * 2**20), start)
+            if not chunk:
+                raise ConversionError(f"The source ended early while copying {end - start} bytes; it is truncated.")
+            copied = _write_all(fd, chunk, position) - position
+        start, position = start + copied, position + copied
+    return position
 
 
 def write_checkpoint(

@@ -375,6 +375,56 @@ def verify(
     typer.echo(f"Verified: max |diff| {report.max_abs_diff:.2e} on inputs up to {report.exact_length} tokens.")
 
 
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise ConversionError(f"{what} must be positive integers separated by commas (e.g. 512,1024), got {text!r}.")
+    return values
+
+
+@app.command()
+def bench(
+    what: Annotated[str, typer.Option(help="Comma-separated: conversion, inference, training.")] = "conversion,inference,training",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for results.md, results.json and the PNG plots.")] = Path("docs/benchmarks"),
+    full: Annotated[bool, typer.Option("--full", help="The full sweep: roberta-base shape for inference and training, lengths up to 16384 (slow on a CPU).")] = False,
+    shapes: Annotated[str, typer.Option(help="Conversion: source shapes (small, base, large).")] = "base,large",
+    max_length: Annotated[int, typer.Option(help="Conversion: the target length.")] = 4096,
+    repeats: Annotated[int, typer.Option(help="Timed repetitions per case (the median is reported).")] = 3,
+    lengths: Annotated[Optional[str], typer.Option(help="Inference: sequence lengths (default 512..4096, --full: ..16384).")] = None,
+    batches: Annotated[str, typer.Option(help="Inference: batch sizes.")] = "1,4",
+    model_shape: Annotated[Optional[str], typer.Option("--model-shape", help="Inference/training shape (default small; --full: base).")] = None,
+    training_length: Annotated[int, typer.Option(help="Training: tokens per sequence.")] = 4096,
+    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
+    fast_attention: Annotated[bool, typer.Option("--fast-attention/--no-fast-attention", help="Also measure the Longformer with roberta2longformer.fast enabled.")] = True,
+) -> None:
+    """Measure conversion, inference and training side by side with their baselines; write tables and plots.
+
+    Example: roberta2longformer bench --what conversion --shapes base
+    """
+    from .benchmark import run_bench
+
+    with _exit_codes():
+        parts = [p.strip() for p in what.split(",") if p.strip()]
+        unknown = sorted(set(parts) - {"conversion", "inference", "training"})
+        if unknown or not parts:
+            raise ConversionError(f"Unknown benchmark(s) {', '.join(unknown) or what!r}; choose from conversion, inference, training.")
+        wrong_shapes = [s for s in [*shapes.split(","), model_shape or "small"] if s not in ("small", "base", "large")]
+        if wrong_shapes:
+            raise ConversionError(f"Unknown shape(s) {', '.join(wrong_shapes)}; choose small, base or large.")
+        if device not in ("auto", "cpu", "cuda"):
+            raise ConversionError(f"Unknown device {device!r}; choose auto, cpu or cuda.")
+        default_lengths = "512,1024,2048,4096,8192,16384" if full else "512,1024,2048,4096"
+        run_bench(
+            parts, output, shapes=shapes.split(","), max_length=max_length, repeats=repeats,
+            lengths=_int_list(lengths or default_lengths, "--lengths"), batches=_int_list(batches, "--batches"),
+            model_shape=model_shape or ("base" if full else "small"), training_length=training_length,
+            device=device, fast=fast_attention, log=typer.echo,
+        )
+
+
 def _print_report(report) -> None:
     for line in report.summary_lines():
         typer.echo(line)
