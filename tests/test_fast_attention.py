@@ -1,0 +1,170 @@
+"""The fast Longformer attention computes what transformers' computes: outputs and gradients."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import transformers
+
+from conftest import make_source
+from roberta2longformer import ConversionError, convert, fast
+
+ATOL = 1e-5
+HEADS = {
+    "base": transformers.LongformerModel,
+    "masked_lm": transformers.LongformerForMaskedLM,
+    "sequence_classification": transformers.LongformerForSequenceClassification,
+    "token_classification": transformers.LongformerForTokenClassification,
+    "question_answering": transformers.LongformerForQuestionAnswering,
+    "multiple_choice": transformers.LongformerForMultipleChoice,
+}
+
+
+def converted(head: str, window=8, max_length: int = 96) -> torch.nn.Module:
+    source = make_source("roberta", head, attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
+    return convert(source, max_length=max_length, attention_window=window).model
+
+
+def random_longformer(seed: int = 0, window=8) -> transformers.LongformerModel:
+    """Global projections that differ from the local ones, so a mix-up between them cannot pass."""
+    config = transformers.LongformerConfig(
+        vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+        max_position_embeddings=130, attention_window=window, attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0,
+        initializer_range=0.3,
+    )
+    torch.manual_seed(seed)
+    return transformers.LongformerModel(config)
+
+
+def inputs(batch: int, length: int, *, padding: list[int] | None = None, global_positions: list[list[int]] | None = None, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, 60, (batch, length), generator=generator)
+    attention_mask = torch.ones(batch, length, dtype=torch.long)
+    for row, pad in enumerate(padding or []):
+        if pad:
+            ids[row, length - pad :] = 1
+            attention_mask[row, length - pad :] = 0
+    global_mask = torch.zeros(batch, length, dtype=torch.long)
+    for row, positions in enumerate(global_positions or []):
+        global_mask[row, positions] = 1
+    return {"input_ids": ids, "attention_mask": attention_mask, "global_attention_mask": global_mask}
+
+
+def outputs_of(model, batch_inputs, **kwargs):
+    out = model(**batch_inputs, output_hidden_states=True, return_dict=True, **kwargs)
+    return [t for t in (getattr(out, "logits", None), getattr(out, "start_logits", None), out.hidden_states[-1]) if t is not None]
+
+
+def assert_same_forward(model, batch_inputs):
+    model.eval()
+    fast_model = fast.enable(copy.deepcopy(model))
+    with torch.no_grad():
+        expected, got = outputs_of(model, batch_inputs), outputs_of(fast_model, batch_inputs)
+    for e, g in zip(expected, got):
+        assert torch.isfinite(g).all()
+        assert (e - g).abs().max().item() <= ATOL
+
+
+CASES = {
+    "multiple of the window, no globals": dict(batch=1, length=32),
+    "not a multiple of the window": dict(batch=1, length=29),
+    "shorter than one window": dict(batch=1, length=3),
+    "global CLS": dict(batch=1, length=40, global_positions=[[0]]),
+    "many globals, one inside another's window": dict(batch=1, length=40, global_positions=[[0, 3, 17, 39]]),
+    "batch with padding": dict(batch=3, length=40, padding=[0, 13, 37]),
+    "batch with padding and different global counts": dict(
+        batch=3, length=37, padding=[0, 9, 30], global_positions=[[0, 5, 6], [0], []]
+    ),
+    "padding longer than a window": dict(batch=2, length=64, padding=[0, 50], global_positions=[[0], [0, 2]]),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_forward_matches_transformers(case):
+    spec = dict(CASES[case])
+    batch, length = spec.pop("batch"), spec.pop("length")
+    assert_same_forward(random_longformer(), inputs(batch, length, **spec))
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_every_head_class_matches(head):
+    model = converted(head)
+    assert isinstance(model, HEADS[head])
+    batch = inputs(2, 45, padding=[0, 11], global_positions=[[0, 4], [0]])
+    if head == "multiple_choice":
+        batch = {k: v.unsqueeze(0) for k, v in batch.items()}
+    assert_same_forward(model, batch)
+
+
+def test_per_layer_windows_match():
+    assert_same_forward(random_longformer(window=[8, 4]), inputs(2, 50, padding=[0, 7], global_positions=[[0], [1, 2]]))
+
+
+def assert_same_gradients(model, fast_model, batch) -> None:
+    """Gradients of a random projection of the last hidden states, compared at float precision
+    relative to the largest gradient (small gradients are sums of cancelling large terms)."""
+    target = torch.randn(*batch["input_ids"].shape, model.config.hidden_size, generator=torch.Generator().manual_seed(3))
+    for m in (model, fast_model):
+        (m(**batch).last_hidden_state * target).sum().backward()
+    pairs = [(name, p.grad, q.grad) for (name, p), q in zip(model.named_parameters(), fast_model.parameters())]
+    scale = max(1.0, max(a.abs().max().item() for _, a, _ in pairs if a is not None))
+    for name, a, b in pairs:
+        if a is None:
+            assert b is None or not b.any(), name
+            continue
+        assert torch.isfinite(b).all(), name
+        assert (a - b).abs().max().item() <= ATOL * scale, name
+
+
+@pytest.mark.parametrize("global_positions", [None, [[0, 9], [0]]])
+def test_gradients_match_in_train_mode(global_positions):
+    model = random_longformer(seed=1).train()  # dropout is 0 in this config, so train mode is comparable
+    fast_model = fast.enable(copy.deepcopy(model))
+    assert_same_gradients(model, fast_model, inputs(2, 37, padding=[0, 10], global_positions=global_positions))
+
+
+def test_gradient_checkpointing_works_with_the_backend():
+    model = random_longformer().train()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    fast_model = fast.enable(copy.deepcopy(model))
+    assert_same_gradients(model, fast_model, inputs(1, 40, global_positions=[[0]]))
+
+
+def test_disable_restores_transformers_code_and_output_attentions_is_refused():
+    model = random_longformer().eval()
+    batch = inputs(1, 24, global_positions=[[0]])
+    fast.enable(model)
+    assert fast.is_enabled(model)
+    with pytest.raises(ValueError, match="disable"):
+        model(**batch, output_attentions=True)
+    fast.disable(model)
+    assert not fast.is_enabled(model)
+    assert model(**batch, output_attentions=True).attentions is not None
+
+
+def test_models_without_longformer_attention_are_refused():
+    with pytest.raises(ConversionError, match="no Longformer self-attention"):
+        fast.enable(make_source("roberta", "base"))
+
+
+def test_the_saved_model_is_unchanged(tmp_path):
+    model = random_longformer()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast.enable(model)
+    model.save_pretrained(tmp_path)
+    reloaded = transformers.LongformerModel.from_pretrained(tmp_path)
+    assert not fast.is_enabled(reloaded)
+    assert all(torch.equal(before[k], v) for k, v in reloaded.state_dict().items())
+
+
+def test_led_encoder_matches():
+    source = make_source("roberta", "base", layer_norm_eps=1e-5, attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
+    model = convert(source, to="led", max_length=96, attention_window=8, decoder_max_length=16).model.eval()
+    fast_model = fast.enable(copy.deepcopy(model))
+    batch = inputs(2, 45, padding=[0, 11], global_positions=[[0, 4], [0]])
+    with torch.no_grad():
+        a = model.get_encoder()(**batch).last_hidden_state
+        b = fast_model.get_encoder()(**batch).last_hidden_state
+    assert (a - b).abs().max() <= ATOL
