@@ -168,3 +168,25 @@ def test_led_encoder_matches():
         a = model.get_encoder()(**batch).last_hidden_state
         b = fast_model.get_encoder()(**batch).last_hidden_state
     assert (a - b).abs().max() <= ATOL
+
+
+def test_cli_verify_and_evaluate_with_fast_attention(tmp_path, bpe_tokenizer):
+    from typer.testing import CliRunner
+
+    from roberta2longformer.cli import app
+
+    source = tmp_path / "source"
+    make_source("roberta", "masked_lm").save_pretrained(source)
+    bpe_tokenizer.save_pretrained(source)
+    runner = CliRunner()
+    converted_dir = tmp_path / "long"
+    assert runner.invoke(app, ["convert", str(source), str(converted_dir), "--max-length", "64", "--attention-window", "8",
+                               "--no-verify"]).exit_code == 0
+    verified = runner.invoke(app, ["verify", str(source), str(converted_dir), "--fast-attention", "--no-smoke"])
+    assert verified.exit_code == 0, verified.output
+    (tmp_path / "doc.txt").write_text("It is a truth universally acknowledged. " * 12)
+    evaluated = runner.invoke(app, ["evaluate", str(source), str(converted_dir), "--data", str(tmp_path / "doc.txt"),
+                                    "--fast-attention"])
+    assert evaluated.exit_code == 0, evaluated.output
+    refused = runner.invoke(app, ["verify", str(source), str(source), "--fast-attention"])
+    assert refused.exit_code == 2 and "no Longformer self-attention" in refused.output

@@ -190,8 +190,11 @@ def bench_conversion(shapes: Iterable[str], max_length: int, repeats: int, work:
         if LSG_PYTHON.exists():
             methods["LSG converter"] = ("lsg", {})
         results: dict[str, list[dict]] = {name: [] for name in methods}
-        for attempt in range(repeats):  # interleaved, so drifting machine load hits every method alike
-            for name, (kind, extra) in methods.items():
+        names = list(methods)
+        for attempt in range(repeats):  # interleaved and rotated, so drifting load hits every method alike
+            for name in names[attempt % len(names):] + names[: attempt % len(names)]:
+                kind, extra = methods[name]
+                _settle()
                 output = work / f"out-{shape}-{kind}-{attempt}-{len(results[name])}"
                 params = {"source": str(source), "output": str(output), "max_length": max_length, **extra}
                 result = run_worker(kind, python=str(LSG_PYTHON) if kind == "lsg" else None,
@@ -201,6 +204,7 @@ def bench_conversion(shapes: Iterable[str], max_length: int, repeats: int, work:
                 results[name].append(result)
                 log(f"  {shape} {name}: {result}")
                 _remove(output)
+        _settle()
         verify_run = run_worker("ours", source=str(source), output=str(work / f"verified-{shape}"), max_length=max_length,
                                 mode="streaming", verify=True)
         _remove(work / f"verified-{shape}")
@@ -224,6 +228,14 @@ def bench_conversion(shapes: Iterable[str], max_length: int, repeats: int, work:
             })
         _remove(source)
     return rows
+
+
+def _settle() -> None:
+    """Flush dirty pages left by the previous case: otherwise the kernel writes them back (and
+    throttles writers) during the next case, which then pays for its predecessor's output."""
+    if hasattr(os, "sync"):
+        os.sync()
+    time.sleep(0.5)
 
 
 def _median(runs: list[dict], key: str) -> float:

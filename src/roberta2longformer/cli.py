@@ -275,6 +275,7 @@ def pretrain(
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also log to TensorBoard (needs tensorboard installed).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in OUTPUT from its last checkpoint.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for the split, the masks and the data order.")] = 0,
+    fast_attention: Annotated[bool, typer.Option("--fast-attention", help="Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory).")] = False,
 ) -> None:
     """Continue masked-LM pretraining of MODEL on long documents (the Trainer; multi-GPU via torchrun/accelerate).
 
@@ -298,6 +299,7 @@ def pretrain(
         model_obj, tokenizer_obj = load_for_pretraining(
             model, from_config, tokenizer, sinusoidal_positions=sinusoidal_positions, seed=seed
         )
+        _fast_if(fast_attention, model_obj)
         summary = run_pretrain(model_obj, tokenizer_obj, list(data), output, options)
     for key, value in summary.items():
         typer.echo(f"{key}: {value}")
@@ -313,6 +315,7 @@ def evaluate(
     max_documents: Annotated[Optional[int], typer.Option(help="Evaluate only the first N documents.")] = None,
     text_field: Annotated[str, typer.Option(help="The text field of JSON Lines data.")] = "text",
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+    fast_attention: Annotated[bool, typer.Option("--fast-attention", help="Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory).")] = False,
 ) -> None:
     """Masked-LM loss and bits per character of one or more models on held-out long documents.
 
@@ -331,6 +334,7 @@ def evaluate(
         results = []
         for name in models:
             model, tokenizer = load_for_pretraining(name, None, None)
+            _fast_if(fast_attention, model, only_if_applicable=True)  # e.g. the short source beside its long model
             results.append(run_evaluate(model, tokenizer, texts, seed=seed, window=window, batch_size=batch_size, name=name))
         typer.echo(format_table(results))
         if json_path is not None:
@@ -346,6 +350,7 @@ def verify(
     seed: Annotated[int, typer.Option(help="Seed for the verification inputs.")] = 0,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow loading pickle weights of the source (or a fairseq .pt).")] = False,
     texts: Annotated[Optional[Path], _TEXTS_OPTION] = None,
+    fast_attention: Annotated[bool, typer.Option("--fast-attention", help="Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory).")] = False,
 ) -> None:
     """Check that CONVERTED computes what SOURCE computes wherever its attention is exact.
 
@@ -364,7 +369,7 @@ def verify(
             source_model, tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
         else:
             source_model, tokenizer = load_model(source, allow_pickle=allow_pickle), load_tokenizer(source)
-        converted_model = load_model(converted)
+        converted_model = _fast_if(fast_attention, load_model(converted))
         report = run_verify(source_model, converted_model, tokenizer, smoke=smoke, seed=seed,
                             raise_on_failure=False, source_name=source, texts=_read_texts(texts))
         _print_report(report)
@@ -373,6 +378,15 @@ def verify(
         if not report.passed:
             raise ToleranceError(report.failures())
     typer.echo(f"Verified: max |diff| {report.max_abs_diff:.2e} on inputs up to {report.exact_length} tokens.")
+
+
+def _fast_if(wanted: bool, model, *, only_if_applicable: bool = False):
+    """Switch ``model`` to the fast attention backend when asked (a clear error if it has no Longformer layers)."""
+    from . import fast
+
+    if wanted and not (only_if_applicable and not fast.applies_to(model)):
+        fast.enable(model)
+    return model
 
 
 def _int_list(text: str, what: str) -> list[int]:

@@ -41,6 +41,11 @@ def _self_attention_modules(model: nn.Module) -> Iterator[nn.Module]:
             yield module
 
 
+def applies_to(model: nn.Module) -> bool:
+    """Whether ``model`` has Longformer self-attention layers this backend can compute."""
+    return any(True for _ in _self_attention_modules(model))
+
+
 def enable(model: nn.Module) -> nn.Module:
     """Compute every Longformer self-attention layer of ``model`` with the blocked SDPA backend."""
     modules = list(_self_attention_modules(model))
