@@ -154,7 +154,7 @@ def test_cli_pretrain_and_evaluate(tmp_path, long_model, documents):
     runner = CliRunner()
     result = runner.invoke(app, ["pretrain", str(long_model), "--data", str(documents), "-o", str(tmp_path / "run"),
                                  "--max-steps", "2", "--batch-size", "2", "--held-out", "0.34", "--precision", "fp32",
-                                 "--gradient-checkpointing", "--gradient-accumulation-steps", "2"])
+                                 "--gradient-checkpointing", "--gradient-accumulation-steps", "2", "--fast-attention"])
     assert result.exit_code == 0, result.output
     assert "steps: 2" in result.output and "eval_bpc" in result.output
     result = runner.invoke(app, ["evaluate", str(long_model), str(tmp_path / "run" / "final"), "--data", str(documents),

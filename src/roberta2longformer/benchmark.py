@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,14 @@ def peak_rss_mb() -> float:
             return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     except (OSError, StopIteration):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+    except (OSError, StopIteration):
+        return peak_rss_mb()
 
 
 def machine() -> dict[str, Any]:
@@ -251,7 +259,7 @@ def _remove(path: Path) -> None:
 # ---------------------------------------------------------------------------- inference, training
 
 
-def build_model(arch: str, shape: str, length: int, *, masked_lm: bool = False, fast: bool = False):
+def build_model(arch: str, shape: str, length: int, *, masked_lm: bool = False, backend: str = "transformers"):
     """A random model of ``arch`` that reads ``length`` tokens: ours converted from a RoBERTa, or
     RoBERTa itself with extended positions and SDPA attention (the full-attention baseline)."""
     import torch
@@ -275,11 +283,36 @@ def build_model(arch: str, shape: str, length: int, *, masked_lm: bool = False, 
         "nystromformer": {"num_landmarks": 64},
     }[arch]
     model = convert(source, to=arch, max_length=length, **options).model
-    if fast:
-        from . import fast as fast_attention
+    if backend == "fast":
+        from . import fast
 
-        fast_attention.enable(model)
+        fast.enable(model)
+    elif backend == "floor":
+        floor_attention(model)
     return model
+
+
+def floor_attention(model) -> None:
+    """The speed floor of issue #8: every Longformer layer computes its projections (local, and
+    global ones where there are global tokens) but no attention product; the output is the values."""
+    import types
+
+    from .fast import _global_slots, _self_attention_modules
+
+    def forward(self, hidden_states, attention_mask=None, is_index_masked=None, is_index_global_attn=None,
+                is_global_attn=None, output_attentions=False, **kwargs):
+        self.query(hidden_states), self.key(hidden_states)
+        output = self.value(hidden_states)
+        if is_global_attn:
+            slots = _global_slots(is_index_global_attn)
+            if slots is not None:
+                rows = slots.index[:, :, None].expand(-1, -1, hidden_states.shape[2])
+                self.query_global(hidden_states.gather(1, rows))
+                self.key_global(hidden_states), self.value_global(hidden_states)
+        return (output,)
+
+    for module in _self_attention_modules(model):
+        module.forward = types.MethodType(forward, module)
 
 
 class DeviceMemory:
@@ -294,7 +327,17 @@ class DeviceMemory:
         if self.device == "cuda":
             self.torch.cuda.synchronize()
             self.torch.cuda.reset_peak_memory_stats()
-        self.baseline = self.torch.cuda.memory_allocated() / 2**20 if self.device == "cuda" else peak_rss_mb()
+            self.baseline = self.torch.cuda.memory_allocated() / 2**20
+            return
+        import gc
+
+        gc.collect()
+        try:  # "5" resets the peak (VmHWM) to the current RSS (Linux ≥ 4.0)
+            with open("/proc/self/clear_refs", "w") as clear:
+                clear.write("5")
+        except OSError:
+            pass
+        self.baseline = current_rss_mb()
 
     def peak_mb(self) -> float:
         if self.device == "cuda":
@@ -303,21 +346,22 @@ class DeviceMemory:
         return peak_rss_mb() - self.baseline
 
 
-def _timed(fn: Callable[[], Any], device: str, repeats: int) -> tuple[float, float]:
-    """(first call, median of ``repeats`` more) in seconds."""
+def _time_once(fn: Callable[[], Any], device: str) -> float:
     import torch
 
-    def once() -> float:
-        if device == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - started
+    if device == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
 
-    first = once()
-    return first, statistics.median(once() for _ in range(repeats))
+
+def _timed(fn: Callable[[], Any], device: str, repeats: int) -> tuple[float, float]:
+    """(first call, median of ``repeats`` more) in seconds."""
+    first = _time_once(fn, device)
+    return first, statistics.median(_time_once(fn, device) for _ in range(repeats))
 
 
 def _inputs(arch: str, batch: int, length: int, device: str):
@@ -342,8 +386,14 @@ def _worker_inference(params: dict[str, Any]) -> None:
     device = params["device"]
     dtype = getattr(torch, params["dtype"])
     memory = DeviceMemory(device)
+    from .errors import ConversionError
+
     for length in params["lengths"]:
-        model = build_model(params["arch"], params["shape"], length, fast=params.get("fast", False)).to(device, dtype).eval()
+        try:
+            model = build_model(params["arch"], params["shape"], length, backend=params["backend"]).to(device, dtype).eval()
+        except ConversionError as error:  # e.g. BigBird is full attention below (5 + 2r)·block tokens
+            _emit({"length": length, "skipped": str(error)})
+            continue
         inputs = _inputs(params["arch"], params["batch"], length, device)
         context = _attention_context(model, params["arch"], length)
         try:
@@ -375,7 +425,8 @@ def _worker_training(params: dict[str, Any]) -> None:
 
     transformers.logging.set_verbosity_error()
     device, length, batch = params["device"], params["length"], params["batch"]
-    model = build_model(params["arch"], params["shape"], length, masked_lm=True, fast=params.get("fast", False)).to(device).train()
+    masked_lm = params.get("head", "mlm") == "mlm"
+    model = build_model(params["arch"], params["shape"], length, masked_lm=masked_lm, backend=params["backend"]).to(device).train()
     if params["checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
@@ -385,17 +436,23 @@ def _worker_training(params: dict[str, Any]) -> None:
     memory = DeviceMemory(device)
     autocast = torch.autocast(device, dtype=torch.bfloat16) if params.get("bf16") else _null()
 
+    projection = torch.randn(batch, length, model.config.hidden_size, generator=torch.Generator().manual_seed(2)).to(device)
+
     def step() -> None:
         with autocast:
-            loss = model(**inputs, labels=labels).loss
+            # The encoder alone (no vocabulary-sized logits) shows what the attention itself costs.
+            loss = model(**inputs, labels=labels).loss if masked_lm else (model(**inputs).last_hidden_state * projection).sum()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     step()  # warm-up: optimizer state allocated, kernels chosen
-    memory.reset()
-    seconds = statistics.median(_timed(step, device, 0)[0] for _ in range(params["repeats"]))
-    _emit({"seconds": seconds, "tokens_per_second": batch * length / seconds, "peak_mb": memory.peak_mb()})
+    memory.reset()  # from here on: gradients (the same for every model) and activations
+    seconds = statistics.median(_time_once(step, device) for _ in range(params["repeats"]))
+    peak = memory.peak_mb()
+    gradients = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad) / 2**20
+    _emit({"seconds": seconds, "tokens_per_second": batch * length / seconds, "peak_mb": peak,
+           "activations_mb": max(peak - gradients, 0.0)})
 
 
 def _null():
@@ -414,13 +471,17 @@ def run_worker_lines(kind: str, **params: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def arch_label(arch: str, backend: str) -> str:
+    return {"fast": f"{arch} (fast)", "floor": f"{arch} floor (no attention products)"}.get(backend, arch)
+
+
 def bench_inference(archs, shape: str, lengths, batches, repeats: int, device: str, dtype: str, log) -> list[dict]:
     rows = []
     for batch in batches:
-        for arch, fast in archs:
-            label = f"{arch} (fast)" if fast else arch
+        for arch, backend in archs:
+            label = arch_label(arch, backend)
             for result in run_worker_lines("inference", arch=arch, shape=shape, lengths=list(lengths), batch=batch,
-                                           repeats=repeats, device=device, dtype=dtype, fast=fast):
+                                           repeats=repeats, device=device, dtype=dtype, backend=backend):
                 rows.append({"arch": label, "batch": batch, **result})
                 log(f"  inference {label} batch {batch}: {result}")
     for row in rows:  # each speed as a ratio to full attention at the same length and batch
@@ -433,13 +494,15 @@ def bench_inference(archs, shape: str, lengths, batches, repeats: int, device: s
 
 def bench_training(archs, shape: str, length: int, batch: int, repeats: int, device: str, log) -> list[dict]:
     rows = []
-    for arch, fast in archs:
-        for checkpointing in (False, True):
-            label = f"{arch} (fast)" if fast else arch
+    for head, checkpointing in (("mlm", False), ("mlm", True), ("encoder", False)):
+        for arch, backend in archs:
+            if backend == "floor" or (head == "encoder" and arch not in ("longformer", "full-sdpa")):
+                continue  # the floor has no attention to train; the encoder rows compare Longformer backends
+            label = arch_label(arch, backend)
             result = run_worker("training", arch=arch, shape=shape, length=length, batch=batch, repeats=repeats,
-                                device=device, checkpointing=checkpointing, fast=fast)
-            rows.append({"arch": label, "checkpointing": checkpointing, "length": length, "batch": batch, **result})
-            log(f"  training {label} checkpointing={checkpointing}: {result}")
+                                device=device, checkpointing=checkpointing, backend=backend, head=head)
+            rows.append({"arch": label, "head": head, "checkpointing": checkpointing, "length": length, "batch": batch, **result})
+            log(f"  training {label} {head} checkpointing={checkpointing}: {result}")
     return rows
 
 
@@ -468,6 +531,8 @@ def inference_table(rows: list[dict]) -> list[str]:
     lines = ["| model | batch | length | forward (s) | × full attention | first call (s) | peak memory (MB) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
+        if "skipped" in r:
+            continue
         if "error" in r:
             lines.append(f"| {r['arch']} | {r['batch']} | {r.get('length', '–')} | failed: {r['error'][:60]} | | | |")
             continue
@@ -478,16 +543,19 @@ def inference_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+_STEP = {"mlm": "masked-LM", "encoder": "encoder only"}
+
+
 def training_table(rows: list[dict]) -> list[str]:
-    lines = ["| model | gradient checkpointing | length × batch | step (s) | tokens/s | peak memory (MB) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| model | step | gradient checkpointing | length × batch | step (s) | tokens/s | peak memory (MB) | activations ≈ (MB) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['arch']} | {r['checkpointing']} | {r['length']} × {r['batch']} | failed: {r['error'][:60]} | | |")
+            lines.append(f"| {r['arch']} | {r['head']} | {r['checkpointing']} | {r['length']} × {r['batch']} | failed: {r['error'][:60]} | | | |")
             continue
         lines.append(
-            f"| {r['arch']} | {'yes' if r['checkpointing'] else 'no'} | {r['length']} × {r['batch']} | {r['seconds']:.2f} | "
-            f"{r['tokens_per_second']:.0f} | {r['peak_mb']:.0f} |"
+            f"| {r['arch']} | {_STEP[r['head']]} | {'yes' if r['checkpointing'] else 'no'} | {r['length']} × {r['batch']} | {r['seconds']:.2f} | "
+            f"{r['tokens_per_second']:.0f} | {r['peak_mb']:.0f} | {r['activations_mb']:.0f} |"
         )
     return lines
 
@@ -523,7 +591,7 @@ def plot_inference(rows: list[dict], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in rows if "error" not in r]
+    ok = [r for r in rows if "seconds" in r]
     batches = sorted({r["batch"] for r in ok})
     fig, axes = plt.subplots(2, len(batches), figsize=(5.5 * len(batches), 8), squeeze=False)
     for col, batch in enumerate(batches):
@@ -556,7 +624,7 @@ def plot_training(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     ok = [r for r in rows if "error" not in r]
-    labels = [f"{r['arch']}\n{'ckpt' if r['checkpointing'] else 'no ckpt'}" for r in ok]
+    labels = [f"{r['arch']}\n{_STEP[r['head']]}{', ckpt' if r['checkpointing'] else ''}" for r in ok]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     axes[0].bar(labels, [r["tokens_per_second"] for r in ok])
     axes[0].set_title("tokens / s (higher is better)")
@@ -573,6 +641,7 @@ def plot_training(rows: list[dict], path: Path, title: str) -> None:
 def run_bench(
     parts: list[str], output: Path, *, shapes: list[str], max_length: int, repeats: int, lengths: list[int],
     batches: list[int], model_shape: str, training_length: int, device: str, fast: bool, log: Callable[[str], None],
+    archs: Sequence[str] = ARCHITECTURES,
 ) -> dict[str, Any]:
     """Run the chosen benchmarks and write ``results.md``, ``results.json`` and PNG plots to ``output``."""
     import torch
@@ -583,7 +652,8 @@ def run_bench(
     results_path = output / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results["machine"] = machine() | {"device": device}
-    archs = [(arch, False) for arch in ARCHITECTURES] + ([("longformer", True)] if fast else [])
+    cases = [(arch, "transformers") for arch in archs]
+    cases += [("longformer", "fast"), ("longformer", "floor")] if fast and "longformer" in archs else []
     dtype = "bfloat16" if device == "cuda" else "float32"
     with tempfile.TemporaryDirectory(prefix="r2l-bench-") as work:
         if "conversion" in parts:
@@ -592,12 +662,12 @@ def run_bench(
             plot_conversion(results["conversion"]["rows"], output / "conversion.png")
         if "inference" in parts:
             log(f"Inference ({model_shape} shape, {device}, {dtype})")
-            rows = bench_inference(archs, model_shape, lengths, batches, repeats, device, dtype, log)
+            rows = bench_inference(cases, model_shape, lengths, batches, repeats, device, dtype, log)
             results["inference"] = {"shape": model_shape, "dtype": dtype, "rows": rows}
             plot_inference(rows, output / "inference.png", f"forward, eval mode, {model_shape} shape, {device} {dtype}")
         if "training" in parts:
             log(f"Training step ({model_shape} shape, {training_length} tokens, {device})")
-            rows = bench_training(archs, model_shape, training_length, 1, repeats, device, log)
+            rows = bench_training(cases, model_shape, training_length, 1, repeats, device, log)
             results["training"] = {"shape": model_shape, "rows": rows}
             plot_training(rows, output / "training.png", f"masked-LM step at {training_length} tokens, {model_shape} shape, {device}")
     results_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
@@ -625,7 +695,7 @@ def render_results(results: dict[str, Any]) -> str:
                    "loaded model on a CPU, the allocator's peak on a GPU. Longformer window 512 (global CLS), BigBird block 64 "
                    "with 3 random blocks, Nyströmformer 64 landmarks; full-sdpa is RoBERTa with its positions extended."),
         ("training", "Training", training_table, "training.png",
-         lambda r: f"One masked-LM step (forward, backward, AdamW), {r['shape']} shape, batch 1, timed after a warm-up step."),
+         lambda r: f"One optimizer step (forward, backward, AdamW), {r['shape']} shape, batch 1, timed after a warm-up step: the masked-LM model, and the encoder alone (a random projection of its output as the loss), where the vocabulary-sized logits do not hide what attention costs. Activations ≈ peak minus the gradients."),
     ]
     for key, title, table, plot, intro in sections:
         if key not in results:

@@ -412,7 +412,8 @@ def bench(
     model_shape: Annotated[Optional[str], typer.Option("--model-shape", help="Inference/training shape (default small; --full: base).")] = None,
     training_length: Annotated[int, typer.Option(help="Training: tokens per sequence.")] = 4096,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
-    fast_attention: Annotated[bool, typer.Option("--fast-attention/--no-fast-attention", help="Also measure the Longformer with roberta2longformer.fast enabled.")] = True,
+    fast_attention: Annotated[bool, typer.Option("--fast-attention/--no-fast-attention", help="Also measure the Longformer with roberta2longformer.fast enabled, and its floor (no attention products).")] = True,
+    archs: Annotated[str, typer.Option(help="Inference/training: models to measure (full-sdpa, longformer, bigbird, nystromformer).")] = "full-sdpa,longformer,bigbird,nystromformer",
 ) -> None:
     """Measure conversion, inference and training side by side with their baselines; write tables and plots.
 
@@ -428,6 +429,10 @@ def bench(
         wrong_shapes = [s for s in [*shapes.split(","), model_shape or "small"] if s not in ("small", "base", "large")]
         if wrong_shapes:
             raise ConversionError(f"Unknown shape(s) {', '.join(wrong_shapes)}; choose small, base or large.")
+        chosen = [a.strip() for a in archs.split(",") if a.strip()]
+        wrong = sorted(set(chosen) - {"full-sdpa", "longformer", "bigbird", "nystromformer"})
+        if wrong or not chosen:
+            raise ConversionError(f"Unknown model(s) {', '.join(wrong) or archs!r} for --archs; choose from full-sdpa, longformer, bigbird, nystromformer.")
         if device not in ("auto", "cpu", "cuda"):
             raise ConversionError(f"Unknown device {device!r}; choose auto, cpu or cuda.")
         default_lengths = "512,1024,2048,4096,8192,16384" if full else "512,1024,2048,4096"
@@ -435,7 +440,7 @@ def bench(
             parts, output, shapes=shapes.split(","), max_length=max_length, repeats=repeats,
             lengths=_int_list(lengths or default_lengths, "--lengths"), batches=_int_list(batches, "--batches"),
             model_shape=model_shape or ("base" if full else "small"), training_length=training_length,
-            device=device, fast=fast_attention, log=typer.echo,
+            device=device, fast=fast_attention, archs=chosen, log=typer.echo,
         )
 
 

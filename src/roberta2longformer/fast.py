@@ -104,9 +104,9 @@ def blocked_forward(
         is_index_global_attn = torch.zeros_like(is_index_masked)
     dropout = self.dropout if self.training else 0.0
 
-    query = _heads(self.query(hidden_states), batch, heads, head_dim)
-    key = _heads(self.key(hidden_states), batch, heads, head_dim)
-    value = _heads(self.value(hidden_states), batch, heads, head_dim)
+    query = self.query(hidden_states).view(batch, length, heads, head_dim)
+    key = self.key(hidden_states).view(batch, length, heads, head_dim)
+    value = self.value(hidden_states).view(batch, length, heads, head_dim)
 
     globals_ = _global_slots(is_index_global_attn) if is_global_attn else None
     output = _local_attention(query, key, value, w, is_index_masked, is_index_global_attn, globals_, dropout)
@@ -133,53 +133,76 @@ def _global_slots(is_index_global_attn: torch.Tensor) -> _GlobalSlots | None:
     return slots if slots.count > 0 else None
 
 
-def _gather_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x (batch, heads, length, d), index (batch, n) → (batch, heads, n, d)."""
-    batch, heads, _, d = x.shape
-    return x.gather(2, index[:, None, :, None].expand(batch, heads, index.shape[1], d))
+def _block_size(w: int, globals_count: int) -> int:
+    """Query block size: each block reads ``2w/B + 1`` neighbouring blocks of ``G + B`` keys (the global
+    keys ride along in every block, masked in all copies but one), so pick the ``B`` that reads fewest."""
+    candidates = [b for b in (16, 32, 64, 128, 256, 512) if b <= w and w % b == 0] or [w]
+    # Keys read per query, with a per-block overhead that favours blocks the kernels tile well.
+    return min(candidates, key=lambda b: ((2 * w // b) + 1) * (globals_count + b) * (1 + 8 / b))
 
 
-def _windows(x: torch.Tensor, w: int) -> torch.Tensor:
-    """(batch, heads, length, d) → (batch, blocks, heads, 3w, d): for block b, positions [bw - w, bw + 2w)."""
-    batch, heads, length, d = x.shape
-    padded = F.pad(x, (0, 0, w, w))
-    windows = padded.unfold(2, 3 * w, w)  # (batch, heads, blocks, d, 3w)
-    return windows.permute(0, 2, 1, 4, 3)
+def _row_layout(x: torch.Tensor, w: int, block: int, global_index: torch.Tensor | None) -> torch.Tensor:
+    """One batch row's keys (or values), laid out so that every query block's keys are one strided view.
+
+    ``x`` is (length, heads, d). The buffer holds ``k = w / block`` empty blocks, the sequence's
+    blocks, and ``k`` empty blocks again; each block is preceded by the ``G`` global keys. Query block
+    ``b`` then reads buffer blocks ``b … b + 2k``: every key within ``w`` of it, and ``2k + 1``
+    copies of the global keys (one is kept by the mask). Returns (blocks, heads, S, d), a view.
+    """
+    length, heads, d = x.shape
+    k, count = w // block, 0 if global_index is None else global_index.numel()
+    blocks = length // block
+    buffer = x.new_zeros(blocks + 2 * k, count + block, heads, d)
+    buffer[k : k + blocks, count:] = x.view(blocks, block, heads, d)
+    if count:
+        buffer[:, :count] = x[global_index][None]
+    span = (2 * k + 1) * (count + block)
+    return buffer.view(-1, heads, d).unfold(0, span, count + block).transpose(-1, -2)
+
+
+def _row_mask(w, block, count, valid, excluded, query_masked) -> torch.Tensor:
+    """(blocks, 1, block, S): what each query may read in its strided window (see :func:`_row_layout`)."""
+    length = excluded.shape[0]
+    device = excluded.device
+    k, blocks = w // block, length // block
+    slot = torch.arange((2 * k + 1) * (count + block), device=device)
+    which_block, inner = slot // (count + block), slot % (count + block)
+    is_global_slot = inner < count
+    token = (torch.arange(blocks, device=device)[:, None] - k + which_block[None]) * block + (inner - count)[None]
+    query = torch.arange(length, device=device).view(blocks, block)
+    inside = (token >= 0) & (token < length) & ~is_global_slot[None]
+    readable = inside & ~excluded[token.clamp(0, length - 1)]  # (blocks, S)
+    distance = (token[:, None, :] - query[:, :, None]).abs()
+    mask = readable[:, None, :] & (distance <= w)
+    if count:
+        mask |= (is_global_slot & (which_block == k) & valid[inner.clamp(max=count - 1)])[None, None, :]
+    # A padding query may find no key at all; let it read itself so that no row is empty (an empty
+    # row gives NaN, and NaN gradients). Its output is zeroed afterwards, as transformers zeroes it.
+    mask |= (distance == 0) & inside[:, None, :] & query_masked.view(blocks, block)[:, :, None]
+    return mask[:, None]
 
 
 def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn, globals_, dropout):
-    batch, heads, length, d = query.shape
-    blocks = length // w
-    device = query.device
-    # Which keys a block may read: within w of the query, inside the sequence, not padding, not global.
-    offsets = torch.arange(3 * w, device=device)[None, :] - w - torch.arange(w, device=device)[:, None]
-    band = offsets.abs() <= w  # (w queries, 3w keys), the same for every block
-    excluded = F.pad(is_index_masked | is_index_global_attn, (w, w), value=True)  # (batch, length + 2w)
-    key_ok = ~excluded.unfold(1, 3 * w, w)  # (batch, blocks, 3w)
-    mask = band[None, None] & key_ok[:, :, None, :]  # (batch, blocks, w, 3w)
-    # A padding query may find no key at all; let it read itself so that no row is empty (an empty
-    # row gives NaN, and NaN gradients). Its output is zeroed below, as transformers zeroes it.
-    diagonal = (offsets == 0)[None, None] & is_index_masked.view(batch, blocks, w)[..., None]
-    mask = mask | diagonal
-
-    q = query.view(batch, heads, blocks, w, d).transpose(1, 2)  # (batch, blocks, heads, w, d)
-    k, v = _windows(key, w), _windows(value, w)
-    if globals_ is not None:
-        # Every query also reads every global token, through the local key and value projections.
-        gk = _gather_rows(key, globals_.index)[:, None].expand(batch, blocks, heads, globals_.count, d)
-        gv = _gather_rows(value, globals_.index)[:, None].expand(batch, blocks, heads, globals_.count, d)
-        k, v = torch.cat([gk, k], dim=3), torch.cat([gv, v], dim=3)
-        global_ok = globals_.valid[:, None, None, :].expand(batch, blocks, w, globals_.count)
-        mask = torch.cat([global_ok, mask], dim=3)
-    flat = batch * blocks
-    out = F.scaled_dot_product_attention(
-        q.reshape(flat, heads, w, d),
-        k.reshape(flat, heads, -1, d),
-        v.reshape(flat, heads, -1, d),
-        attn_mask=mask.reshape(flat, 1, w, -1),
-        dropout_p=dropout,
-    )
-    return out.view(batch, blocks, heads, w, d).permute(0, 1, 3, 2, 4).reshape(batch, length, heads * d)
+    """Sliding-window attention (plus every global key) for all queries; SDPA on strided views, no score matrix."""
+    batch, length, heads, d = query.shape
+    count = globals_.count if globals_ is not None else 0
+    block = _block_size(w, count)
+    blocks = length // block
+    excluded = is_index_masked | is_index_global_attn  # keys transformers removes from the window
+    rows = []
+    for row in range(batch):  # per row, so that every tensor SDPA sees is a view with one stride per dim
+        index = globals_.index[row] if count else None
+        valid = globals_.valid[row] if count else None
+        mask = _row_mask(w, block, count, valid, excluded[row], is_index_masked[row])
+        out = F.scaled_dot_product_attention(
+            query[row].view(blocks, block, heads, d).transpose(1, 2),
+            _row_layout(key[row], w, block, index),
+            _row_layout(value[row], w, block, index),
+            attn_mask=mask,
+            dropout_p=dropout,
+        )
+        rows.append(out.transpose(1, 2).reshape(length, heads * d))
+    return torch.stack(rows)
 
 
 def _overwrite_global_rows(self, hidden_states, output, globals_, is_index_masked, dropout):
