@@ -492,9 +492,13 @@ def bench_inference(archs, shape: str, lengths, batches, repeats: int, device: s
     return rows
 
 
-def bench_training(archs, shape: str, length: int, batch: int, repeats: int, device: str, log) -> list[dict]:
+TRAINING_CASES = {"mlm": ("mlm", False), "mlm-checkpointing": ("mlm", True), "encoder": ("encoder", False)}
+
+
+def bench_training(archs, shape: str, length: int, batch: int, repeats: int, device: str, log,
+                   cases: Sequence[str] = tuple(TRAINING_CASES)) -> list[dict]:
     rows = []
-    for head, checkpointing in (("mlm", False), ("mlm", True), ("encoder", False)):
+    for head, checkpointing in (TRAINING_CASES[c] for c in cases):
         for arch, backend in archs:
             if backend == "floor" or (head == "encoder" and arch not in ("longformer", "full-sdpa")):
                 continue  # the floor has no attention to train; the encoder rows compare Longformer backends
@@ -641,7 +645,7 @@ def plot_training(rows: list[dict], path: Path, title: str) -> None:
 def run_bench(
     parts: list[str], output: Path, *, shapes: list[str], max_length: int, repeats: int, lengths: list[int],
     batches: list[int], model_shape: str, training_length: int, device: str, fast: bool, log: Callable[[str], None],
-    archs: Sequence[str] = ARCHITECTURES,
+    archs: Sequence[str] = ARCHITECTURES, training_cases: Sequence[str] = tuple(TRAINING_CASES),
 ) -> dict[str, Any]:
     """Run the chosen benchmarks and write ``results.md``, ``results.json`` and PNG plots to ``output``."""
     import torch
@@ -667,7 +671,7 @@ def run_bench(
             plot_inference(rows, output / "inference.png", f"forward, eval mode, {model_shape} shape, {device} {dtype}")
         if "training" in parts:
             log(f"Training step ({model_shape} shape, {training_length} tokens, {device})")
-            rows = bench_training(cases, model_shape, training_length, 1, repeats, device, log)
+            rows = bench_training(cases, model_shape, training_length, 1, repeats, device, log, training_cases)
             results["training"] = {"shape": model_shape, "rows": rows}
             plot_training(rows, output / "training.png", f"masked-LM step at {training_length} tokens, {model_shape} shape, {device}")
     results_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

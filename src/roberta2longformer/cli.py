@@ -414,6 +414,7 @@ def bench(
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu or cuda.")] = "auto",
     fast_attention: Annotated[bool, typer.Option("--fast-attention/--no-fast-attention", help="Also measure the Longformer with roberta2longformer.fast enabled, and its floor (no attention products).")] = True,
     archs: Annotated[str, typer.Option(help="Inference/training: models to measure (full-sdpa, longformer, bigbird, nystromformer).")] = "full-sdpa,longformer,bigbird,nystromformer",
+    training_cases: Annotated[str, typer.Option(help="Training: mlm, mlm-checkpointing (gradient checkpointing), encoder (the encoder alone).")] = "mlm,mlm-checkpointing,encoder",
 ) -> None:
     """Measure conversion, inference and training side by side with their baselines; write tables and plots.
 
@@ -433,6 +434,9 @@ def bench(
         wrong = sorted(set(chosen) - {"full-sdpa", "longformer", "bigbird", "nystromformer"})
         if wrong or not chosen:
             raise ConversionError(f"Unknown model(s) {', '.join(wrong) or archs!r} for --archs; choose from full-sdpa, longformer, bigbird, nystromformer.")
+        steps = [c.strip() for c in training_cases.split(",") if c.strip()]
+        if not steps or set(steps) - {"mlm", "mlm-checkpointing", "encoder"}:
+            raise ConversionError(f"Unknown --training-cases {training_cases!r}; choose from mlm, mlm-checkpointing, encoder.")
         if device not in ("auto", "cpu", "cuda"):
             raise ConversionError(f"Unknown device {device!r}; choose auto, cpu or cuda.")
         default_lengths = "512,1024,2048,4096,8192,16384" if full else "512,1024,2048,4096"
@@ -440,7 +444,7 @@ def bench(
             parts, output, shapes=shapes.split(","), max_length=max_length, repeats=repeats,
             lengths=_int_list(lengths or default_lengths, "--lengths"), batches=_int_list(batches, "--batches"),
             model_shape=model_shape or ("base" if full else "small"), training_length=training_length,
-            device=device, fast=fast_attention, archs=chosen, log=typer.echo,
+            device=device, fast=fast_attention, archs=chosen, training_cases=steps, log=typer.echo,
         )
 
 

@@ -133,6 +133,34 @@ def _global_slots(is_index_global_attn: torch.Tensor) -> _GlobalSlots | None:
     return slots if slots.count > 0 else None
 
 
+class _LastMasks:
+    """The masks of the last call, reused while the same padding and global masks come in: every
+    layer of one forward gets the very same ``is_index_masked`` tensor from ``LongformerEncoder``."""
+
+    def __init__(self) -> None:
+        self.key: tuple = ()
+        self.value: list[torch.Tensor] = []
+
+    def get(self, key: tuple, compute) -> list[torch.Tensor]:
+        masked, global_, *rest = key
+        full = (masked, global_, _version(masked), _version(global_), *rest)
+        same = len(self.key) == len(full) and self.key[0] is masked and self.key[1] is global_ and self.key[2:] == full[2:]
+        if not same:
+            self.key, self.value = full, compute()
+        return self.value
+
+
+def _version(tensor: torch.Tensor) -> int:
+    """In-place changes bump a tensor's version; inference tensors have none (and are recomputed each forward)."""
+    try:
+        return tensor._version
+    except RuntimeError:
+        return -1
+
+
+_MASKS = _LastMasks()
+
+
 def _block_size(w: int, globals_count: int) -> int:
     """Query block size: each block reads ``2w/B + 1`` neighbouring blocks of ``G + B`` keys (the global
     keys ride along in every block, masked in all copies but one), so pick the ``B`` that reads fewest."""
@@ -189,11 +217,14 @@ def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn
     block = _block_size(w, count)
     blocks = length // block
     excluded = is_index_masked | is_index_global_attn  # keys transformers removes from the window
+    masks = _MASKS.get((is_index_masked, is_index_global_attn, w, block), lambda: [
+        _row_mask(w, block, count, globals_.valid[row] if count else None, excluded[row], is_index_masked[row])
+        for row in range(batch)
+    ])
     rows = []
     for row in range(batch):  # per row, so that every tensor SDPA sees is a view with one stride per dim
         index = globals_.index[row] if count else None
-        valid = globals_.valid[row] if count else None
-        mask = _row_mask(w, block, count, valid, excluded[row], is_index_masked[row])
+        mask = masks[row]
         out = F.scaled_dot_product_attention(
             query[row].view(blocks, block, heads, d).transpose(1, 2),
             _row_layout(key[row], w, block, index),
