@@ -10,16 +10,10 @@ import transformers
 
 from conftest import make_source
 from roberta2longformer import ConversionError, convert, fast
+from roberta2longformer.longformer import LONGFORMER
 
 ATOL = 1e-5
-HEADS = {
-    "base": transformers.LongformerModel,
-    "masked_lm": transformers.LongformerForMaskedLM,
-    "sequence_classification": transformers.LongformerForSequenceClassification,
-    "token_classification": transformers.LongformerForTokenClassification,
-    "question_answering": transformers.LongformerForQuestionAnswering,
-    "multiple_choice": transformers.LongformerForMultipleChoice,
-}
+HEADS = LONGFORMER.model_classes  # every Longformer head class
 
 
 def converted(head: str, window=8, max_length: int = 96) -> torch.nn.Module:
@@ -190,3 +184,15 @@ def test_cli_verify_and_evaluate_with_fast_attention(tmp_path, bpe_tokenizer):
     assert evaluated.exit_code == 0, evaluated.output
     refused = runner.invoke(app, ["verify", str(source), str(source), "--fast-attention"])
     assert refused.exit_code == 2 and "no Longformer self-attention" in refused.output
+
+
+def test_bfloat16_matches_within_half_precision_rounding():
+    model = random_longformer().to(torch.bfloat16).eval()
+    fast_model = fast.enable(copy.deepcopy(model))
+    batch = inputs(2, 40, padding=[0, 9], global_positions=[[0], [0, 3]])
+    with torch.no_grad():
+        a = model(**batch).last_hidden_state.float()
+        b = fast_model(**batch).last_hidden_state.float()
+    assert b.dtype == torch.float32 and torch.isfinite(b).all()
+    assert (a - b).abs().max() <= 0.1 + 1.6e-2 * a.abs().max()  # verify's bf16 tolerance
+    assert (a - b).abs().mean() <= 2e-2

@@ -517,51 +517,46 @@ def _fmt(value: Any, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def conversion_table(rows: list[dict]) -> list[str]:
-    lines = ["| shape | method | time (s) | × floor time | peak RSS (MB) | output (MB) | peak RSS ÷ output |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['shape']} | {r['method']} | failed: {r['error'][:80]} | | | | |")
-            continue
-        lines.append(
-            f"| {r['shape']} | {r['method']} | {r['seconds']:.2f} | {r['x_floor_time']:.2f} | {r['peak_rss_mb']:.0f} | "
-            f"{_fmt(r['output_mb'], '.0f')} | {_fmt(r['rss_x_output'], '.2f')} |"
-        )
-    return lines
-
-
-def inference_table(rows: list[dict]) -> list[str]:
-    lines = ["| model | batch | length | forward (s) | × full attention | first call (s) | peak memory (MB) |",
-             "|---|---|---|---|---|---|---|"]
+def _table(headers: list[str], rows: list[dict], cells: Callable[[dict], list[str]], ident: Callable[[dict], list]) -> list[str]:
+    """A Markdown table: ``cells(row)`` for measured rows, ``ident(row)`` + the error for failed ones."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for r in rows:
         if "skipped" in r:
             continue
-        if "error" in r:
-            lines.append(f"| {r['arch']} | {r['batch']} | {r.get('length', '–')} | failed: {r['error'][:60]} | | | |")
-            continue
-        lines.append(
-            f"| {r['arch']} | {r['batch']} | {r['length']} | {r['seconds']:.3f} | {_fmt(r.get('x_full_time'), '.2f')} | "
-            f"{r['first_seconds']:.3f} | {r['peak_mb']:.0f} |"
-        )
+        values = cells(r) if "error" not in r else [*map(str, ident(r)), f"failed: {r['error'][:80]}"]
+        lines.append("| " + " | ".join([*values, *[""] * (len(headers) - len(values))]) + " |")
     return lines
+
+
+def conversion_table(rows: list[dict]) -> list[str]:
+    return _table(
+        ["shape", "method", "time (s)", "× floor time", "peak RSS (MB)", "output (MB)", "peak RSS ÷ output"], rows,
+        lambda r: [r["shape"], r["method"], f"{r['seconds']:.2f}", f"{r['x_floor_time']:.2f}", f"{r['peak_rss_mb']:.0f}",
+                   _fmt(r["output_mb"], ".0f"), _fmt(r["rss_x_output"], ".2f")],
+        lambda r: [r["shape"], r["method"]],
+    )
+
+
+def inference_table(rows: list[dict]) -> list[str]:
+    return _table(
+        ["model", "batch", "length", "forward (s)", "× full attention", "first call (s)", "peak memory (MB)"], rows,
+        lambda r: [r["arch"], str(r["batch"]), str(r["length"]), f"{r['seconds']:.3f}", _fmt(r.get("x_full_time"), ".2f"),
+                   f"{r['first_seconds']:.3f}", f"{r['peak_mb']:.0f}"],
+        lambda r: [r["arch"], r["batch"], r.get("length", "–")],
+    )
 
 
 _STEP = {"mlm": "masked-LM", "encoder": "encoder only"}
 
 
 def training_table(rows: list[dict]) -> list[str]:
-    lines = ["| model | step | gradient checkpointing | length × batch | step (s) | tokens/s | peak memory (MB) | activations ≈ (MB) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['arch']} | {r['head']} | {r['checkpointing']} | {r['length']} × {r['batch']} | failed: {r['error'][:60]} | | | |")
-            continue
-        lines.append(
-            f"| {r['arch']} | {_STEP[r['head']]} | {'yes' if r['checkpointing'] else 'no'} | {r['length']} × {r['batch']} | {r['seconds']:.2f} | "
-            f"{r['tokens_per_second']:.0f} | {r['peak_mb']:.0f} | {r['activations_mb']:.0f} |"
-        )
-    return lines
+    return _table(
+        ["model", "step", "gradient checkpointing", "length × batch", "step (s)", "tokens/s", "peak memory (MB)",
+         "activations ≈ (MB)"], rows,
+        lambda r: [r["arch"], _STEP[r["head"]], "yes" if r["checkpointing"] else "no", f"{r['length']} × {r['batch']}",
+                   f"{r['seconds']:.2f}", f"{r['tokens_per_second']:.0f}", f"{r['peak_mb']:.0f}", f"{r['activations_mb']:.0f}"],
+        lambda r: [r["arch"], _STEP[r["head"]], "yes" if r["checkpointing"] else "no", f"{r['length']} × {r['batch']}"],
+    )
 
 
 def plot_conversion(rows: list[dict], path: Path) -> None:
