@@ -24,15 +24,22 @@ class Rename:
     pattern: str
     targets: tuple[str, ...]
     _compiled: re.Pattern = field(init=False, repr=False, compare=False)
+    _formats: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_compiled", re.compile(self.pattern))
+        # ``\g<name>`` templates as format strings: Match.expand re-parses its template on every
+        # call, which on a large checkpoint is most of the key mapping's time.
+        if any(re.search(r"[{}]|\\(?!g<\w+>)", template) for template in self.targets):
+            raise ValueError(f"Rename targets may only use \\g<name> references: {self.targets}")
+        object.__setattr__(self, "_formats", tuple(re.sub(r"\\g<(\w+)>", r"{\1}", t) for t in self.targets))
 
     def apply(self, key: str) -> tuple[str, ...] | None:
         match = self._compiled.fullmatch(key)
         if match is None:
             return None
-        return tuple(match.expand(template) for template in self.targets)
+        groups = match.groupdict()
+        return tuple(template.format_map(groups) for template in self._formats)
 
 
 def rename(pattern: str, *targets: str) -> Rename:
