@@ -18,7 +18,9 @@ import json
 import os
 import re
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,38 +60,8 @@ class StoredTensor:
             return handle.get_tensor(self.key)
 
 
-def materialize(value: torch.Tensor | StoredTensor, reader: StoredReader | None = None) -> torch.Tensor:
-    if not isinstance(value, StoredTensor):
-        return value
-    return reader.load(value) if reader is not None else value.load()
-
-
-class StoredReader:
-    """Reads many :class:`StoredTensor` s through one handle per file, reopened every ``budget`` bytes.
-
-    Opening a file costs a header parse (about 0.4 ms), so one handle per tensor adds up; but every
-    page read through a handle stays resident until it is closed, so one handle for the whole file
-    would make the process hold the whole source. Reopening every ``budget`` bytes bounds both.
-    """
-
-    def __init__(self, budget: int = 128 * 2**20) -> None:
-        self.budget = budget
-        self.handle: Any = None
-        self.file: Path | None = None
-        self.read = 0
-
-    def load(self, stored: StoredTensor) -> torch.Tensor:
-        if self.handle is None or self.file != stored.file or self.read > self.budget:
-            self.close()
-            self.handle, self.file, self.read = open_safetensors(stored.file).__enter__(), stored.file, 0
-        tensor = self.handle.get_tensor(stored.key)
-        self.read += tensor.numel() * tensor.element_size()
-        return tensor
-
-    def close(self) -> None:
-        if self.handle is not None:
-            self.handle.__exit__(None, None, None)
-            self.handle = None
+def materialize(value: torch.Tensor | StoredTensor) -> torch.Tensor:
+    return value.load() if isinstance(value, StoredTensor) else value
 
 
 class LazyState(dict):
@@ -201,8 +173,8 @@ class Planned:
     def nbytes(self) -> int:
         return _numel(self.shape) * torch.empty((), dtype=self.dtype).element_size()
 
-    def tensor(self, reader: StoredReader | None = None) -> torch.Tensor:
-        data = materialize(self.value, reader)
+    def tensor(self) -> torch.Tensor:
+        data = materialize(self.value)
         if tuple(data.shape) != self.shape:
             raise ConversionError(f"{self.key}: got shape {tuple(data.shape)}, expected {self.shape}; this is a bug, please report it.")
         return data.to(self.dtype).contiguous()
@@ -257,25 +229,36 @@ def write_safetensors(path: Path, planned: Sequence[Planned], on_written: Callab
     header["__metadata__"] = {"format": "pt"}
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
     encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
-    reader = StoredReader()
+    starts = [8 + len(encoded) + header[item.key]["data_offsets"][0] for item in planned]
     sources: dict[Path, Any] = {}
+    lock = threading.Lock()
+
+    def source_fd(file: Path) -> int:
+        with lock:
+            if file not in sources:
+                sources[file] = open(file, "rb")
+            return sources[file].fileno()
+
+    def write_one(item: Planned, position: int) -> None:
+        value = item.value
+        if isinstance(value, StoredTensor) and value.dtype == item.dtype and value.end - value.start == item.nbytes:
+            _copy_range(source_fd(value.file), value.start, value.end, fd, position)
+        else:
+            data = item.tensor()
+            _write_all(fd, data.reshape(-1).view(torch.uint8).numpy().data, position)
+            del data
+        on_written(item.nbytes)
+
     try:
         with open(path, "wb") as out:
             fd = out.fileno()
-            position = _write_all(fd, struct.pack("<Q", len(encoded)) + encoded, 0)
-            for item in planned:
-                value = item.value
-                if isinstance(value, StoredTensor) and value.dtype == item.dtype and value.end - value.start == item.nbytes:
-                    if value.file not in sources:
-                        sources[value.file] = open(value.file, "rb")
-                    position = _copy_range(sources[value.file].fileno(), value.start, value.end, fd, position)
-                else:
-                    data = item.tensor(reader)
-                    position = _write_all(fd, data.reshape(-1).view(torch.uint8).numpy().data, position)
-                    del data
-                on_written(item.nbytes)
+            _write_all(fd, struct.pack("<Q", len(encoded)) + encoded, 0)
+            # Every tensor has its own byte range, so two threads copy at once (the kernel copies
+            # and pwrite release the GIL); at most two computed tensors are in memory at a time.
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for done in [pool.submit(write_one, item, start) for item, start in zip(planned, starts)]:
+                    done.result()
     finally:
-        reader.close()
         for source in sources.values():
             source.close()
 
@@ -327,14 +310,3 @@ def write_checkpoint(
         }
         (directory / SAFE_INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return [directory / name for name in names]
-
-
-def iter_tensors(directory: str | Path) -> Iterator[tuple[str, torch.Tensor]]:
-    """Every tensor of a safetensors checkpoint (one file or shards), one at a time."""
-    state = read_lazily(directory)
-    for key in state:
-        yield key, state[key]
-
-
-def stored_shapes(state: Mapping[str, torch.Tensor | StoredTensor]) -> dict[str, tuple[int, ...]]:
-    return {key: tuple(value.shape) for key, value in dict.items(state) if hasattr(value, "shape")}
