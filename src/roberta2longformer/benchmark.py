@@ -73,16 +73,22 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_worker(kind: str, python: str | None = None, code: str | None = None, **params: Any) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter; it prints one JSON line with its results."""
+def run_worker_lines(kind: str, python: str | None = None, code: str | None = None, **params: Any) -> list[dict[str, Any]]:
+    """Run measurements in a fresh interpreter; each JSON line it prints is one result. A crash
+    (e.g. out of memory at the longest length) adds a last row with the error."""
     command = [python or sys.executable]
     command += ["-c", code, json.dumps(params)] if code else ["-m", "roberta2longformer.benchmark", kind, json.dumps(params)]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not rows:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return {"error": " / ".join(tail) or f"exit {done.returncode}"}
-    return json.loads(lines[-1])
+        rows.append({"error": " / ".join(tail) or f"exit {done.returncode}"})
+    return rows
+
+
+def run_worker(kind: str, python: str | None = None, code: str | None = None, **params: Any) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter and return its result (or its error)."""
+    return run_worker_lines(kind, python, code, **params)[-1]
 
 
 def _emit(result: dict[str, Any]) -> None:
@@ -459,16 +465,6 @@ def _null():
     import contextlib
 
     return contextlib.nullcontext()
-
-
-def run_worker_lines(kind: str, **params: Any) -> list[dict[str, Any]]:
-    """Like :func:`run_worker` for workers that print one JSON line per measurement."""
-    done = subprocess.run([sys.executable, "-m", "roberta2longformer.benchmark", kind, json.dumps(params)],
-                          capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 and not rows:
-        rows = [{"error": " / ".join(done.stderr.strip().splitlines()[-3:])}]
-    return rows
 
 
 def arch_label(arch: str, backend: str) -> str:

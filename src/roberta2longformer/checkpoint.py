@@ -213,7 +213,7 @@ def shard(planned: Sequence[Planned], max_shard_size: int) -> list[list[Planned]
 
 
 def write_safetensors(path: Path, planned: Sequence[Planned], on_written: Callable[[int], None] = lambda n: None) -> None:
-    """Write ``planned`` to one safetensors file, holding at most one tensor in memory.
+    """Write ``planned`` to one safetensors file, holding at most two tensors in memory.
 
     A tensor copied unchanged from a source file (same dtype) is copied by the kernel
     (``os.copy_file_range``): its bytes never enter this process. Anything computed or cast is
