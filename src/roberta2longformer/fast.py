@@ -6,10 +6,13 @@ full attention on the same input. This backend computes the same function block 
 ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels on CPU and GPU):
 
 - the sequence (already padded by ``LongformerModel`` to a multiple of the window) is cut into
-  blocks of ``w`` queries, ``w`` being the one-sided window; block ``b`` reads the keys of blocks
-  ``b-1, b, b+1`` plus every global token, and a boolean mask keeps exactly what transformers keeps:
-  keys at most ``w`` positions away that are neither padding nor global, and all global keys
-  (which transformers scores in separate columns with the *local* key and value projections);
+  query blocks of ``B`` tokens (``B`` divides the one-sided window ``w``; see :func:`_block_size`).
+  Each batch row's keys and values are copied once into a buffer where every block is preceded by
+  the global tokens' keys, so that the keys a query block needs (every position within ``w``, and
+  the global keys) are one strided view of it, with no copy per block; a boolean mask keeps exactly
+  what transformers keeps: keys at most ``w`` positions away that are neither padding nor global,
+  and each global key once (transformers scores them in separate columns with the *local* key and
+  value projections);
 - rows of global tokens are then recomputed as transformers does: their ``query_global`` attends
   to every token's ``key_global``/``value_global``; padding rows are zero.
 
@@ -22,7 +25,6 @@ matrices transformers returns); disable the backend to get them.
 
 from __future__ import annotations
 
-import math
 import types
 from collections.abc import Iterator
 
