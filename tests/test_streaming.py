@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from conftest import make_source
-from roberta2longformer import ConversionError, ToleranceError, convert, save_conversion
+from roberta2longformer import ConversionError, ToleranceError, checkpoint, convert, save_conversion, streaming
 from roberta2longformer.checkpoint import Planned, SAFE_INDEX_NAME, read_lazily, write_checkpoint, write_safetensors
 from roberta2longformer.loading import load_model
 from roberta2longformer.cli import app
@@ -147,6 +147,28 @@ def test_extra_tensors_that_from_pretrained_ignores_are_ignored_with_a_note(tmp_
     assert any("position_ids" in note and "ignored" in note for note in written.notes)
 
 
+@pytest.mark.parametrize("defect", ["extra key", "wrong dtype", "wrong shape"])
+def test_a_plan_that_differs_from_the_target_cancels_the_copy(tmp_path, monkeypatch, defect):
+    """Writing starts before the target model is built; the check that runs meanwhile must stop it."""
+    source = saved_source(tmp_path, "roberta", "masked_lm")
+    planned_from_plan = streaming._planned_tensors
+
+    def defective(plan):
+        planned = planned_from_plan(plan)
+        first = planned[0]
+        if defect == "extra key":
+            return [*planned, Planned("longformer.surplus", (2,), first.dtype, torch.zeros(2))]
+        if defect == "wrong dtype":
+            return [Planned(first.key, first.shape, torch.float16, first.value), *planned[1:]]
+        shape = (first.shape[0] - 1, *first.shape[1:])
+        return [Planned(first.key, shape, first.dtype, torch.zeros(shape)), *planned[1:]]
+
+    monkeypatch.setattr(streaming, "_planned_tensors", defective)
+    with pytest.raises(ConversionError):
+        convert_checkpoint(source, tmp_path / "long", max_length=64, attention_window=8, verify=False, progress=False)
+    assert not (tmp_path / "long").exists() and not list(tmp_path.glob(".long*"))
+
+
 def test_failed_verification_leaves_nothing(tmp_path):
     source = saved_source(tmp_path, "roberta", "masked_lm")
     with pytest.raises(ToleranceError):
@@ -194,7 +216,7 @@ def test_cli_streams_by_default_and_in_memory_on_request_with_identical_files(tm
     assert_identical(tmp_path / "b", tmp_path / "a")
 
 
-def test_without_kernel_copies_the_writer_falls_back_to_reading(tmp_path, monkeypatch):
+def test_without_kernel_copies_or_fallocate_the_writer_falls_back_to_reading(tmp_path, monkeypatch):
     source = saved_source(tmp_path, "roberta", "masked_lm")
     fast = convert_checkpoint(source, tmp_path / "a", max_length=64, attention_window=8, verify=False, progress=False)
 
@@ -202,5 +224,6 @@ def test_without_kernel_copies_the_writer_falls_back_to_reading(tmp_path, monkey
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr("os.copy_file_range", refuse)
+    monkeypatch.setattr(checkpoint, "_libc_fallocate", lambda: None)
     slow = convert_checkpoint(source, tmp_path / "b", max_length=64, attention_window=8, verify=False, progress=False)
     assert_identical(fast.path, slow.path)

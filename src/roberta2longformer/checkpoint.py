@@ -7,17 +7,20 @@ written: the source is read with safetensors' ``safe_open`` (one tensor per read
 is written tensor by tensor, so peak memory is about one tensor, not one model.
 
 safetensors can read lazily but only writes whole dictionaries (``save_file`` needs every tensor
-in memory at once), so :func:`write_safetensors` writes the format itself: an 8-byte little-endian
+in memory at once), so :class:`CheckpointWriter` writes the format itself: an 8-byte little-endian
 header length, a JSON header naming each tensor's dtype, shape and byte range, then the raw bytes
 in order. Tests read every file we write back with safetensors' own ``load_file``.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 import re
 import struct
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -212,13 +215,21 @@ def shard(planned: Sequence[Planned], max_shard_size: int) -> list[list[Planned]
     return shards
 
 
-def write_safetensors(path: Path, planned: Sequence[Planned], on_written: Callable[[int], None] = lambda n: None) -> None:
-    """Write ``planned`` to one safetensors file, holding at most two tensors in memory.
+@dataclass(frozen=True)
+class _FileLayout:
+    """Where everything goes in one safetensors file: the encoded header, then each tensor's bytes."""
 
-    A tensor copied unchanged from a source file (same dtype) is copied by the kernel
-    (``os.copy_file_range``): its bytes never enter this process. Anything computed or cast is
-    materialised and written.
-    """
+    path: Path
+    planned: Sequence[Planned]
+    header: bytes  # the 8-byte length followed by the JSON header
+    starts: list[int]  # absolute position of each planned tensor's first byte
+
+    @property
+    def size(self) -> int:
+        return self.starts[-1] + self.planned[-1].nbytes if self.planned else len(self.header)
+
+
+def _layout(path: Path, planned: Sequence[Planned]) -> _FileLayout:
     header: dict[str, Any] = {}
     offset = 0
     for item in planned:
@@ -229,38 +240,128 @@ def write_safetensors(path: Path, planned: Sequence[Planned], on_written: Callab
     header["__metadata__"] = {"format": "pt"}
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
     encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
-    starts = [8 + len(encoded) + header[item.key]["data_offsets"][0] for item in planned]
-    sources: dict[Path, Any] = {}
-    lock = threading.Lock()
+    base = 8 + len(encoded)
+    return _FileLayout(path, planned, struct.pack("<Q", len(encoded)) + encoded, [base + header[i.key]["data_offsets"][0] for i in planned])
 
-    def source_fd(file: Path) -> int:
-        with lock:
-            if file not in sources:
-                sources[file] = open(file, "rb")
-            return sources[file].fileno()
 
-    def write_one(item: Planned, position: int) -> None:
+class CheckpointWriter:
+    """Writes planned tensors into safetensors files in background threads, holding at most two
+    tensors in memory.
+
+    A tensor copied unchanged from a source file (same dtype) is copied by the kernel
+    (``os.copy_file_range``): its bytes never enter this process, and the copy releases the GIL,
+    so the caller's thread is free for other work (the streaming conversion checks its plan
+    against the target model meanwhile). Anything computed or cast is materialised and written
+    with ``pwrite``. Every tensor has its own byte range, so two tensors are written at once.
+
+    :meth:`wait` returns the files once every byte is written (re-raising the first error);
+    :meth:`cancel` stops after the tensors in flight. As a context manager, the block's exit waits,
+    or cancels if the block raised.
+    """
+
+    def __init__(self, layouts: Sequence[_FileLayout], *, progress: bool = True, workers: int = 2) -> None:
+        from tqdm.auto import tqdm
+
+        self.files = [layout.path for layout in layouts]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._sources: dict[Path, Any] = {}
+        self._outputs: list[Any] = []
+        self._bar = tqdm(total=sum(l.size - len(l.header) for l in layouts), unit="B", unit_scale=True,
+                         desc="Writing weights", disable=not progress)
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+        self._pending = []
+        try:
+            for layout in layouts:
+                out = open(layout.path, "wb")
+                self._outputs.append(out)
+                _reserve(out.fileno(), layout.size)
+                _write_all(out.fileno(), layout.header, 0)
+                self._pending += [
+                    self._pool.submit(self._write_one, out.fileno(), item, start)
+                    for item, start in zip(layout.planned, layout.starts)
+                ]
+        except BaseException:
+            self.cancel()
+            raise
+
+    def _source_fd(self, file: Path) -> int:
+        with self._lock:
+            if file not in self._sources:
+                self._sources[file] = open(file, "rb")
+            return self._sources[file].fileno()
+
+    def _write_one(self, fd: int, item: Planned, position: int) -> None:
+        if self._stop.is_set():
+            return
         value = item.value
         if isinstance(value, StoredTensor) and value.dtype == item.dtype and value.end - value.start == item.nbytes:
-            _copy_range(source_fd(value.file), value.start, value.end, fd, position)
+            _copy_range(self._source_fd(value.file), value.start, value.end, fd, position)
         else:
             data = item.tensor()
             _write_all(fd, data.reshape(-1).view(torch.uint8).numpy().data, position)
             del data
-        on_written(item.nbytes)
+        self._bar.update(item.nbytes)
 
+    def wait(self) -> list[Path]:
+        try:
+            for pending in self._pending:
+                pending.result()
+        except BaseException:
+            self.cancel()
+            raise
+        self._close()
+        return self.files
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._close()
+
+    def _close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for handle in [*self._outputs, *self._sources.values()]:
+            handle.close()
+        self._outputs, self._sources = [], {}
+        self._bar.close()
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, error_type: Any, *rest: Any) -> None:
+        if error_type is None:
+            self.wait()
+        else:
+            self.cancel()
+
+
+def write_safetensors(path: Path, planned: Sequence[Planned]) -> None:
+    """Write ``planned`` to one safetensors file (see :class:`CheckpointWriter`)."""
+    CheckpointWriter([_layout(path, planned)], progress=False).wait()
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Ask the filesystem for the whole file's blocks up front (``fallocate``), best effort.
+
+    Without it ext4 allocates blocks write by write; reserving them first measured about 15 %
+    faster writes of a roberta-base checkpoint. glibc's ``posix_fallocate`` is not used because
+    where the filesystem cannot reserve it writes the blocks itself, which would double the I/O.
+    """
+    fallocate = _libc_fallocate()
+    if fallocate is not None and size > 0:
+        fallocate(fd, 0, 0, size)  # a failure (unsupported filesystem) only costs the speed-up
+
+
+@functools.cache
+def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        with open(path, "wb") as out:
-            fd = out.fileno()
-            _write_all(fd, struct.pack("<Q", len(encoded)) + encoded, 0)
-            # Every tensor has its own byte range, so two threads copy at once (the kernel copies
-            # and pwrite release the GIL); at most two computed tensors are in memory at a time.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                for done in [pool.submit(write_one, item, start) for item, start in zip(planned, starts)]:
-                    done.result()
-    finally:
-        for source in sources.values():
-            source.close()
+        function = ctypes.CDLL(None, use_errno=True).fallocate64
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    return function
 
 
 def _write_all(fd: int, data: Any, position: int) -> int:
@@ -287,26 +388,30 @@ def _copy_range(source_fd: int, start: int, end: int, fd: int, position: int) ->
     return position
 
 
-def write_checkpoint(
+def start_checkpoint(
     directory: Path, planned: Sequence[Planned], *, max_shard_size: int | str = "5GB", progress: bool = True
-) -> list[Path]:
-    """Write ``planned`` as ``model.safetensors``, or as shards plus ``model.safetensors.index.json``."""
-    from tqdm.auto import tqdm
+) -> CheckpointWriter:
+    """Start writing ``planned`` as ``model.safetensors``, or as shards plus ``model.safetensors.index.json``.
 
+    Returns at once, with the writer copying in the background; call its ``wait()``.
+    """
     groups = shard(planned, parse_size(max_shard_size))
-    total = sum(item.nbytes for item in planned)
     names = (
         [SAFE_WEIGHTS_NAME]
         if len(groups) == 1
         else [f"model-{i:05d}-of-{len(groups):05d}.safetensors" for i in range(1, len(groups) + 1)]
     )
-    with tqdm(total=total, unit="B", unit_scale=True, desc="Writing weights", disable=not progress) as bar:
-        for name, group in zip(names, groups):
-            write_safetensors(directory / name, group, on_written=bar.update)
     if len(groups) > 1:
         index = {
-            "metadata": {"total_size": total},
+            "metadata": {"total_size": sum(item.nbytes for item in planned)},
             "weight_map": {item.key: name for name, group in zip(names, groups) for item in group},
         }
         (directory / SAFE_INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return [directory / name for name in names]
+    return CheckpointWriter([_layout(directory / name, group) for name, group in zip(names, groups)], progress=progress)
+
+
+def write_checkpoint(
+    directory: Path, planned: Sequence[Planned], *, max_shard_size: int | str = "5GB", progress: bool = True
+) -> list[Path]:
+    """Write ``planned`` as ``model.safetensors``, or as shards plus ``model.safetensors.index.json``."""
+    return start_checkpoint(directory, planned, max_shard_size=max_shard_size, progress=progress).wait()

@@ -24,8 +24,8 @@ import torch
 from transformers import AutoModel, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_utils import remove_tied_weights_from_state_dict
 
-from .checkpoint import LazyState, Planned, read_lazily, write_checkpoint
-from .convert import Conversion, converted_tokenizer, get_target, instantiate_without_init, parse_dtype, parse_options, plan_conversion
+from .checkpoint import LazyState, Planned, read_lazily, start_checkpoint
+from .convert import Conversion, Plan, converted_tokenizer, get_target, instantiate_without_init, parse_dtype, parse_options, plan_conversion
 from .errors import ConversionError, ToleranceError
 from .loading import load_config, load_model, load_tokenizer, model_class_for, resolve_source
 from .output import atomic_output_dir, write_report_and_card
@@ -103,13 +103,34 @@ def _source_state(location: str, config: PretrainedConfig) -> tuple[PreTrainedMo
     return source_meta, LazyState((k, dict.__getitem__(stored, k)) for k in expected), notes
 
 
-def _planned_tensors(target_meta: PreTrainedModel, state: LazyState) -> list[Planned]:
-    """One :class:`Planned` per key the target saves, in the target's own order."""
+def _planned_tensors(plan: Plan) -> list[Planned]:
+    """One :class:`Planned` per key of the plan, in the plan's order, in the target's dtype.
+
+    Taken from the plan alone, so writing can start before the target model is built;
+    :func:`_check_against_target` then confirms that these are exactly the tensors, shapes and
+    dtypes that the target class saves.
+    """
+    dtype = plan.config.dtype
+    planned = []
+    for key, value in dict.items(plan.state):
+        # Plan.build casts floating-point weights to config.dtype and leaves other dtypes alone.
+        planned.append(Planned(key, tuple(value.shape), dtype if value.dtype.is_floating_point else value.dtype, value))
+    return planned
+
+
+def _check_against_target(target_meta: PreTrainedModel, planned: Sequence[Planned]) -> None:
+    """Refuse a plan that differs from what ``save_pretrained`` would write for the target model."""
     everything = target_meta.state_dict()
     saved = _saved_keys(target_meta)
-    given = {k: tuple(dict.__getitem__(state, k).shape) for k in state}
+    given = {item.key: item.shape for item in planned}
     check_fits(type(target_meta).__name__, {k: tuple(v.shape) for k, v in everything.items()}, given, set(everything) - set(saved))
-    return [Planned(key, tuple(meta.shape), meta.dtype, dict.__getitem__(state, key)) for key, meta in saved.items()]
+    unsaved = [item.key for item in planned if item.key not in saved]
+    wrong_dtype = [item.key for item in planned if item.key in saved and item.dtype != saved[item.key].dtype]
+    if unsaved or wrong_dtype:
+        raise ConversionError(
+            f"The planned {type(target_meta).__name__} checkpoint differs from what save_pretrained writes "
+            f"({', '.join(unsaved + wrong_dtype)[:200]}); this is a bug, please report it."
+        )
 
 
 def _write_configs(model: PreTrainedModel, directory: Path) -> None:
@@ -167,12 +188,17 @@ def convert_checkpoint(
             config, head_for(source_meta), state, tokenizer,
             target=target, max_length=max_length, options=options, dtype=wanted_dtype, seed=seed,
         )
-        target_meta = plan.build(meta=True)
-        files = write_checkpoint(staging, _planned_tensors(target_meta, plan.state), max_shard_size=max_shard_size, progress=progress)
-        _write_configs(target_meta, staging)
-        new_tokenizer = converted_tokenizer(tokenizer, max_length, target)
-        if new_tokenizer is not None:
-            new_tokenizer.save_pretrained(staging)
+        planned = _planned_tensors(plan)
+        with start_checkpoint(staging, planned, max_shard_size=max_shard_size, progress=progress) as writer:
+            # While the kernel copies the weights: build the target on the meta device and check
+            # the plan against it (a mismatch cancels the copy), then write configs and tokenizer.
+            target_meta = plan.build(meta=True)
+            _check_against_target(target_meta, planned)
+            _write_configs(target_meta, staging)
+            new_tokenizer = converted_tokenizer(tokenizer, max_length, target)
+            if new_tokenizer is not None:
+                new_tokenizer.save_pretrained(staging)
+        files = writer.files
         seconds = time.perf_counter() - started
         conversion = Conversion(
             model=target_meta, tokenizer=new_tokenizer, source_model=source_meta, source_tokenizer=tokenizer,
