@@ -64,26 +64,39 @@ def extend_learned_rows(
     Longformer paper's "random" ablation: *every* row drawn fresh, the source's too, so the model
     no longer reproduces its source (``verify`` fails by design); it exists to measure that.
     """
+    _check_request(init, length)
+    rows = torch.empty(length, learned.shape[1], dtype=learned.dtype)
+    _fill_rows(rows, learned, init, std=std, generator=generator)
+    return rows
+
+
+def _check_request(init: str, length: int) -> None:
     check_position_init(init)
     if length <= 0:
         raise ConversionError(f"The position table needs a positive length, got {length}.")
+
+
+def _fill_rows(rows: torch.Tensor, learned: torch.Tensor, init: PositionInit, *, std: float, generator: torch.Generator | None) -> None:
+    """Write :func:`extend_learned_rows`' result into ``rows`` (preallocated: the tables are large,
+    and building them by concatenation costs a fresh allocation, and its page faults, per step)."""
+    length, source_length = rows.shape[0], learned.shape[0]
     if init == "random-all":
-        fresh = torch.empty(length, learned.shape[1], dtype=torch.float32).normal_(0.0, std, generator=generator)
-        return fresh.to(learned.dtype)
-    source_length = learned.shape[0]
+        rows.copy_(torch.empty(length, learned.shape[1], dtype=torch.float32).normal_(0.0, std, generator=generator))
+        return
+    kept = min(length, source_length)
+    rows[:kept] = learned[:kept]
     if length <= source_length:
-        return learned[:length].clone()
-    new = length - source_length
+        return
     if init == "tile":
-        repeats = -(-length // source_length)  # ceiling division
-        extra = learned.repeat(repeats, 1)[source_length:length]
+        for start in range(source_length, length, source_length):
+            stop = min(start + source_length, length)
+            rows[start:stop] = learned[: stop - start]
     elif init == "interpolate":
-        extra = _stretch(learned, new)
+        rows[source_length:] = _stretch(learned, length - source_length)
     else:
-        extra = torch.empty(new, learned.shape[1], dtype=torch.float32)
-        extra.normal_(0.0, std, generator=generator)
-        extra = extra.to(learned.dtype)
-    return torch.cat([learned, extra.to(learned.dtype)], dim=0)
+        rows[source_length:] = torch.empty(length - source_length, learned.shape[1], dtype=torch.float32).normal_(
+            0.0, std, generator=generator
+        )
 
 
 def _stretch(rows: torch.Tensor, count: int) -> torch.Tensor:
@@ -120,11 +133,13 @@ def rebuild_position_table(
             f"The source position table has {table.shape[0]} rows, none of them learned; "
             "the checkpoint or its max_position_embeddings is wrong."
         )
-    rows = extend_learned_rows(learned, max_length, init, std=std, generator=generator)
+    _check_request(init, max_length)
+    rebuilt = torch.empty(target_offset + max_length, table.shape[1], dtype=table.dtype)
     if target_offset == source_offset:
-        head = table[:source_offset].clone()
+        rebuilt[:target_offset] = table[:source_offset]
     elif target_offset < source_offset:
-        head = table[source_offset - target_offset : source_offset].clone()
+        rebuilt[:target_offset] = table[source_offset - target_offset : source_offset]
     else:
-        head = torch.zeros(target_offset, table.shape[1], dtype=table.dtype)
-    return torch.cat([head, rows], dim=0)
+        rebuilt[:target_offset] = 0
+    _fill_rows(rebuilt[target_offset:], learned, init, std=std, generator=generator)
+    return rebuilt
