@@ -8,6 +8,11 @@ and the same :func:`~.convert.plan_conversion` maps them onto the target, so eac
 is read, cast if asked, and written, one at a time. Only the tensors the plan computes with (the
 position table, anything a target derives) are ever in memory.
 
+The plan alone fixes the output's layout (names, shapes, dtypes), so writing starts as soon as
+it exists, and the target model is built and checked against the plan while the kernel copies:
+on a roberta-base checkpoint that work is a sizeable part of the floor, and hiding it behind the
+copy is what brings the conversion close to it. A mismatch cancels the copy.
+
 Verification needs real models; it loads the source and the *written* checkpoint after the
 conversion, and its time and memory are reported separately.
 """
