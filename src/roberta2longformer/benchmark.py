@@ -555,7 +555,7 @@ def training_table(rows: list[dict]) -> list[str]:
     )
 
 
-def plot_conversion(rows: list[dict], path: Path) -> None:
+def plot_conversion(rows: list[dict], path: Path, max_length: int = 4096) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -572,10 +572,11 @@ def plot_conversion(rows: list[dict], path: Path) -> None:
             ax.bar([j + i * width for j in range(len(shapes))], values, width, label=method)
     for ax, title, limit in zip(axes, ("time ÷ floor (load + save)", "peak RSS ÷ output size"), (1.5, 1.5)):
         ax.axhline(limit, color="black", linestyle="--", linewidth=1, label="target 1.5×")
-        ax.set_xticks([j + width * (len(methods) - 1) / 2 for j in range(len(shapes))], [f"{s} → 4096" for s in shapes])
+        ax.set_xticks([j + width * (len(methods) - 1) / 2 for j in range(len(shapes))], [f"{s} → {max_length}" for s in shapes])
         ax.set_title(title)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # below the bars, which it would hide
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -654,7 +655,7 @@ def run_bench(
         if "conversion" in parts:
             log(f"Conversion to {max_length} tokens ({', '.join(shapes)}; {repeats} runs each)")
             results["conversion"] = {"max_length": max_length, "rows": bench_conversion(shapes, max_length, repeats, Path(work), log)}
-            plot_conversion(results["conversion"]["rows"], output / "conversion.png")
+            plot_conversion(results["conversion"]["rows"], output / "conversion.png", results["conversion"]["max_length"])
         if "inference" in parts:
             log(f"Inference ({model_shape} shape, {device}, {dtype})")
             rows = bench_inference(cases, model_shape, lengths, batches, repeats, device, dtype, log)
