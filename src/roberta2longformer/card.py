@@ -30,7 +30,6 @@ def _what_it_is(conversion: Conversion) -> str:
 
 def render_card(conversion: Conversion, report: VerificationReport | None) -> str:
     model = conversion.model
-    config = model.config
     options = ", ".join(f"`{k}={v}`" for k, v in conversion.options.items())
     lines = [
         f"# {type(model).__name__} converted from `{conversion.source_name or type(conversion.source_model).__name__}`",

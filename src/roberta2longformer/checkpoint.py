@@ -241,7 +241,8 @@ def _layout(path: Path, planned: Sequence[Planned]) -> _FileLayout:
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
     encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
     base = 8 + len(encoded)
-    return _FileLayout(path, planned, struct.pack("<Q", len(encoded)) + encoded, [base + header[i.key]["data_offsets"][0] for i in planned])
+    starts = [base + header[item.key]["data_offsets"][0] for item in planned]
+    return _FileLayout(path, planned, struct.pack("<Q", len(encoded)) + encoded, starts)
 
 
 class CheckpointWriter:
@@ -343,8 +344,8 @@ def _reserve(fd: int, size: int) -> None:
     """Ask the filesystem for the whole file's blocks up front (``fallocate``), best effort.
 
     Without it ext4 allocates blocks write by write, which costs the copy noticeably at these
-    sizes. glibc's ``posix_fallocate`` is not used because
-    where the filesystem cannot reserve it writes the blocks itself, which would double the I/O.
+    sizes. glibc's ``posix_fallocate`` is not used: where the filesystem cannot reserve blocks, it
+    writes them itself, which would double the I/O.
     """
     fallocate = _libc_fallocate()
     if fallocate is not None and size > 0:
