@@ -87,13 +87,17 @@ class LazyState(dict):
         return materialize(super().pop(key))
 
 
-def checkpoint_files(directory: Path) -> dict[str, Path]:
-    """Tensor name → the safetensors file holding it, for one file or an indexed set of shards."""
+def checkpoint_files(directory: Path) -> dict[Path, list[str] | None]:
+    """Each safetensors file of a checkpoint with the tensor names the index places in it, or
+    ``None`` for a lone unindexed file (all of its tensors: its own header names them)."""
     index = directory / SAFE_INDEX_NAME
     if index.is_file():
         try:
             weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            return {key: directory / name for key, name in weight_map.items()}
+            by_file: dict[Path, list[str] | None] = {}
+            for key, name in weight_map.items():
+                by_file.setdefault(directory / name, []).append(key)
+            return by_file
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             raise ConversionError(f"{index} is not a valid safetensors index (no weight_map); re-save the checkpoint.") from None
     files = sorted(directory.glob("*.safetensors"))
@@ -102,12 +106,7 @@ def checkpoint_files(directory: Path) -> dict[str, Path]:
             f"{directory} holds {len(files)} safetensors files and no {SAFE_INDEX_NAME}; "
             "keep one model.safetensors, or shards with their index."
         )
-    return {key: files[0] for key in _keys_of(files[0])}
-
-
-def _keys_of(path: Path) -> list[str]:
-    with open_safetensors(path) as handle:
-        return list(handle.keys())
+    return {files[0]: None}
 
 
 def open_safetensors(path: Path) -> Any:
@@ -123,14 +122,10 @@ def open_safetensors(path: Path) -> Any:
 
 def read_lazily(directory: str | Path) -> LazyState:
     """Every tensor of a safetensors checkpoint as a :class:`StoredTensor` (headers only are read)."""
-    directory = Path(directory)
-    by_file: dict[Path, list[str]] = {}
-    for key, path in checkpoint_files(directory).items():
-        by_file.setdefault(path, []).append(key)
     state = LazyState()
-    for path, keys in by_file.items():
+    for path, keys in checkpoint_files(Path(directory)).items():
         with open_safetensors(path) as handle:  # validates the whole file before we trust its header
-            _describe(handle, path, keys, state, _byte_ranges(path))
+            _describe(handle, path, list(handle.keys()) if keys is None else keys, state, _byte_ranges(path))
     return state
 
 
