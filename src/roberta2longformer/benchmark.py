@@ -42,19 +42,20 @@ ARCHITECTURES = ("full-sdpa", "longformer", "bigbird", "nystromformer")
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM: unlike ``ru_maxrss``, not inherited from the
     parent that forked it)."""
-    try:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-    except (OSError, StopIteration):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_mb("VmHWM:")
 
 
 def current_rss_mb() -> float:
+    return _status_mb("VmRSS:")
+
+
+def _status_mb(field: str) -> float:
+    """A memory figure from /proc/self/status, or the peak from ``getrusage`` where there is none."""
     try:
         with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+            return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
     except (OSError, StopIteration):
-        return peak_rss_mb()
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine() -> dict[str, Any]:
