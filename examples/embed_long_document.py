@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from roberta2longformer.loading import load_model, load_tokenizer
+from roberta2longformer.core.loading import load_model, load_tokenizer
 
 DEFAULT_TEXT = Path("/usr/share/common-licenses/GPL-3")
 

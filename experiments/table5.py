@@ -22,6 +22,7 @@ import argparse
 import json
 import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -33,10 +34,12 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from roberta2longformer import convert  # noqa: E402
-from roberta2longformer.corpora import fetch_austen  # noqa: E402
-from roberta2longformer.evaluation import evaluate  # noqa: E402
-from roberta2longformer.loading import resolve_source  # noqa: E402
-from roberta2longformer.pretraining import PretrainOptions, pretrain  # noqa: E402
+from roberta2longformer.core.loading import resolve_source  # noqa: E402
+from roberta2longformer.train.evaluation import evaluate  # noqa: E402
+from roberta2longformer.train.pretraining import PretrainOptions, pretrain  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from austen import fetch_austen  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {

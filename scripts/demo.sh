@@ -9,6 +9,6 @@ export HF_HUB_OFFLINE=1
 out="${1:-out}"
 .venv/bin/roberta2longformer convert builtin:austen-roberta "$out/austen-longformer-1024" \
     --max-length 1024 --attention-window 128 --force
-.venv/bin/python -m roberta2longformer.corpora .cache/austen   # Persuasion, held out (Debian package)
+.venv/bin/python scripts/austen.py .cache/austen   # Persuasion, held out (Debian package)
 .venv/bin/roberta2longformer evaluate builtin:austen-roberta "$out/austen-longformer-1024" \
     --data .cache/austen/heldout --json "$out/austen-evaluation.json"

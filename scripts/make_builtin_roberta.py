@@ -21,7 +21,7 @@ from pathlib import Path
 import transformers
 from tokenizers import ByteLevelBPETokenizer
 
-from roberta2longformer.corpora import fetch_austen
+from austen import fetch_austen  # scripts/austen.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "src" / "roberta2longformer" / "models" / "austen-roberta"

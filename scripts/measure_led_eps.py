@@ -1,5 +1,5 @@
 """Measure what LED's fixed layer-norm eps (1e-5) costs a BERT source (eps 1e-12): the numbers
-behind the LED refusal in led.py and the README.
+behind the LED refusal in targets/led.py and the README.
 
 Converts the real all-MiniLM-L6-v2 to LED with the eps check switched off, verifies the encoder,
 then sets every LED layer norm to the source's eps and verifies again.
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from roberta2longformer import convert, led, verify
+from roberta2longformer import convert, verify
+from roberta2longformer.targets import led
 
 led._check_layer_norm_eps = lambda source: None  # measure what the check prevents
 conversion = convert("builtin:all-MiniLM-L6-v2", to="led", max_length=1024, attention_window=512, decoder_max_length=512)

@@ -1,4 +1,4 @@
-"""Tiny, seeded source models and tokenizers built in the tests (no downloads)."""
+"""Fixtures over the shared helpers in ``helpers.py``: tokenizers, and saved tiny sources."""
 
 from __future__ import annotations
 
@@ -7,92 +7,27 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import pytest
-import torch
-import transformers
-from tokenizers import ByteLevelBPETokenizer, BertWordPieceTokenizer
+import pytest  # noqa: E402
+import transformers  # noqa: E402
+
+import helpers  # noqa: E402
 
 transformers.logging.set_verbosity_error()
-
-CORPUS = [
-    "It is a truth universally acknowledged that a long document needs a long model.",
-    "The quick brown fox jumps over the lazy dog while the committee debates the library.",
-    "Die Bibliothek im alten Bahnhof öffnet morgens um acht und schließt am Abend.",
-    "Positions, windows and heads: every weight must find its place in the new model.",
-] * 20
-
-FAMILY_CLASSES = {
-    "roberta": ("Roberta", transformers.RobertaConfig),
-    "xlm-roberta": ("XLMRoberta", transformers.XLMRobertaConfig),
-    "camembert": ("Camembert", transformers.CamembertConfig),
-    "bert": ("Bert", transformers.BertConfig),
-}
-HEAD_SUFFIXES = {
-    "base": "Model",
-    "masked_lm": "ForMaskedLM",
-    "sequence_classification": "ForSequenceClassification",
-    "token_classification": "ForTokenClassification",
-    "question_answering": "ForQuestionAnswering",
-    "multiple_choice": "ForMultipleChoice",
-}
 
 
 @pytest.fixture(scope="session")
 def bpe_tokenizer():
-    """A byte-level BPE tokenizer with RoBERTa's special tokens at RoBERTa's ids (0–4)."""
-    trained = ByteLevelBPETokenizer()
-    trained.train_from_iterator(
-        CORPUS, vocab_size=320, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    )
-    return transformers.RobertaTokenizerFast(
-        tokenizer_object=trained._tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-        cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=32,
-    )
+    return helpers.bpe_tokenizer()
 
 
 @pytest.fixture(scope="session")
 def wordpiece_tokenizer():
-    """A WordPiece tokenizer with BERT's special tokens ([PAD] = 0)."""
-    trained = BertWordPieceTokenizer(lowercase=True)
-    trained.train_from_iterator(
-        CORPUS, vocab_size=200, min_frequency=1,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-    )
-    return transformers.BertTokenizerFast(
-        tokenizer_object=trained._tokenizer, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
-        cls_token="[CLS]", mask_token="[MASK]", model_max_length=32,
-    )
-
-
-def tiny_config(family: str, vocab_size: int = 320, **overrides):
-    """A small config; RoBERTa-style families get 32 learned positions + the offset of 2."""
-    _, config_class = FAMILY_CLASSES[family]
-    fields = dict(
-        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=48, max_position_embeddings=32 if family == "bert" else 34,
-        num_labels=3, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-    )
-    if family != "bert":
-        fields.update(pad_token_id=1, bos_token_id=0, eos_token_id=2)
-    fields.update(overrides)
-    return config_class(**fields)
-
-
-def make_source(family: str, head: str, *, seed: int = 0, vocab_size: int = 320, **overrides):
-    """A seeded random source model; weights scaled up so differences cannot hide in tiny values."""
-    prefix, _ = FAMILY_CLASSES[family]
-    config = tiny_config(family, vocab_size, **overrides)
-    if head == "question_answering":
-        config.num_labels = 2
-    cls = getattr(transformers, prefix + HEAD_SUFFIXES[head])
-    torch.manual_seed(seed)
-    config.initializer_range = 0.2
-    return cls(config).eval()
+    return helpers.wordpiece_tokenizer()
 
 
 @pytest.fixture
 def make_source_model():
-    return make_source
+    return helpers.make_source
 
 
 @pytest.fixture
@@ -101,3 +36,18 @@ def tokenizer_for(bpe_tokenizer, wordpiece_tokenizer):
         return wordpiece_tokenizer if family == "bert" else bpe_tokenizer
 
     return pick
+
+
+@pytest.fixture
+def saved_source(tmp_path, tokenizer_for):
+    """A factory: ``saved_source(family, head, **config_overrides)`` is a tiny seeded source of that family
+    with that head, saved with its tokenizer under ``tmp_path`` (each call in a directory of its own)."""
+    count = 0
+
+    def save(family: str = "roberta", head: str = "masked_lm", *, tokenizer: bool = True, **overrides):
+        nonlocal count
+        count += 1
+        directory = tmp_path / f"source-{family}-{head}-{count}"
+        return helpers.save_source(directory, family, head, tokenizer_for(family) if tokenizer else None, **overrides)
+
+    return save

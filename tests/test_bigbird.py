@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from roberta2longformer import (
     ConversionError,
@@ -16,7 +16,7 @@ from roberta2longformer import (
     verify,
 )
 from roberta2longformer.cli import app
-from tests.conftest import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
+from helpers import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 
 SUPPORTED = ["base", "masked_lm", "token_classification", "multiple_choice"]
 # Full attention up to (5 + 2·1)·4 = 28 tokens; block-sparse beyond, within the source's 32 positions.

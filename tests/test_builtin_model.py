@@ -8,8 +8,8 @@ import pytest
 import transformers
 
 from roberta2longformer import convert, verify
-from roberta2longformer.evaluation import evaluate
-from roberta2longformer.loading import resolve_source
+from roberta2longformer.train.evaluation import evaluate
+from roberta2longformer.core.loading import resolve_source
 
 ENGLISH = Path("/usr/share/common-licenses/GPL-3")  # a long English text every Debian machine has
 

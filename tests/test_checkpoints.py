@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 import transformers
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from roberta2longformer import ConversionError, convert, verify
 from roberta2longformer.cli import app
-from tests.conftest import make_source
+from helpers import make_source
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from roberta2longformer.cli import app
-from tests.conftest import make_source
+from helpers import make_source
 
 runner = CliRunner()
 
@@ -167,7 +167,7 @@ def test_tokenizer_that_does_not_match_the_model_is_refused(tmp_path, bpe_tokeni
 def test_failed_verification_writes_nothing(source_dir, tmp_path, monkeypatch):
     import importlib
 
-    verify_module = importlib.import_module("roberta2longformer.verify")
+    verify_module = importlib.import_module("roberta2longformer.verification.compare")
     monkeypatch.setattr(verify_module, "_compare", _always_off(verify_module._compare))
     result = run("convert", source_dir, tmp_path / "long", "--max-length", 64, "--attention-window", 16)
     assert result.exit_code == 1

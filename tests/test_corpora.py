@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roberta2longformer.corpora import paragraphs, split_chapters
+from austen import paragraphs, split_chapters
 
 NOVEL = [
     "PERSUASION", "", "by Jane Austen", "", "", "Chapter 1", "", "Sir Walter Elliot, of Kellynch Hall,",

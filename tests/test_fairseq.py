@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from roberta2longformer import ConversionError, convert, verify
 from roberta2longformer.cli import app
-from roberta2longformer.fairseq import build_tokenizer, load_fairseq_roberta, read_dictionary
-from roberta2longformer.nystromformer import attention_regime
+from roberta2longformer.io.fairseq import build_tokenizer, load_fairseq_roberta, read_dictionary
+from roberta2longformer.targets.nystromformer import attention_regime
 from tests.fairseq_reference import fairseq_roberta
 
 ROOT = Path(__file__).resolve().parents[1]

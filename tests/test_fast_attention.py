@@ -8,12 +8,12 @@ import pytest
 import torch
 import transformers
 
-from conftest import make_source
+from helpers import make_source
 from roberta2longformer import ConversionError, convert, fast
-from roberta2longformer.longformer import LONGFORMER
+from roberta2longformer.targets import get_target
 
 ATOL = 1e-5
-HEADS = LONGFORMER.model_classes  # every Longformer head class
+HEADS = get_target("longformer").model_classes  # every Longformer head class
 
 
 def converted(head: str, window=8, max_length: int = 96) -> torch.nn.Module:
@@ -165,7 +165,7 @@ def test_led_encoder_matches():
 
 
 def test_cli_verify_and_evaluate_with_fast_attention(tmp_path, bpe_tokenizer):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from roberta2longformer.cli import app
 

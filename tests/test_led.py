@@ -7,7 +7,7 @@ import torch
 import transformers
 
 from roberta2longformer import ConversionError, convert, save_conversion, verify
-from tests.conftest import FAMILY_CLASSES, make_source
+from helpers import FAMILY_CLASSES, make_source
 
 WINDOW = 64  # exact up to 33 tokens ≥ the 32 learned source positions
 OPTIONS = {"max_length": 128, "attention_window": WINDOW, "decoder_max_length": 48}
@@ -123,7 +123,7 @@ def test_unsupported_sources_are_refused(wordpiece_tokenizer, bpe_tokenizer):
 
 
 def test_public_call_and_cli_convert_to_led(tmp_path, bpe_tokenizer):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from roberta2longformer import convert_roberta_to_led
     from roberta2longformer.cli import app

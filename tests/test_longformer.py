@@ -7,8 +7,8 @@ import torch
 import transformers
 
 from roberta2longformer import ConversionError, ToleranceError, convert, convert_roberta_to_longformer, verify
-from roberta2longformer.config_map import CARRIED_FIELDS
-from tests.conftest import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
+from roberta2longformer.core.config_map import CARRIED_FIELDS
+from helpers import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 
 HEADS = list(HEAD_SUFFIXES)
 ATTENTION_WINDOW = 64  # exactness limit 33 tokens ≥ the 32 learned source positions

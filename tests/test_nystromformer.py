@@ -7,11 +7,11 @@ import importlib
 import pytest
 import torch
 import transformers
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from roberta2longformer import ConversionError, convert, save_conversion, verify
 from roberta2longformer.cli import app
-from tests.conftest import FAMILY_CLASSES, make_source
+from helpers import FAMILY_CLASSES, make_source
 
 SUPPORTED = ["base", "masked_lm", "token_classification", "question_answering"]
 

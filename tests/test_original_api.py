@@ -11,7 +11,7 @@ from transformers import (
     RobertaTokenizerFast,
 )
 
-from tests.conftest import make_source
+from helpers import make_source
 
 
 @pytest.fixture

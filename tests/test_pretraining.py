@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from roberta2longformer import ConversionError, convert, save_conversion
 from roberta2longformer.cli import app
-from roberta2longformer.data import load_documents, pack, split_documents
-from roberta2longformer.evaluation import evaluate, mask_document
-from roberta2longformer.fairseq import SPECIALS, build_tokenizer
-from roberta2longformer.pretraining import PretrainOptions, pretrain
-from tests.conftest import CORPUS, make_source
+from roberta2longformer.train.data import load_documents, pack, split_documents
+from roberta2longformer.train.evaluation import evaluate, mask_document
+from roberta2longformer.io.fairseq import SPECIALS, build_tokenizer
+from roberta2longformer.train.pretraining import PretrainOptions, pretrain
+from helpers import CORPUS, make_source
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "roberta2longformer.cli"]
+CLI = [sys.executable, "-m", "roberta2longformer"]
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, long_model, doc
 def test_two_process_ddp_run_on_cpu(tmp_path, long_model, documents):
     """torchrun with two CPU (gloo) processes: the Trainer's DDP, Longformer's unused global projections."""
     torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--nproc_per_node=2", "--master_port=29517", "-m", "roberta2longformer.cli",
+    command = [str(torchrun), "--nproc_per_node=2", "--master_port=29517", "-m", "roberta2longformer",
                *_pretrain_command(long_model, documents, tmp_path / "ddp", 3)[3:]]
     result = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
                             capture_output=True, text=True, timeout=300)

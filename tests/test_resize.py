@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from roberta2longformer import ConversionError, ToleranceError, convert, resize, resize_longformer, save_conversion, verify
 from roberta2longformer.cli import app
-from tests.conftest import HEAD_SUFFIXES, make_source
+from helpers import HEAD_SUFFIXES, make_source
 
 TARGETS = {
     "longformer": ({"attention_window": 16}, list(HEAD_SUFFIXES)),

@@ -9,14 +9,16 @@ import pytest
 import torch
 import transformers
 from safetensors.torch import load_file, save_file
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
-from conftest import make_source
-from roberta2longformer import ConversionError, ToleranceError, checkpoint, convert, save_conversion, streaming
-from roberta2longformer.checkpoint import Planned, SAFE_INDEX_NAME, read_lazily, write_checkpoint, write_safetensors
-from roberta2longformer.loading import load_model
+from helpers import make_source
+from roberta2longformer import ConversionError, ToleranceError, convert, save_conversion
+from roberta2longformer.core import streaming
+from roberta2longformer.io import checkpoint
+from roberta2longformer.io.checkpoint import Planned, SAFE_INDEX_NAME, read_lazily, write_checkpoint, write_safetensors
+from roberta2longformer.core.loading import load_model
 from roberta2longformer.cli import app
-from roberta2longformer.streaming import NotStreamable, convert_checkpoint
+from roberta2longformer.core.streaming import NotStreamable, convert_checkpoint
 
 OPTIONS = {
     "longformer": {"attention_window": 8},

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from roberta2longformer import ConversionError
-from roberta2longformer.weights import load_checked, rename, rename_keys
+from roberta2longformer.core.keys import load_checked, rename, rename_keys
 
 
 def test_one_key_can_feed_several_targets():

@@ -4,177 +4,61 @@ The original project's call keeps working::
 
     from roberta2longformer import convert_roberta_to_longformer
     model, tokenizer = convert_roberta_to_longformer(roberta_model, roberta_tokenizer, longformer_max_length=8192)
+
+Importing the package is instant: each public name is loaded (with ``torch`` and
+``transformers``) the first time it is used, so the command line starts at once.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-
-import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-from .convert import Conversion, convert
 from .errors import ConversionError, ToleranceError
-from .output import save_conversion
-from .positions import extend_learned_rows, rebuild_position_table
-from .resize import resize
-from .verify import VerificationReport, verify
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Conversion",
-    "ConversionError",
-    "ToleranceError",
-    "VerificationReport",
-    "convert",
-    "convert_roberta_to_bigbird",
-    "convert_roberta_to_led",
-    "convert_roberta_to_longformer",
-    "convert_roberta_to_nystromformer",
-    "extend_learned_rows",
-    "rebuild_position_table",
-    "resize",
-    "resize_longformer",
-    "save_conversion",
-    "verify",
-]
+#: Public name → the module that defines it (imported on first use).
+_PUBLIC = {
+    "Conversion": ".core.convert",
+    "convert": ".core.convert",
+    "resize": ".core.resize",
+    "extend_learned_rows": ".core.positions",
+    "rebuild_position_table": ".core.positions",
+    "save_conversion": ".io.output",
+    "VerificationReport": ".verification",
+    "verify": ".verification",
+    "convert_roberta_to_bigbird": ".api",
+    "convert_roberta_to_led": ".api",
+    "convert_roberta_to_longformer": ".api",
+    "convert_roberta_to_nystromformer": ".api",
+    "resize_longformer": ".api",
+}
 
+__all__ = ["ConversionError", "ToleranceError", "__version__", *sorted(_PUBLIC)]
 
-def _convert_and_check(to, model, tokenizer, max_length, *, check, dtype, allow_pickle, seed, **options):
-    conversion = convert(
-        model, tokenizer, to=to, max_length=max_length, dtype=dtype, allow_pickle=allow_pickle, seed=seed, **options
+if TYPE_CHECKING:
+    from .api import (
+        convert_roberta_to_bigbird,
+        convert_roberta_to_led,
+        convert_roberta_to_longformer,
+        convert_roberta_to_nystromformer,
+        resize_longformer,
     )
-    if check:
-        verify(conversion.source_model, conversion.model, conversion.source_tokenizer, smoke=False, seed=seed)
-    return conversion.model, conversion.tokenizer
+    from .core.convert import Conversion, convert
+    from .core.positions import extend_learned_rows, rebuild_position_table
+    from .core.resize import resize
+    from .io.output import save_conversion
+    from .verification import VerificationReport, verify
 
 
-def convert_roberta_to_longformer(
-    roberta_model: PreTrainedModel | str | Path,
-    roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
-    longformer_max_length: int = 4096,
-    *,
-    attention_window: int = 512,
-    position_init: str = "tile",
-    dtype: torch.dtype | str | None = None,
-    check: bool = True,
-    allow_pickle: bool = False,
-    seed: int = 0,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
-    """Convert a RoBERTa/XLM-R/CamemBERT/BERT model (object, directory or hub id) to a Longformer.
-
-    Returns ``(model, tokenizer)``: the matching ``Longformer…`` class for the source's head
-    (``RobertaForMaskedLM`` → ``LongformerForMaskedLM``, …) and a tokenizer with the same vocabulary
-    and ``model_max_length=longformer_max_length``. With ``check`` (the default) the result is
-    compared against the source on inputs that fit in one attention window and a
-    :class:`ToleranceError` is raised if they differ by more than float error.
-    """
-    return _convert_and_check(
-        "longformer", roberta_model, roberta_tokenizer, longformer_max_length, check=check, dtype=dtype,
-        allow_pickle=allow_pickle, seed=seed, attention_window=attention_window, position_init=position_init,
-    )
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name], __name__), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
 
 
-def convert_roberta_to_nystromformer(
-    roberta_model: PreTrainedModel | str | Path,
-    roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
-    nystromformer_max_length: int = 4096,
-    *,
-    num_landmarks: int = 64,
-    segment_means_seq_len: int | None = None,
-    conv_kernel_size: int = 65,
-    position_init: str = "tile",
-    dtype: torch.dtype | str | None = None,
-    check: bool = True,
-    allow_pickle: bool = False,
-    seed: int = 0,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
-    """Convert a RoBERTa-family model to a Nyströmformer (base, masked-LM, token classification, QA).
-
-    The value convolution starts at zero and ``verify`` checks exactness in the exact-softmax
-    regime. In its landmark regime ``transformers``' Nyströmformer only reads inputs of exactly
-    ``segment_means_seq_len`` tokens (default: ``nystromformer_max_length``): pad to that length.
-    """
-    return _convert_and_check(
-        "nystromformer", roberta_model, roberta_tokenizer, nystromformer_max_length, check=check, dtype=dtype,
-        allow_pickle=allow_pickle, seed=seed, num_landmarks=num_landmarks,
-        segment_means_seq_len=segment_means_seq_len, conv_kernel_size=conv_kernel_size, position_init=position_init,
-    )
-
-
-def convert_roberta_to_bigbird(
-    roberta_model: PreTrainedModel | str | Path,
-    roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
-    bigbird_max_length: int = 4096,
-    *,
-    block_size: int = 64,
-    num_random_blocks: int = 3,
-    position_init: str = "tile",
-    dtype: torch.dtype | str | None = None,
-    check: bool = True,
-    allow_pickle: bool = False,
-    seed: int = 0,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
-    """Convert a RoBERTa-family model to BigBird (base, masked-LM, token classification, multiple choice).
-
-    ``bigbird_max_length`` must be a multiple of ``block_size``. On inputs of up to
-    ``(5 + 2 · num_random_blocks) · block_size`` tokens BigBird uses full attention and the result
-    computes what the source computed (checked with ``check``); longer inputs use block-sparse
-    attention.
-    """
-    return _convert_and_check(
-        "bigbird", roberta_model, roberta_tokenizer, bigbird_max_length, check=check, dtype=dtype,
-        allow_pickle=allow_pickle, seed=seed, block_size=block_size, num_random_blocks=num_random_blocks,
-        position_init=position_init,
-    )
-
-
-def convert_roberta_to_led(
-    roberta_model: PreTrainedModel | str | Path,
-    roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
-    led_max_length: int = 16384,
-    decoder_max_length: int = 1024,
-    *,
-    attention_window: int | list[int] = 512,
-    cross_attention_init: str = "random",
-    position_init: str = "tile",
-    dtype: torch.dtype | str | None = None,
-    check: bool = True,
-    allow_pickle: bool = False,
-    seed: int = 0,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
-    """Warm-start an ``LEDForConditionalGeneration`` from a RoBERTa-family model or a Longformer.
-
-    Encoder and decoder layers both start from the source's layers; the decoder's cross-attention
-    starts ``"random"`` or as a copy of each layer's self-attention (``"self"``). With ``check`` the
-    encoder is compared with the source on inputs that fit in one attention window, and the model
-    must compute a finite loss and run ``generate()`` on a full-length input.
-    """
-    return _convert_and_check(
-        "led", roberta_model, roberta_tokenizer, led_max_length, check=check, dtype=dtype,
-        allow_pickle=allow_pickle, seed=seed, attention_window=attention_window,
-        decoder_max_length=decoder_max_length, cross_attention_init=cross_attention_init,
-        position_init=position_init,
-    )
-
-
-def resize_longformer(
-    model: PreTrainedModel | str | Path,
-    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
-    max_length: int = 8192,
-    *,
-    position_init: str = "tile",
-    check: bool = True,
-    seed: int = 0,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
-    """Grow or shrink the position table of a long model (Longformer, BigBird, Nyströmformer, LED).
-
-    Any head class; the learned rows that exist are kept. With ``check`` the result is compared
-    with the original on inputs both can read and a :class:`ToleranceError` raised if they differ.
-    """
-    resized = resize(model, tokenizer, max_length, position_init=position_init, seed=seed)
-    if check:
-        verify(resized.source_model, resized.model, resized.source_tokenizer, smoke=False, seed=seed)
-    return resized.model, resized.tokenizer
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

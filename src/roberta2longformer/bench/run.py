@@ -1,0 +1,59 @@
+"""``bench``'s driver: run the chosen benchmarks, write results.md, results.json and the plots."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..runtime import environment
+from .conversion import bench_conversion
+from .models import ARCHITECTURES
+from .report import plot_conversion, plot_inference, plot_startup, plot_training, render_results
+from .speed import TRAINING_CASES, bench_inference, bench_training, cases
+from .startup import bench_startup
+
+
+def run_bench(
+    parts: list[str], output: Path, *, shapes: list[str], max_length: int, repeats: int, lengths: list[int],
+    batches: list[int], model_shape: str, training_length: int, device: str, fast: bool, log: Callable[[str], None],
+    archs: Sequence[str] = ARCHITECTURES, training_cases: Sequence[str] = tuple(TRAINING_CASES),
+) -> dict[str, Any]:
+    """Run the chosen benchmarks and write ``results.md``, ``results.json`` and PNG plots to ``output``."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    output.mkdir(parents=True, exist_ok=True)
+    results_path = output / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results["machine"] = environment() | {"device": device}
+    measured = cases(archs, fast=fast)
+    dtype = "bfloat16" if device == "cuda" else "float32"
+    with tempfile.TemporaryDirectory(prefix="r2l-bench-") as work:
+        if "startup" in parts:
+            shape = shapes[0]
+            log(f"Startup and a whole convert --no-verify ({shape} → {max_length}; {repeats} runs each)")
+            rows = bench_startup(shape, max_length, repeats, Path(work), log)
+            results["startup"] = {"shape": shape, "max_length": max_length, "repeats": repeats, "rows": rows}
+            plot_startup(rows, output / "startup.png")
+        if "conversion" in parts:
+            log(f"Conversion to {max_length} tokens ({', '.join(shapes)}; {repeats} runs each)")
+            results["conversion"] = {"max_length": max_length, "rows": bench_conversion(shapes, max_length, repeats, Path(work), log)}
+            plot_conversion(results["conversion"]["rows"], output / "conversion.png", results["conversion"]["max_length"])
+        if "inference" in parts:
+            log(f"Inference ({model_shape} shape, {device}, {dtype})")
+            rows = bench_inference(measured, model_shape, lengths, batches, repeats, device, dtype, log)
+            results["inference"] = {"shape": model_shape, "dtype": dtype, "rows": rows}
+            plot_inference(rows, output / "inference.png", f"forward, eval mode, {model_shape} shape, {device} {dtype}")
+        if "training" in parts:
+            log(f"Training step ({model_shape} shape, {training_length} tokens, {device})")
+            rows = bench_training(measured, model_shape, training_length, 1, repeats, device, log, training_cases)
+            results["training"] = {"shape": model_shape, "rows": rows}
+            plot_training(rows, output / "training.png", f"masked-LM step at {training_length} tokens, {model_shape} shape, {device}")
+    results_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (output / "results.md").write_text(render_results(results), encoding="utf-8")
+    log(f"Wrote {output / 'results.md'}, {results_path.name} and the plots")
+    return results

@@ -1,0 +1,36 @@
+"""Our conversion of one checkpoint, streaming (optionally verified) or in memory."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ...runtime import peak_rss_mb
+from ..measure import emit, worker_main
+
+
+def measure(params: dict[str, Any]) -> None:
+    import transformers
+
+    from ...core.streaming import convert_checkpoint
+
+    transformers.logging.set_verbosity_error()
+    baseline = peak_rss_mb()
+    started = time.perf_counter()
+    if params["mode"] == "in-memory":
+        from ...core.convert import convert
+        from ...io.output import save_conversion
+
+        save_conversion(convert(params["source"], max_length=params["max_length"]), None, params["output"])
+        seconds, verify_seconds = time.perf_counter() - started, 0.0
+    else:
+        written = convert_checkpoint(
+            params["source"], params["output"], max_length=params["max_length"], verify=params["verify"],
+            smoke=False, progress=False,
+        )
+        seconds, verify_seconds = written.seconds, written.verify_seconds
+    emit({"seconds": seconds, "verify_seconds": verify_seconds, "peak_rss_mb": peak_rss_mb(), "import_rss_mb": baseline})
+
+
+if __name__ == "__main__":
+    worker_main(measure)

@@ -1,0 +1,47 @@
+"""The ``roberta2longformer`` command group: ``--version``, ``--help``, and its commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .. import __version__
+from ..targets import all_targets
+from .bench import bench
+from .common import CONTEXT
+from .convert import convert, import_fairseq, resize, verify
+from .train import evaluate, pretrain
+
+
+class _Group(click.Group):
+    """Commands listed in the order of the path they follow (convert → verify → … → bench), not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(
+    cls=_Group,
+    context_settings=CONTEXT,
+    no_args_is_help=True,
+    help=(
+        "Turn a pretrained RoBERTa-family encoder (RoBERTa, XLM-R, CamemBERT, BERT, fairseq RoBERTa) into a "
+        f"long-context model ({', '.join(t.title for t in all_targets())}) that loads with plain transformers "
+        "classes, and prove it exact; then continue its pretraining and measure it."
+    ),
+)
+@click.version_option(__version__, "-V", "--version", prog_name="roberta2longformer", message="%(prog)s %(version)s")
+def app() -> None:
+    pass
+
+
+for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, bench):
+    app.add_command(command)
+
+
+def main() -> None:
+    """The console entry point (also ``python -m roberta2longformer``)."""
+    logging.basicConfig(level=logging.WARNING)
+    sys.exit(app.main(prog_name="roberta2longformer"))

@@ -1,0 +1,131 @@
+"""What every command shares: help grouped by section, exit codes, and small readers.
+
+Nothing here imports ``torch`` or ``transformers``: ``--help`` and bad options are answered before
+anything heavy is loaded. Each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import ConversionError, ToleranceError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110, "show_default": True}
+
+
+class Option(click.Option):
+    """An option listed under its ``group`` heading (default "Options") in ``--help``; ``default_text``
+    describes a default that is not a value (``the source's``) in the same ``[default: …]`` form as
+    the others (click would show it in parentheses)."""
+
+    def __init__(self, *args: Any, group: str = "Options", default_text: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group = group
+        self.default_text = default_text
+
+    def get_help_extra(self, ctx: click.Context) -> Any:
+        extra = super().get_help_extra(ctx)
+        if self.default_text is not None:
+            extra["default"] = self.default_text
+        return extra
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` (rather than its default)."""
+    return ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)
+
+
+class Command(click.Command):
+    """``--help`` with the options grouped by heading, in declaration order (click lists the positional
+    arguments, with their help, above them)."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Argument):
+                continue
+            record = param.get_help_record(ctx)
+            if record is not None:
+                groups.setdefault(getattr(param, "group", "Options"), []).append(record)
+        for title, records in groups.items():
+            with formatter.section(title):
+                formatter.write_dl(records)
+
+
+def fail(error: Exception, code: int) -> None:
+    click.secho(f"Error: {error}", fg="red", err=True)
+    raise click.exceptions.Exit(code)
+
+
+@contextlib.contextmanager
+def exit_codes() -> Iterator[None]:
+    """Bad input exits 2, a model that differs from its source exits 1; each with one sentence."""
+    try:
+        yield
+    except ConversionError as error:
+        fail(error, 2)
+    except ToleranceError as error:
+        fail(error, 1)
+
+
+def quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+
+
+def read_texts(path: Path | None) -> list[str] | None:
+    """The lines of a ``--texts`` file (real inputs in the source's domain), or ``None``."""
+    if path is None:
+        return None
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConversionError(f"Could not read --texts {path} ({error}); give a UTF-8 text file, one input per line.") from None
+    if not lines:
+        raise ConversionError(f"--texts {path} has no non-empty lines; give one input per line.")
+    return lines
+
+
+def int_list(text: str, what: str) -> list[int]:
+    """``"512,1024"`` → ``[512, 1024]``, positive integers only."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise ConversionError(f"{what} must be positive integers separated by commas (e.g. 512,1024), got {text!r}.")
+    return values
+
+
+def name_list(text: str, allowed: tuple[str, ...] | list[str], what: str) -> list[str]:
+    """``"a,b"`` → ``["a", "b"]``, each one of ``allowed``; otherwise one sentence naming the choices."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(names) - set(allowed))
+    if unknown or not names:
+        raise ConversionError(f"Unknown {what} {', '.join(unknown) or repr(text)}; choose from {', '.join(allowed)}.")
+    return names
+
+
+def print_report(report: Any) -> None:
+    for line in report.summary_lines():
+        click.echo(line)
+
+
+def fast_if(wanted: bool, model: Any, *, only_if_applicable: bool = False) -> Any:
+    """Switch ``model`` to the fast attention backend when asked (a clear error if it has no Longformer layers)."""
+    from .. import fast
+
+    if wanted and not (only_if_applicable and not fast.applies_to(model)):
+        fast.enable(model)
+    return model
+
+
+TEXTS_HELP = "A file of real inputs in the source's domain, one per line (default: English and German sentences)."
+FAST_HELP = "Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory)."
+FORCE_HELP = "Replace OUTPUT if it exists (only once the new one is complete)."

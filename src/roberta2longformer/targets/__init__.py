@@ -1,0 +1,41 @@
+"""The long-context architectures we convert to: one module, one small :class:`Target` class each.
+
+Adding a target is one new module here (a :class:`Target` subclass decorated with
+:func:`register`), its import below, and its tests; the conversion core, verification and the
+command line (``--to`` and the target's options) pick it up from the registry.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    DTYPE_NAMES,
+    POSITION_INIT,
+    Approximation,
+    NewWeights,
+    Option,
+    Target,
+    all_targets,
+    get_target,
+    no_equivalent_head,
+    register,
+    target_for_config,
+    target_names,
+    target_or_none,
+)
+from . import longformer, nystromformer, bigbird, led  # noqa: E402,F401  (each registers its target)
+
+__all__ = [
+    "DTYPE_NAMES",
+    "POSITION_INIT",
+    "Approximation",
+    "NewWeights",
+    "Option",
+    "Target",
+    "all_targets",
+    "get_target",
+    "no_equivalent_head",
+    "register",
+    "target_for_config",
+    "target_names",
+    "target_or_none",
+]

@@ -1,0 +1,319 @@
+"""What a target is: the :class:`Target` base class, its options, and the registry.
+
+A target is one flat subclass of :class:`Target` in its own module of this package, decorated
+with :func:`register`. It declares plain data as class attributes (its ``transformers`` classes
+by name, its options, what kind of model it is) and overrides only the methods, grouped below by
+the phase that calls them, whose defaults do not fit it. The conversion core, verification,
+training and the command line ask the registry and these properties; none of them tests a
+target's name.
+
+This module imports neither ``torch`` nor ``transformers``: the command line builds its options
+from the registry before anything heavy is loaded, and classes are looked up by name when used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+from ..core.positions import POSITION_INITS, check_position_init
+from ..core.sources import POSITION_KEY
+from ..errors import ConversionError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
+
+    from ..core.keys import Rename
+
+
+class Approximation(NamedTuple):
+    """One length at which to measure an approximating attention, and how to run the model there."""
+
+    length: int
+    regime: str
+    mode: contextlib.AbstractContextManager
+
+
+class NewWeights(NamedTuple):
+    """Weights a target needs that the source does not have, and what users must know about them."""
+
+    tensors: dict[str, torch.Tensor]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One conversion option of a target: its keyword, type, default, and what it means.
+
+    ``flag`` is the command line's name when it differs from the keyword (``--segment-length``
+    for ``segment_means_seq_len``); ``choices`` restricts a text option; ``default_text`` says what a
+    ``None`` default means.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    flag: str | None = None
+    choices: tuple[str, ...] | None = None
+    default_text: str | None = None
+
+    @property
+    def cli_name(self) -> str:
+        return (self.flag or self.name).replace("_", "-")
+
+
+#: The option every target has: how rows beyond the source's positions are filled.
+POSITION_INIT = Option(
+    "position_init", str, "tile",
+    "How to fill position rows beyond the source's: tile (repeat, as in the Longformer paper), interpolate, "
+    "random, or random-all (every row fresh: the paper's ablation, not exact). The source's rows are kept.",
+    choices=POSITION_INITS,
+)
+
+
+#: The dtypes a conversion can cast to (``torch`` names).
+DTYPE_NAMES: tuple[str, ...] = ("float32", "float16", "bfloat16")
+
+
+def no_equivalent_head(reason: str, head: str) -> str:
+    """The refusal for a source head that a target's head class cannot reproduce."""
+    return (
+        f"{reason}, so a converted {head} head would not compute what the source's did; convert the "
+        f"base or masked-LM model and train a fresh {head} head on it."
+    )
+
+
+def _transformers_class(name: str) -> type:
+    import transformers
+
+    return getattr(transformers, name)
+
+
+class Target:
+    """A long-context architecture we convert to; subclasses say only what differs.
+
+    Class attributes (data):
+
+    - ``name``, ``title``: the registry key (``--to``) and how people write it;
+    - ``config_class_name``, ``model_class_names`` (head kind → class), ``byte_level_tokenizer_name``:
+      the plain ``transformers`` classes, by name;
+    - ``model_type``: what ``config.model_type`` says in a saved model of this target;
+    - ``base_prefix``: the attribute holding the backbone in head models (``longformer``);
+    - ``options``: the target's own :class:`Option` s (``position_init`` is added for all);
+    - ``field_map``: source config field → this target's name for it (``None``: not carried);
+    - ``unsupported_heads``: head kind → why the target cannot reproduce it;
+    - ``position_key``: the learned position table, relative to the backbone (for ``resize``);
+    - the properties ``is_encoder_decoder``, ``uses_global_tokens``, ``has_fixed_input_length``,
+      ``approximates_attention`` and ``has_fast_attention``: what kind of model this is;
+    - ``exact_where``, ``training_advice``, ``notice``: words for the report and the model card.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    config_class_name: ClassVar[str]
+    model_type: ClassVar[str]
+    model_class_names: ClassVar[Mapping[str, str]]
+    base_prefix: ClassVar[str]
+    byte_level_tokenizer_name: ClassVar[str | None] = None
+    options: ClassVar[tuple[Option, ...]] = ()
+    field_map: ClassVar[Mapping[str, str | None]] = {}
+    unsupported_heads: ClassVar[Mapping[str, str]] = {}
+    position_key: ClassVar[str] = "embeddings.position_embeddings.weight"
+
+    #: An encoder-decoder: verification compares the encoder (see :meth:`compared_module`).
+    is_encoder_decoder: ClassVar[bool] = False
+    #: Takes a ``global_attention_mask`` (its global tokens have their own projections).
+    uses_global_tokens: ClassVar[bool] = False
+    #: Reads inputs of exactly one length (:meth:`input_length`), padded to it.
+    has_fixed_input_length: ClassVar[bool] = False
+    #: Approximates attention beyond its exact regime (verification reports what that costs).
+    approximates_attention: ClassVar[bool] = False
+    #: Its encoder layers run on :mod:`roberta2longformer.fast`.
+    has_fast_attention: ClassVar[bool] = False
+
+    exact_where: ClassVar[str] = "where its attention is exact"
+    training_advice: ClassVar[str] = (
+        "continued masked-LM pretraining at the new length (the Longformer paper used a few thousand steps)"
+    )
+    notice: ClassVar[str] = ""
+
+    # ------------------------------------------------------------------------------ identity
+
+    @property
+    def config_class(self) -> type[PretrainedConfig]:
+        return _transformers_class(self.config_class_name)
+
+    @property
+    def model_classes(self) -> dict[str, type[PreTrainedModel]]:
+        return {head: _transformers_class(name) for head, name in self.model_class_names.items()}
+
+    @property
+    def byte_level_tokenizer_class(self) -> type | None:
+        return _transformers_class(self.byte_level_tokenizer_name) if self.byte_level_tokenizer_name else None
+
+    @classmethod
+    def all_options(cls) -> tuple[Option, ...]:
+        return (*cls.options, POSITION_INIT)
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {option.name: option.default for option in cls.all_options()}
+
+    def parse_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """``given`` with defaults filled in (``None`` means the default); unknown options refused."""
+        defaults = self.default_options()
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise ConversionError(
+                f"Option(s) {', '.join(unknown)} do not apply to {self.name}; its options are {', '.join(defaults)}."
+            )
+        return {**defaults, **{k: v for k, v in given.items() if v is not None}}
+
+    # ------------------------------------------------------------------------------- mapping
+
+    def key_rules(self, prefix: str) -> tuple[Rename, ...]:
+        """Renames from the canonical layout (see :mod:`..core.sources`) to this target's keys;
+        ``prefix`` is ``"longformer."`` (the ``base_prefix``) for head models, ``""`` for base models."""
+        raise NotImplementedError
+
+    def position_offset(self, config: PretrainedConfig) -> int:
+        """Rows before the first learned position row in this target's table."""
+        return 0
+
+    def prepare_canonical(
+        self,
+        state: dict[str, torch.Tensor],
+        rebuild: Callable[[int, int], torch.Tensor],
+        config: PretrainedConfig,
+        max_length: int,
+    ) -> list[str]:
+        """Put the position table(s) into the canonical ``state`` with any other reshaping the target
+        needs, and return notes for the user; ``rebuild(offset, length)`` gives the source's rows moved
+        behind ``offset`` rows and extended to ``length``. Default: one table behind the offset."""
+        state[POSITION_KEY] = rebuild(self.position_offset(config), max_length)
+        return []
+
+    def new_weights(
+        self,
+        config: PretrainedConfig,
+        prefix: str,
+        state: Mapping[str, torch.Tensor],
+        generator: torch.Generator,
+        options: Mapping[str, Any],
+    ) -> NewWeights:
+        """Weights with no source counterpart in the mapped ``state``, set so the model stays equivalent,
+        with a note for each one that is not (seeded by ``generator``)."""
+        return NewWeights({})
+
+    # -------------------------------------------------------------------------------- config
+
+    def validate(self, max_length: int, options: Mapping[str, Any]) -> None:
+        """Raise :class:`ConversionError` for bad options (before anything is read)."""
+        check_position_init(options["position_init"])
+
+    def config_overrides(
+        self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The fields the target changes or adds; everything else is carried from the source."""
+        return {"max_position_embeddings": max_length}
+
+    def source_notes(self, source: PretrainedConfig) -> list[str]:
+        """What this target cannot represent of the source's config."""
+        return []
+
+    def max_length(self, config: PretrainedConfig) -> int:
+        """How many learned position rows a saved model of this target has."""
+        return config.max_position_embeddings
+
+    def input_length(self, config: PretrainedConfig) -> int:
+        """The length a model of this target is run at for one full-length input (smoke run, training)."""
+        return self.max_length(config)
+
+    def saved_options(self, config: PretrainedConfig) -> dict[str, Any]:
+        """The conversion options a saved model was made with."""
+        return {}
+
+    def resize_fields(self, config: PretrainedConfig, max_length: int) -> dict[str, Any]:
+        """The config fields that change when a saved model of this target is resized."""
+        return {"max_position_embeddings": max_length}
+
+    # -------------------------------------------------------------------------- verification
+
+    def exact_length(self, config: PretrainedConfig) -> int | None:
+        """The longest input on which the target's attention reproduces full attention (``None``: any);
+        verification also bounds it by both position tables."""
+        return None
+
+    def extra_inputs(self, input_ids: torch.Tensor, global_first: bool) -> dict[str, torch.Tensor]:
+        """Forward arguments only this target takes (Longformer's ``global_attention_mask``)."""
+        return {}
+
+    def exact_mode(self, model: PreTrainedModel, length: int) -> contextlib.AbstractContextManager:
+        """A context in which ``model`` computes exactly (at ``length`` tokens)."""
+        return contextlib.nullcontext()
+
+    def long_mode(self, model: PreTrainedModel, length: int) -> contextlib.AbstractContextManager:
+        """A context in which ``model`` runs its long-input attention at ``length`` tokens."""
+        return contextlib.nullcontext()
+
+    def compared_module(self, model: PreTrainedModel) -> torch.nn.Module:
+        """The part of a converted model that reproduces the source (an encoder-decoder's encoder)."""
+        return model
+
+    def approximation(self, model: PreTrainedModel, source_positions: int) -> list[Approximation]:
+        """For targets that approximate attention: lengths (≤ ``source_positions``) and regimes at which
+        verification measures what the approximation costs against the source."""
+        return []
+
+    def smoke_run(self, model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The full-length smoke run: one forward; ``finite`` says whether every output was finite."""
+        import torch
+
+        outputs = model(**inputs, **self.extra_inputs(inputs["input_ids"], True), return_dict=True)
+        finite = all(torch.isfinite(v).all().item() for v in outputs.values() if isinstance(v, torch.Tensor))
+        return {"finite": bool(finite)}
+
+    def lm_head_activation(self, config: PretrainedConfig) -> str:
+        """The activation inside this target's masked-LM head."""
+        return "gelu"
+
+
+_TARGETS: dict[str, Target] = {}
+
+
+def register(cls: type[Target]) -> type[Target]:
+    """Class decorator: add one instance of ``cls`` to the registry under ``cls.name``."""
+    _TARGETS[cls.name] = cls()
+    return cls
+
+
+def all_targets() -> tuple[Target, ...]:
+    return tuple(_TARGETS.values())
+
+
+def target_names() -> tuple[str, ...]:
+    return tuple(_TARGETS)
+
+
+def get_target(name: str) -> Target:
+    try:
+        return _TARGETS[name]
+    except KeyError:
+        raise ConversionError(f"Unknown target {name!r}; supported targets are {', '.join(_TARGETS)}.") from None
+
+
+def target_for_config(config: PretrainedConfig) -> Target:
+    """The target whose config class wrote ``config`` (verification and resize take saved models)."""
+    for target in _TARGETS.values():
+        if config.model_type == target.model_type:
+            return target
+    raise ConversionError(f"A {config.model_type!r} model is not one of our targets ({', '.join(_TARGETS)}).")
+
+
+def target_or_none(config: PretrainedConfig) -> Target | None:
+    """The target of a saved model, or ``None`` for a source (a short encoder)."""
+    return next((t for t in _TARGETS.values() if config.model_type == t.model_type), None)

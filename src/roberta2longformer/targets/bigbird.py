@@ -1,0 +1,184 @@
+"""RoBERTa-family → BigBird.
+
+What makes it equivalent to the source:
+
+- BigBird's layers have RoBERTa's names and shapes, and its block-sparse attention uses the same
+  ``query/key/value`` for local, random and global blocks, so every backbone weight has exactly
+  one place. The pooler is one ``Linear`` (``pooler.weight``) instead of ``pooler.dense``.
+- ``BigBirdEmbeddings`` numbers tokens ``0, 1, 2, …`` (no padding offset), so RoBERTa's learned
+  rows move down by two and its offset rows are left behind; ``rescale_embeddings`` stays off.
+- ``BigBirdModel`` switches itself to full attention on inputs of at most
+  ``(5 + 2 · num_random_blocks) · block_size`` tokens; there it computes what the source computed.
+  It does not switch back by itself, so :func:`configured_attention` restores the configured
+  block-sparse attention after such a forward (``verify`` uses it).
+
+Heads: masked-LM (BERT-style names), token classification and multiple choice carry over exactly.
+BigBird's sequence-classification head applies ``hidden_act`` where RoBERTa's applies tanh, and
+its QA head adds a feed-forward block and masks the question, so those two are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..core.keys import Rename, rename
+from ..core.sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
+from ..errors import ConversionError, require_positive_int
+from .base import Approximation, NewWeights, Option, Target, no_equivalent_head, register
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
+
+
+def full_attention_limit(config: PretrainedConfig) -> int:
+    """The longest input on which ``BigBirdModel`` falls back to full attention."""
+    return (5 + 2 * config.num_random_blocks) * config.block_size
+
+
+@contextlib.contextmanager
+def configured_attention(model: PreTrainedModel) -> Iterator[None]:
+    """Run ``model`` as it is, then put it back in the attention type its config names.
+
+    ``BigBirdModel.forward`` switches every layer to full attention on a short input and leaves it
+    there, so one short forward would make later long inputs pay quadratic attention.
+    """
+    try:
+        yield
+    finally:
+        model.base_model.set_attention_type(model.config.attention_type)
+
+
+@register
+class BigBird(Target):
+    name = "bigbird"
+    title = "BigBird"
+    config_class_name = "BigBirdConfig"
+    model_type = "big_bird"
+    model_class_names = {
+        "base": "BigBirdModel",
+        "masked_lm": "BigBirdForMaskedLM",
+        "token_classification": "BigBirdForTokenClassification",
+        "multiple_choice": "BigBirdForMultipleChoice",
+    }
+    base_prefix = "bert"
+    options = (
+        Option("block_size", int, 64, "Tokens per attention block (--max-length must be a multiple)."),
+        Option("num_random_blocks", int, 3, "Random blocks each block attends to."),
+    )
+    approximates_attention = True
+    exact_where = "those on which BigBird uses full attention"
+    notice = (
+        "transformers' BigBirdModel switches to full attention on an input of at most "
+        "(5 + 2·num_random_blocks)·block_size tokens and stays there for every later input; after short "
+        "inputs call model.base_model.set_attention_type('block_sparse') before long ones."
+    )
+    unsupported_heads = {
+        "sequence_classification": no_equivalent_head(
+            "transformers' BigBird's classification head applies hidden_act where RoBERTa's applies tanh",
+            "sequence-classification",
+        ),
+        "question_answering": no_equivalent_head(
+            "transformers' BigBird answers with an extra feed-forward block and masks the question tokens",
+            "question-answering",
+        ),
+    }
+
+    def key_rules(self, prefix: str) -> tuple[Rename, ...]:
+        return (
+            rename(r"base\.pooler\.dense\.(?P<t>\w+)", rf"{prefix}pooler.\g<t>"),
+            rename(r"base\.(?P<rest>.+)", rf"{prefix}\g<rest>"),
+            *module_renames(BERT_STYLE_LM_HEAD),
+            rename(r"(?P<k>classifier\.\w+)", r"\g<k>"),
+        )
+
+    def validate(self, max_length: int, options: Mapping[str, Any]) -> None:
+        block, random_blocks = options["block_size"], options["num_random_blocks"]
+        require_positive_int("block_size", block, "64 tokens")
+        require_positive_int("num_random_blocks", random_blocks, "3")  # transformers' BigBird fails with 0
+        if max_length % block:
+            raise ConversionError(
+                f"max_length ({max_length}) must be a multiple of block_size ({block}), because BigBird pads "
+                f"every input to whole blocks; choose e.g. {max_length - max_length % block or block}."
+            )
+        limit = (5 + 2 * random_blocks) * block
+        if max_length <= limit:
+            raise ConversionError(
+                f"With block_size={block} and num_random_blocks={random_blocks}, BigBird uses full attention "
+                f"on inputs of up to {limit} tokens, so max_length={max_length} would never use block-sparse "
+                "attention; choose a longer max_length or a smaller block_size."
+            )
+        super().validate(max_length, options)
+
+    def config_overrides(
+        self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "max_position_embeddings": max_length,
+            "attention_type": "block_sparse",
+            "block_size": options["block_size"],
+            "num_random_blocks": options["num_random_blocks"],
+            "use_bias": True,  # every supported source has q/k/v biases
+            "rescale_embeddings": False,  # the source adds embeddings unscaled
+            "sep_token_id": special.get("sep_token_id"),
+        }
+
+    def new_weights(
+        self,
+        config: PretrainedConfig,
+        prefix: str,
+        state: Mapping[str, torch.Tensor],
+        generator: torch.Generator,
+        options: Mapping[str, Any],
+    ) -> NewWeights:
+        """Every BigBird head model has a pooler; a source without one (e.g. a masked-LM) gets a fresh one.
+
+        Only the multiple-choice head reads the pooler, and a multiple-choice source brings its own,
+        so the fresh one changes no output of the converted model; it is drawn like ``transformers``
+        draws it (normal, ``initializer_range``; zero bias), seeded.
+        """
+        import torch
+
+        if not prefix or f"{prefix}pooler.weight" in state:
+            return NewWeights({})  # base models are built without a pooler when the source has none
+        size = config.hidden_size
+        weight = torch.empty(size, size).normal_(0.0, config.initializer_range, generator=generator)
+        tensors = {
+            f"{prefix}pooler.weight": weight.to(config.dtype),
+            f"{prefix}pooler.bias": torch.zeros(size, dtype=config.dtype),
+        }
+        note = (
+            "BigBird's head models always have a pooler and the source had none, so it starts random (seeded); "
+            "the converted head does not read it."
+        )
+        return NewWeights(tensors, (note,))
+
+    def saved_options(self, config: PretrainedConfig) -> dict[str, Any]:
+        return {"block_size": config.block_size, "num_random_blocks": config.num_random_blocks}
+
+    def exact_length(self, config: PretrainedConfig) -> int:
+        return full_attention_limit(config)
+
+    def exact_mode(self, model: PreTrainedModel, length: int) -> contextlib.AbstractContextManager:
+        return configured_attention(model)
+
+    def long_mode(self, model: PreTrainedModel, length: int) -> contextlib.AbstractContextManager:
+        return configured_attention(model)
+
+    def approximation(self, model: PreTrainedModel, source_positions: int) -> list[Approximation]:
+        """Block-sparse attention at the shortest and longest whole-block lengths the source can read."""
+        config = model.config
+        block = config.block_size
+        shortest = (full_attention_limit(config) // block + 1) * block
+        longest = source_positions // block * block
+        regime = f"block-sparse, blocks of {block}, {config.num_random_blocks} random"
+        return [
+            Approximation(length, regime, configured_attention(model))
+            for length in sorted({shortest, longest})
+            if shortest <= length <= longest
+        ]
+
+    def lm_head_activation(self, config: PretrainedConfig) -> str:
+        return lm_head_activation(config)

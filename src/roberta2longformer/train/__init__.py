@@ -1,0 +1,1 @@
+"""Training and evaluation: long-document data, continued masked-LM pretraining, bits per character."""

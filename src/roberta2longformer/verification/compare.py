@@ -1,0 +1,295 @@
+"""Proof that a converted model computes what its source computed, as a report.
+
+Deterministic inputs (seeded random ids, and real text when a tokenizer is there) go to both
+models in eval mode; every output they share is compared — the last hidden state and each head
+output — at lengths up to the target's exactness limit, with and without padding, batch > 1.
+A smoke forward at the full new length checks that long inputs run and stay finite. Like an
+exporter's validation, every check is logged with its max |diff|, and all failures are raised
+together as one :class:`ToleranceError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..core.sources import family_for, head_for
+from ..core.tokenizer import first_defined
+from ..errors import ConversionError, ToleranceError
+from ..runtime import peak_rss_mb
+from ..targets import Target, target_for_config, target_or_none
+from .report import Check, VerificationReport
+
+logger = logging.getLogger(__name__)
+
+#: Outputs compared per head kind, besides the last hidden state.
+HEAD_OUTPUTS = {
+    "base": ("last_hidden_state", "pooler_output"),
+    "masked_lm": ("logits",),
+    "sequence_classification": ("logits",),
+    "token_classification": ("logits",),
+    "question_answering": ("start_logits", "end_logits"),
+    "multiple_choice": ("logits",),
+}
+ATOL = {torch.float32: 1e-4, torch.float64: 1e-6, torch.float16: 2e-2, torch.bfloat16: 1e-1}
+#: Half-precision outputs are rounded relative to their size (bf16 keeps 8 bits): large logits get
+#: ``RTOL × max|expected|`` on top of the absolute tolerance. Float32 stays purely absolute.
+RTOL = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+SAMPLE_TEXTS = (
+    "The committee met on a wet Thursday in November to decide whether the old mill by the river "
+    "should become a library, a school or a market hall, and after four hours agreed on nothing.",
+    "Die Bibliothek im alten Bahnhof öffnet morgens um acht; wer früh kommt, findet einen Platz am "
+    "Fenster, und wer spät kommt, liest im Wartesaal zwischen Koffern und Fahrplänen.",
+)
+
+
+def _allowed_ids(vocab_size: int, pad_token_id: int | None) -> torch.Tensor:
+    ids = torch.arange(vocab_size)
+    return ids[ids != pad_token_id] if pad_token_id is not None else ids
+
+
+def _random_batch(
+    generator: torch.Generator, lengths: list[int], config, special: dict[str, int | None]
+) -> dict[str, torch.Tensor]:
+    """Random ids framed by the start/end tokens, right-padded to the longest row."""
+    allowed = _allowed_ids(config.vocab_size, config.pad_token_id)
+    width = max(lengths)
+    pad = config.pad_token_id if config.pad_token_id is not None else 0
+    input_ids = torch.full((len(lengths), width), pad, dtype=torch.long)
+    attention_mask = torch.zeros((len(lengths), width), dtype=torch.long)
+    for row, length in enumerate(lengths):
+        sample = allowed[torch.randint(len(allowed), (length,), generator=generator)]
+        if special["start"] is not None:
+            sample[0] = special["start"]
+        if special["end"] is not None and length > 1:
+            sample[-1] = special["end"]
+        input_ids[row, :length] = sample
+        attention_mask[row, :length] = 1
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def _frame_ids(config, tokenizer: PreTrainedTokenizerBase | None) -> dict[str, int | None]:
+    tok = tokenizer
+    return {
+        "start": first_defined(tok and tok.cls_token_id, tok and tok.bos_token_id, getattr(config, "bos_token_id", None)),
+        "end": first_defined(tok and tok.sep_token_id, tok and tok.eos_token_id, getattr(config, "eos_token_id", None)),
+    }
+
+
+def _cases(config, tokenizer, exact_length: int, seed: int, texts: Sequence[str]) -> list[tuple[str, dict, bool]]:
+    """(name, inputs, global_first) for each comparison; every length ≤ exact_length."""
+    generator = torch.Generator().manual_seed(seed)
+    special = _frame_ids(config, tokenizer)
+    short = max(2, min(7, exact_length))
+    cases = [
+        (f"random ids, batch 2, {exact_length} tokens, global CLS", _random_batch(generator, [exact_length] * 2, config, special), True),
+        (
+            f"random ids, batch 3, padded ({exact_length}/{max(2, exact_length // 2)}/{short})",
+            _random_batch(generator, [exact_length, max(2, exact_length // 2), short], config, special),
+            False,
+        ),
+        (f"random ids, batch 1, {short} tokens", _random_batch(generator, [short], config, special), False),
+    ]
+    if tokenizer is not None:
+        encoded = tokenizer(list(texts), truncation=True, max_length=exact_length, padding=True, return_tensors="pt")
+        inputs = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+        cases.append((f"text, batch {len(texts)}, ≤{exact_length} tokens, global CLS", inputs, True))
+    return cases
+
+
+def _as_multiple_choice(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Batch N → N//2 questions with 2 choices each (a single row becomes one choice)."""
+    batch = inputs["input_ids"].shape[0]
+    choices = 2 if batch % 2 == 0 else 1
+    return {k: v.view(batch // choices, choices, -1) for k, v in inputs.items()}
+
+
+def _compare(name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, atol: float, case: str) -> Check:
+    """``a`` expected (source), ``b`` actual; the tolerance grows with |a| only for half precision."""
+    atol = atol + RTOL.get(b.dtype, 0.0) * (a.float().abs().max().item() if a.numel() else 0.0)
+    if a.shape != b.shape:
+        return Check(case, f"{name} (shape {tuple(a.shape)} vs {tuple(b.shape)})", list(b.shape), float("inf"), atol)
+    flat_mask = mask.reshape(-1, mask.shape[-1]).bool()  # multiple choice: (batch·choices, length)
+    if a.dim() >= 2 and a.shape[:2] == flat_mask.shape:  # per-token outputs: ignore padding
+        a, b = a[flat_mask], b[flat_mask]
+    diff = (a.float() - b.float()).abs().max().item() if a.numel() else 0.0
+    return Check(case, name, list(b.shape), diff, atol)
+
+
+def _understood(model: PreTrainedModel, extra: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The extra inputs ``model`` also takes (a Longformer source gets the same global tokens)."""
+    accepted = inspect.signature(model.forward).parameters
+    return {name: value for name, value in extra.items() if name in accepted}
+
+
+def _run(model, target: Target, inputs, extra, length: int):
+    """``model`` (or the part of it that reproduces the source) in the target's exact mode."""
+    module = target.compared_module(model)
+    with target.exact_mode(model, length):
+        return _forward(module, inputs, **_understood(module, extra))
+
+
+def _final_hidden(output) -> torch.Tensor:
+    last = getattr(output, "last_hidden_state", None)
+    return last if last is not None else output.hidden_states[-1]
+
+
+def _forward(model, inputs, **extra):
+    return model(**inputs, **extra, output_hidden_states=True, return_dict=True)
+
+
+@torch.inference_mode()
+def verify(
+    source: PreTrainedModel,
+    converted: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    smoke: bool = True,
+    seed: int = 0,
+    atol: float | None = None,
+    raise_on_failure: bool = True,
+    source_name: str = "",
+    texts: Sequence[str] | None = None,
+) -> VerificationReport:
+    """Compare ``converted`` against ``source`` and return a report (raise on failure by default).
+
+    ``texts``: real inputs for the text case, in the source's domain (default: English and German
+    sentences; e.g. protein sequences for a protein model).
+    """
+    started = time.perf_counter()
+    target = target_for_config(converted.config)
+    # A resized model against the one it was resized from: the same computation at every length both read.
+    same_architecture = source.config.model_type == converted.config.model_type
+    head = "base" if same_architecture and target.is_encoder_decoder else head_for(source)
+    converted_head = head if target.is_encoder_decoder else head_for(converted)
+    if head != converted_head:
+        raise ConversionError(
+            f"The source is a {head} model but the converted one a {converted_head} model; "
+            "compare models with the same head."
+        )
+    dtype = next(converted.parameters()).dtype
+    atol = atol if atol is not None else ATOL.get(dtype, 1e-4)
+    if same_architecture:
+        source_positions = target.max_length(source.config)
+        limits = [source_positions, target.max_length(converted.config)]
+    else:
+        source_positions = _source_positions(source)
+        limits = [source_positions, target.max_length(converted.config), target.exact_length(converted.config)]
+        source_target = target_or_none(source.config)
+        if source_target is not None:  # a Longformer source is itself exact only in one window
+            limits.append(source_target.exact_length(source.config))
+    exact_length = min(limit for limit in limits if limit is not None)
+    report = VerificationReport(
+        source=source_name or str(getattr(source, "name_or_path", "")),
+        target=target.name,
+        target_class=type(converted).__name__,
+        exact_length=exact_length,
+        max_length=target.max_length(converted.config),
+    )
+    modes = source.training, converted.training
+    source.eval(), converted.eval()
+    try:
+        for case, inputs, global_first in _cases(source.config, tokenizer, exact_length, seed, texts or SAMPLE_TEXTS):
+            if not target.extra_inputs(inputs["input_ids"], global_first):
+                case = case.replace(", global CLS", "")  # the target has no global tokens
+            report.checks.extend(
+                _check_case(source, converted, target, head, case, inputs, global_first, atol, same_architecture)
+            )
+        if target.approximates_attention and not same_architecture:
+            make_inputs = lambda length: _random_batch(  # noqa: E731
+                torch.Generator().manual_seed(seed), [length] * 2, source.config, _frame_ids(source.config, tokenizer)
+            )
+            report.approximation = [
+                _approximation_error(source, converted, make_inputs(a.length), a)
+                for a in target.approximation(converted, source_positions)
+            ]
+        if smoke:
+            length = target.input_length(converted.config)
+            report.smoke = _smoke(converted, target, head, length, seed)
+    finally:
+        source.train(modes[0]), converted.train(modes[1])
+    report.seconds = time.perf_counter() - started
+    report.peak_rss_mb = peak_rss_mb()
+    for line in report.summary_lines():
+        logger.info(line)
+    if raise_on_failure and not report.passed:
+        raise ToleranceError(report.failures())
+    return report
+
+
+def _check_case(
+    source, converted, target: Target, head, case, inputs, global_first, atol, same_architecture=False
+) -> list[Check]:
+    if head == "multiple_choice":
+        inputs = _as_multiple_choice(inputs)
+    extra = target.extra_inputs(inputs["input_ids"], global_first)
+    length = inputs["input_ids"].shape[-1]
+    expected = _run(source, target, inputs, extra, length) if same_architecture else _forward(
+        source, inputs, **_understood(source, extra)
+    )
+    actual = _run(converted, target, inputs, extra, length)
+    mask = inputs["attention_mask"]
+    if target.is_encoder_decoder:  # its encoder reproduces the source
+        return [_compare("encoder last_hidden_state", _final_hidden(expected), _final_hidden(actual), mask, atol, case)]
+    checks = []
+    if head != "base":  # the base model's last_hidden_state is compared below
+        checks.append(_compare("hidden_states[-1]", expected.hidden_states[-1], actual.hidden_states[-1], mask, atol, case))
+    for name in HEAD_OUTPUTS[head]:
+        if name not in actual.__dataclass_fields__:  # the target architecture has no such output
+            continue
+        a, b = getattr(expected, name, None), getattr(actual, name, None)
+        if a is None and b is None:
+            continue
+        if a is None or b is None:
+            checks.append(Check(case, f"{name} (missing on one side)", [], float("inf"), atol))
+            continue
+        checks.append(_compare(name, a, b, mask, atol, case))
+    return checks
+
+
+def _approximation_error(source, converted, inputs, approximation) -> dict[str, Any]:
+    """How far the backbone's last hidden state moves from the source's in an approximating regime."""
+    expected = source.base_model(**inputs).last_hidden_state.float()
+    with approximation.mode:
+        actual = converted.base_model(**inputs).last_hidden_state.float()
+    cosine = torch.nn.functional.cosine_similarity(actual, expected, dim=-1)
+    return {
+        "length": approximation.length,
+        "regime": approximation.regime,
+        "max_abs_diff": (actual - expected).abs().max().item(),
+        "mean_cosine": cosine.mean().item(),
+    }
+
+
+def _smoke(model, target: Target, head: str, length: int, seed: int) -> dict[str, Any]:
+    generator = torch.Generator().manual_seed(seed)
+    config = model.config
+    allowed = _allowed_ids(config.vocab_size, config.pad_token_id)
+    ids = allowed[torch.randint(len(allowed), (1, length), generator=generator)]
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    if head == "multiple_choice":
+        inputs = {k: v.unsqueeze(1) for k, v in inputs.items()}
+    started = time.perf_counter()
+    result = target.smoke_run(model, inputs)
+    return {"length": length, "seconds": round(time.perf_counter() - started, 3), **result}
+
+
+def _source_positions(model: PreTrainedModel) -> int:
+    config = model.config
+    return config.max_position_embeddings - family_for(config).position_offset(config)
+
+
+def readable_length(model: PreTrainedModel) -> int:
+    """How many tokens a source (a supported encoder or one of our long targets) reads."""
+    try:
+        return target_for_config(model.config).max_length(model.config)
+    except ConversionError:
+        return _source_positions(model)
+
+
