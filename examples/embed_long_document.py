@@ -58,7 +58,9 @@ def main() -> None:
     print(f"document: {args.text} ({len(text):,} characters, {total_tokens:,} tokens)")
     print(f"{'model':<34} {'tokens read':>11} {'seconds':>8}  cosine to source embedding")
     print(f"{'source ' + type(source).__name__:<34} {src_tokens:>11} {src_s:>8.2f}  1.0000")
-    print(f"{'converted, same ' + str(short_len) + ' tokens':<34} {src_tokens:>11} {same_s:>8.2f}  {cos(same_emb, src_emb):.4f}")
+    print(
+        f"{'converted, same ' + str(short_len) + ' tokens':<34} {src_tokens:>11} {same_s:>8.2f}  {cos(same_emb, src_emb):.4f}"
+    )
     print(f"{'converted, whole document':<34} {long_tokens:>11} {long_s:>8.2f}  {cos(long_emb, src_emb):.4f}")
     print(f"embedding of the whole document: dimension {long_emb.numel()}, norm {long_emb.norm():.3f}")
 

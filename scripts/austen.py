@@ -114,5 +114,7 @@ if __name__ == "__main__":  # python scripts/austen.py DIR
     import sys
 
     target = fetch_austen(sys.argv[1] if len(sys.argv) > 1 else ".cache/austen")
-    print(f"{target}/train: {len(list((target / 'train').glob('*.txt')))} chapters; "
-          f"{target}/heldout: {len(list((target / 'heldout').glob('*.txt')))} chapters")
+    print(
+        f"{target}/train: {len(list((target / 'train').glob('*.txt')))} chapters; "
+        f"{target}/heldout: {len(list((target / 'heldout').glob('*.txt')))} chapters"
+    )

@@ -15,11 +15,15 @@ from roberta2longformer import convert, verify
 from roberta2longformer.targets import led
 
 led._check_layer_norm_eps = lambda source: None  # measure what the check prevents
-conversion = convert("builtin:all-MiniLM-L6-v2", to="led", max_length=1024, attention_window=512, decoder_max_length=512)
+conversion = convert(
+    "builtin:all-MiniLM-L6-v2", to="led", max_length=1024, attention_window=512, decoder_max_length=512
+)
 args = (conversion.source_model, conversion.model, conversion.source_tokenizer)
 as_converted = verify(*args, smoke=False, raise_on_failure=False).max_abs_diff
 for module in conversion.model.modules():
     if isinstance(module, torch.nn.LayerNorm):
         module.eps = conversion.source_model.config.layer_norm_eps
 patched = verify(*args, smoke=False, raise_on_failure=False).max_abs_diff
-print(f"LED encoder vs all-MiniLM-L6-v2, max |diff|: {as_converted:.1e} with LED's eps 1e-5, {patched:.1e} with the source's eps")
+print(
+    f"LED encoder vs all-MiniLM-L6-v2, max |diff|: {as_converted:.1e} with LED's eps 1e-5, {patched:.1e} with the source's eps"
+)

@@ -30,7 +30,9 @@ def fairseq_roberta(state: dict, heads: int, tokens: torch.Tensor) -> tuple[torc
     se = prefix + "sentence_encoder."
     not_pad = tokens.ne(PAD)
     positions = torch.cumsum(not_pad, dim=1) * not_pad + PAD  # fairseq.utils.make_positions
-    x = F.embedding(tokens, state[se + "embed_tokens.weight"]) + F.embedding(positions, state[se + "embed_positions.weight"])
+    x = F.embedding(tokens, state[se + "embed_tokens.weight"]) + F.embedding(
+        positions, state[se + "embed_positions.weight"]
+    )
     x = _norm(x, state, se + ("emb_layer_norm" if se + "emb_layer_norm.weight" in state else "layernorm_embedding"))
     x = x * not_pad.unsqueeze(-1).to(x.dtype)
     batch, length, dim = x.shape

@@ -41,8 +41,15 @@ def bpe_tokenizer() -> transformers.RobertaTokenizerFast:
         CORPUS, vocab_size=320, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     )
     return transformers.RobertaTokenizerFast(
-        tokenizer_object=trained._tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-        cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=32,
+        tokenizer_object=trained._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+        model_max_length=32,
     )
 
 
@@ -50,12 +57,19 @@ def wordpiece_tokenizer() -> transformers.BertTokenizerFast:
     """A WordPiece tokenizer with BERT's special tokens ([PAD] = 0)."""
     trained = BertWordPieceTokenizer(lowercase=True)
     trained.train_from_iterator(
-        CORPUS, vocab_size=200, min_frequency=1,
+        CORPUS,
+        vocab_size=200,
+        min_frequency=1,
         special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
     )
     return transformers.BertTokenizerFast(
-        tokenizer_object=trained._tokenizer, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
-        cls_token="[CLS]", mask_token="[MASK]", model_max_length=32,
+        tokenizer_object=trained._tokenizer,
+        unk_token="[UNK]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        mask_token="[MASK]",
+        model_max_length=32,
     )
 
 
@@ -63,9 +77,15 @@ def tiny_config(family: str, vocab_size: int = 320, **overrides):
     """A small config; RoBERTa-style families get 32 learned positions + the offset of 2."""
     _, config_class = FAMILY_CLASSES[family]
     fields = dict(
-        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=48, max_position_embeddings=32 if family == "bert" else 34,
-        num_labels=3, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=32 if family == "bert" else 34,
+        num_labels=3,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
     )
     if family != "bert":
         fields.update(pad_token_id=1, bos_token_id=0, eos_token_id=2)

@@ -11,11 +11,30 @@ from roberta2longformer.cli import app
 
 def test_bench_writes_tables_plots_and_machine_info(tmp_path):
     output = tmp_path / "bench"
-    result = CliRunner().invoke(app, [
-        "bench", "-o", str(output), "--shapes", "small", "--repeats", "1", "--lengths", "512", "--batches", "1",
-        "--model-shape", "small", "--training-length", "512", "--archs", "full-sdpa,longformer",
-        "--training-cases", "encoder",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "-o",
+            str(output),
+            "--shapes",
+            "small",
+            "--repeats",
+            "1",
+            "--lengths",
+            "512",
+            "--batches",
+            "1",
+            "--model-shape",
+            "small",
+            "--training-length",
+            "512",
+            "--archs",
+            "full-sdpa,longformer",
+            "--training-cases",
+            "encoder",
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = json.loads((output / "results.json").read_text())
     assert results["machine"]["cores"] and results["machine"]["torch"]
@@ -23,13 +42,51 @@ def test_bench_writes_tables_plots_and_machine_info(tmp_path):
     floor, ours = conversion["floor (safetensors load + save)"], conversion["ours, streaming"]
     assert floor["x_floor_time"] == 1.0 and ours["x_floor_time"] > 0 and ours["output_mb"] > floor["output_mb"]
     inference = {(r["arch"], r["length"]) for r in results["inference"]["rows"] if "seconds" in r}
-    assert inference == {(a, 512) for a in ("full-sdpa", "longformer", "longformer (fast)", "longformer floor (no attention products)")}
-    assert {r["arch"] for r in results["training"]["rows"] if "tokens_per_second" in r} == {"full-sdpa", "longformer", "longformer (fast)"}
+    assert inference == {
+        (a, 512) for a in ("full-sdpa", "longformer", "longformer (fast)", "longformer floor (no attention products)")
+    }
+    assert {r["arch"] for r in results["training"]["rows"] if "tokens_per_second" in r} == {
+        "full-sdpa",
+        "longformer",
+        "longformer (fast)",
+    }
     markdown = (output / "results.md").read_text()
-    assert "| base" not in markdown and "| small | ours, streaming |" in markdown and "![Inference](inference.png)" in markdown
+    assert (
+        "| base" not in markdown
+        and "| small | ours, streaming |" in markdown
+        and "![Inference](inference.png)" in markdown
+    )
     assert all((output / name).stat().st_size > 10_000 for name in ("conversion.png", "inference.png", "training.png"))
 
 
 def test_bench_refuses_unknown_parts():
     result = CliRunner().invoke(app, ["bench", "--what", "speed"])
     assert result.exit_code == 2 and "Unknown benchmark" in result.output
+
+
+def test_bench_startup_times_whole_processes_side_by_side(tmp_path):
+    output = tmp_path / "bench"
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--what",
+            "startup",
+            "-o",
+            str(output),
+            "--shapes",
+            "small",
+            "--repeats",
+            "1",
+            "--max-length",
+            "1024",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = {row["case"]: row for row in json.loads((output / "results.json").read_text())["startup"]["rows"]}
+    assert all("seconds" in row for row in rows.values()), rows
+    assert rows["python -c 'import transformers'"]["x_baseline"] == 1.0
+    assert rows["roberta2longformer --help"]["baseline"] == "python -c 'import transformers'"
+    convert_row = rows["roberta2longformer convert --no-verify (small → 1024)"]
+    assert convert_row["baseline"].startswith("floor") and convert_row["x_baseline"] > 0
+    assert "## Startup" in (output / "results.md").read_text() and (output / "startup.png").stat().st_size > 10_000

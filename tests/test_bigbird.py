@@ -7,6 +7,7 @@ import torch
 import transformers
 from click.testing import CliRunner
 
+from helpers import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 from roberta2longformer import (
     ConversionError,
     ToleranceError,
@@ -16,7 +17,6 @@ from roberta2longformer import (
     verify,
 )
 from roberta2longformer.cli import app
-from helpers import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 
 SUPPORTED = ["base", "masked_lm", "token_classification", "multiple_choice"]
 # Full attention up to (5 + 2·1)·4 = 28 tokens; block-sparse beyond, within the source's 32 positions.
@@ -53,7 +53,9 @@ def test_original_style_call_positions_config_and_ties(bpe_tokenizer):
     torch.testing.assert_close(table[32:64], learned)
     assert model.cls.predictions.decoder.weight.data_ptr() == model.bert.embeddings.word_embeddings.weight.data_ptr()
     for i, layer in enumerate(model.bert.encoder.layer):
-        torch.testing.assert_close(layer.attention.self.query.weight, source.roberta.encoder.layer[i].attention.self.query.weight)
+        torch.testing.assert_close(
+            layer.attention.self.query.weight, source.roberta.encoder.layer[i].attention.self.query.weight
+        )
 
 
 def test_short_forward_does_not_leave_the_model_in_full_attention(bpe_tokenizer):
@@ -124,14 +126,27 @@ def test_cli_convert_and_verify_bigbird(tmp_path, wordpiece_tokenizer):
     wordpiece_tokenizer.save_pretrained(source_dir)
     runner = CliRunner()
     out = tmp_path / "bb"
-    args = ["convert", str(source_dir), str(out), "--to", "bigbird", "--max-length", "96", "--block-size", "4",
-            "--num-random-blocks", "1"]
+    args = [
+        "convert",
+        str(source_dir),
+        str(out),
+        "--to",
+        "bigbird",
+        "--max-length",
+        "96",
+        "--block-size",
+        "4",
+        "--num-random-blocks",
+        "1",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "approximation at 32 tokens (block-sparse" in result.output
     assert transformers.AutoConfig.from_pretrained(out).model_type == "big_bird"
     result = runner.invoke(app, ["verify", str(source_dir), str(out)])
     assert result.exit_code == 0, result.output
-    bad = runner.invoke(app, ["convert", str(source_dir), str(tmp_path / "bad"), "--to", "bigbird", "--max-length", "100"])
+    bad = runner.invoke(
+        app, ["convert", str(source_dir), str(tmp_path / "bad"), "--to", "bigbird", "--max-length", "100"]
+    )
     assert bad.exit_code == 2 and "multiple of block_size" in bad.output
     assert not (tmp_path / "bad").exists()

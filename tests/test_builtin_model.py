@@ -8,8 +8,8 @@ import pytest
 import transformers
 
 from roberta2longformer import convert, verify
-from roberta2longformer.train.evaluation import evaluate
 from roberta2longformer.core.loading import resolve_source
+from roberta2longformer.train.evaluation import evaluate
 
 ENGLISH = Path("/usr/share/common-licenses/GPL-3")  # a long English text every Debian machine has
 
@@ -17,8 +17,11 @@ ENGLISH = Path("/usr/share/common-licenses/GPL-3")  # a long English text every 
 @pytest.fixture(scope="module")
 def austen():
     directory = resolve_source("builtin:austen-roberta")
-    return (transformers.AutoModelForMaskedLM.from_pretrained(directory).eval(),
-            transformers.AutoTokenizer.from_pretrained(directory), Path(directory))
+    return (
+        transformers.AutoModelForMaskedLM.from_pretrained(directory).eval(),
+        transformers.AutoTokenizer.from_pretrained(directory),
+        Path(directory),
+    )
 
 
 def test_builtin_model_ships_with_its_recipe_and_log(austen):

@@ -10,8 +10,8 @@ import torch
 import transformers
 from click.testing import CliRunner
 
-from roberta2longformer.cli import app
 from helpers import make_source
+from roberta2longformer.cli import app
 
 runner = CliRunner()
 

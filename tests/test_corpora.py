@@ -5,9 +5,23 @@ from __future__ import annotations
 from austen import paragraphs, split_chapters
 
 NOVEL = [
-    "PERSUASION", "", "by Jane Austen", "", "", "Chapter 1", "", "Sir Walter Elliot, of Kellynch Hall,",
-    "in Somersetshire, was a man who,", "", "for his own amusement,", "never took up any book", "",
-    "CHAPTER II.", "", "Mr Shepherd, a civil, cautious lawyer,", "",
+    "PERSUASION",
+    "",
+    "by Jane Austen",
+    "",
+    "",
+    "Chapter 1",
+    "",
+    "Sir Walter Elliot, of Kellynch Hall,",
+    "in Somersetshire, was a man who,",
+    "",
+    "for his own amusement,",
+    "never took up any book",
+    "",
+    "CHAPTER II.",
+    "",
+    "Mr Shepherd, a civil, cautious lawyer,",
+    "",
 ]
 
 

@@ -73,7 +73,10 @@ def test_real_checkpoint_matches_fairseq_computation(sapiens_checkpoint, sapiens
     raw = _raw_state(sapiens_checkpoint)
     assert model.config.max_position_embeddings == 146 and model.config.vocab_size == 25
     batch = tokenizer(HEAVY_CHAINS, padding=True, return_tensors="pt")
-    assert batch["input_ids"][0, 0] == 0 and tokenizer.decode(batch["input_ids"][0], skip_special_tokens=True) == HEAVY_CHAINS[0]
+    assert (
+        batch["input_ids"][0, 0] == 0
+        and tokenizer.decode(batch["input_ids"][0], skip_special_tokens=True) == HEAVY_CHAINS[0]
+    )
     hidden, logits = fairseq_roberta(raw["model"], raw["args"].encoder_attention_heads, batch["input_ids"])
     with torch.inference_mode():
         ours = model(**batch, output_hidden_states=True)
@@ -121,8 +124,21 @@ def test_import_fairseq_cli_and_verify_cli(tmp_path, sapiens_checkpoint, sapiens
     assert torch.equal(_masked_predictions(model, tokenizer)[0], _masked_predictions(*sapiens)[0])
     (tmp_path / "chains.txt").write_text("\n".join(HEAVY_CHAINS) + "\n")
     out = tmp_path / "long"
-    result = runner.invoke(app, ["convert", str(sapiens_checkpoint), str(out), "--allow-pickle", "--max-length", "1024",
-                                 "--attention-window", "288", "--texts", str(tmp_path / "chains.txt")])
+    result = runner.invoke(
+        app,
+        [
+            "convert",
+            str(sapiens_checkpoint),
+            str(out),
+            "--allow-pickle",
+            "--max-length",
+            "1024",
+            "--attention-window",
+            "288",
+            "--texts",
+            str(tmp_path / "chains.txt"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "text, batch 3, ≤144 tokens" in result.output
     result = runner.invoke(app, ["verify", str(sapiens_checkpoint), str(out), "--allow-pickle", "--no-smoke"])
@@ -134,9 +150,18 @@ def _synthetic_fairseq(tmp_path: Path, *, arch: str = "roberta_small", normalize
     torch.manual_seed(0)
     letters = "ACDEFGHIKLMNPQRSTVWY"
     config = transformers.RobertaConfig(
-        vocab_size=len(letters) + 5, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=48, max_position_embeddings=34, type_vocab_size=1, layer_norm_eps=1e-5,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, initializer_range=0.2,
+        vocab_size=len(letters) + 5,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=34,
+        type_vocab_size=1,
+        layer_norm_eps=1e-5,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        initializer_range=0.2,
     )
     source = transformers.RobertaForMaskedLM(config).eval()
     with torch.no_grad():
@@ -145,12 +170,18 @@ def _synthetic_fairseq(tmp_path: Path, *, arch: str = "roberta_small", normalize
         "roberta.embeddings.word_embeddings": "decoder.sentence_encoder.embed_tokens",
         "roberta.embeddings.position_embeddings": "decoder.sentence_encoder.embed_positions",
         "roberta.embeddings.LayerNorm": "decoder.sentence_encoder.emb_layer_norm",
-        "attention.self.query": "self_attn.q_proj", "attention.self.key": "self_attn.k_proj",
-        "attention.self.value": "self_attn.v_proj", "attention.output.dense": "self_attn.out_proj",
-        "attention.output.LayerNorm": "self_attn_layer_norm", "intermediate.dense": "fc1",
-        "output.dense": "fc2", "output.LayerNorm": "final_layer_norm",
-        "roberta.encoder.layer": "decoder.sentence_encoder.layers", "lm_head.decoder.weight": "decoder.lm_head.weight",
-        "lm_head.dense": "decoder.lm_head.dense", "lm_head.layer_norm": "decoder.lm_head.layer_norm",
+        "attention.self.query": "self_attn.q_proj",
+        "attention.self.key": "self_attn.k_proj",
+        "attention.self.value": "self_attn.v_proj",
+        "attention.output.dense": "self_attn.out_proj",
+        "attention.output.LayerNorm": "self_attn_layer_norm",
+        "intermediate.dense": "fc1",
+        "output.dense": "fc2",
+        "output.LayerNorm": "final_layer_norm",
+        "roberta.encoder.layer": "decoder.sentence_encoder.layers",
+        "lm_head.decoder.weight": "decoder.lm_head.weight",
+        "lm_head.dense": "decoder.lm_head.dense",
+        "lm_head.layer_norm": "decoder.lm_head.layer_norm",
         "lm_head.bias": "decoder.lm_head.bias",
     }
     state = {}
@@ -160,8 +191,14 @@ def _synthetic_fairseq(tmp_path: Path, *, arch: str = "roberta_small", normalize
         for old, new in renames.items():
             key = key.replace(old, new)
         state[key] = tensor.clone()
-    args = argparse.Namespace(arch=arch, encoder_attention_heads=4, activation_fn="gelu", dropout=0.1,
-                              attention_dropout=0.1, encoder_normalize_before=normalize_before)
+    args = argparse.Namespace(
+        arch=arch,
+        encoder_attention_heads=4,
+        activation_fn="gelu",
+        dropout=0.1,
+        attention_dropout=0.1,
+        encoder_normalize_before=normalize_before,
+    )
     directory = tmp_path / "fairseq"
     directory.mkdir(parents=True, exist_ok=True)
     torch.save({"args": args, "model": state, "extra_state": {}}, directory / "model.pt")

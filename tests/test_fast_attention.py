@@ -24,15 +24,29 @@ def converted(head: str, window=8, max_length: int = 96) -> torch.nn.Module:
 def random_longformer(seed: int = 0, window=8) -> transformers.LongformerModel:
     """Global projections that differ from the local ones, so a mix-up between them cannot pass."""
     config = transformers.LongformerConfig(
-        vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
-        max_position_embeddings=130, attention_window=window, attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0,
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=130,
+        attention_window=window,
+        attention_probs_dropout_prob=0.0,
+        hidden_dropout_prob=0.0,
         initializer_range=0.3,
     )
     torch.manual_seed(seed)
     return transformers.LongformerModel(config)
 
 
-def inputs(batch: int, length: int, *, padding: list[int] | None = None, global_positions: list[list[int]] | None = None, seed: int = 0):
+def inputs(
+    batch: int,
+    length: int,
+    *,
+    padding: list[int] | None = None,
+    global_positions: list[list[int]] | None = None,
+    seed: int = 0,
+):
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(5, 60, (batch, length), generator=generator)
     attention_mask = torch.ones(batch, length, dtype=torch.long)
@@ -48,7 +62,11 @@ def inputs(batch: int, length: int, *, padding: list[int] | None = None, global_
 
 def outputs_of(model, batch_inputs, **kwargs):
     out = model(**batch_inputs, output_hidden_states=True, return_dict=True, **kwargs)
-    return [t for t in (getattr(out, "logits", None), getattr(out, "start_logits", None), out.hidden_states[-1]) if t is not None]
+    return [
+        t
+        for t in (getattr(out, "logits", None), getattr(out, "start_logits", None), out.hidden_states[-1])
+        if t is not None
+    ]
 
 
 def assert_same_forward(model, batch_inputs):
@@ -99,7 +117,9 @@ def test_per_layer_windows_match():
 def assert_same_gradients(model, fast_model, batch) -> None:
     """Gradients of a random projection of the last hidden states, compared at float precision
     relative to the largest gradient (small gradients are sums of cancelling large terms)."""
-    target = torch.randn(*batch["input_ids"].shape, model.config.hidden_size, generator=torch.Generator().manual_seed(3))
+    target = torch.randn(
+        *batch["input_ids"].shape, model.config.hidden_size, generator=torch.Generator().manual_seed(3)
+    )
     for m in (model, fast_model):
         (m(**batch).last_hidden_state * target).sum().backward()
     pairs = [(name, p.grad, q.grad) for (name, p), q in zip(model.named_parameters(), fast_model.parameters())]
@@ -154,7 +174,9 @@ def test_the_saved_model_is_unchanged(tmp_path):
 
 
 def test_led_encoder_matches():
-    source = make_source("roberta", "base", layer_norm_eps=1e-5, attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
+    source = make_source(
+        "roberta", "base", layer_norm_eps=1e-5, attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0
+    )
     model = convert(source, to="led", max_length=96, attention_window=8, decoder_max_length=16).model.eval()
     fast_model = fast.enable(copy.deepcopy(model))
     batch = inputs(2, 45, padding=[0, 11], global_positions=[[0, 4], [0]])
@@ -174,13 +196,28 @@ def test_cli_verify_and_evaluate_with_fast_attention(tmp_path, bpe_tokenizer):
     bpe_tokenizer.save_pretrained(source)
     runner = CliRunner()
     converted_dir = tmp_path / "long"
-    assert runner.invoke(app, ["convert", str(source), str(converted_dir), "--max-length", "64", "--attention-window", "8",
-                               "--no-verify"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app,
+            [
+                "convert",
+                str(source),
+                str(converted_dir),
+                "--max-length",
+                "64",
+                "--attention-window",
+                "8",
+                "--no-verify",
+            ],
+        ).exit_code
+        == 0
+    )
     verified = runner.invoke(app, ["verify", str(source), str(converted_dir), "--fast-attention", "--no-smoke"])
     assert verified.exit_code == 0, verified.output
     (tmp_path / "doc.txt").write_text("It is a truth universally acknowledged. " * 12)
-    evaluated = runner.invoke(app, ["evaluate", str(source), str(converted_dir), "--data", str(tmp_path / "doc.txt"),
-                                    "--fast-attention"])
+    evaluated = runner.invoke(
+        app, ["evaluate", str(source), str(converted_dir), "--data", str(tmp_path / "doc.txt"), "--fast-attention"]
+    )
     assert evaluated.exit_code == 0, evaluated.output
     refused = runner.invoke(app, ["verify", str(source), str(source), "--fast-attention"])
     assert refused.exit_code == 2 and "no Longformer self-attention" in refused.output
@@ -196,3 +233,20 @@ def test_bfloat16_matches_within_half_precision_rounding():
     assert b.dtype == torch.float32 and torch.isfinite(b).all()
     assert (a - b).abs().max() <= 0.1 + 1.6e-2 * a.abs().max()  # verify's bf16 tolerance
     assert (a - b).abs().mean() <= 2e-2
+
+
+def test_each_model_holds_its_own_mask_cache():
+    """Masks are reused across the layers of one forward; two models never share them (nor two threads
+    that run a model each)."""
+    from roberta2longformer.fast.attention import MASK_CACHE
+
+    first, second = fast.enable(random_longformer(0)), fast.enable(random_longformer(1))
+    caches = {id(getattr(m, MASK_CACHE)) for m in fast.self_attention_modules(first)}
+    assert len(caches) == 1  # one per model, shared by its layers
+    assert caches.isdisjoint(id(getattr(m, MASK_CACHE)) for m in fast.self_attention_modules(second))
+    with torch.no_grad():
+        first(**inputs(2, 40, padding=[0, 13]))
+        second(**inputs(1, 40))
+    assert getattr(next(fast.self_attention_modules(first)), MASK_CACHE).value  # filled by its own forward
+    fast.disable(first)
+    assert not any(hasattr(m, MASK_CACHE) for m in fast.self_attention_modules(first))

@@ -6,8 +6,8 @@ import pytest
 import torch
 import transformers
 
-from roberta2longformer import ConversionError, convert, save_conversion, verify
 from helpers import FAMILY_CLASSES, make_source
+from roberta2longformer import ConversionError, convert, save_conversion, verify
 
 WINDOW = 64  # exact up to 33 tokens ≥ the 32 learned source positions
 OPTIONS = {"max_length": 128, "attention_window": WINDOW, "decoder_max_length": 48}
@@ -26,13 +26,14 @@ def test_encoder_reproduces_every_family(family, head, tokenizer_for):
     assert report.smoke["generated_tokens"] > 1
 
 
-
 def test_longformer_source_keeps_its_global_projections(bpe_tokenizer):
     roberta = make_source("roberta", "masked_lm", layer_norm_eps=1e-5)
     longformer = convert(roberta, bpe_tokenizer, max_length=64, attention_window=WINDOW).model
     with torch.no_grad():  # a trained Longformer's global projections differ from its local ones
         for layer in longformer.longformer.encoder.layer:
-            layer.attention.self.query_global.weight.add_(0.3 * torch.randn_like(layer.attention.self.query_global.weight))
+            layer.attention.self.query_global.weight.add_(
+                0.3 * torch.randn_like(layer.attention.self.query_global.weight)
+            )
     led = convert(longformer, bpe_tokenizer, to="led", **OPTIONS).model
     for i, layer in enumerate(led.led.encoder.layers):
         source = longformer.longformer.encoder.layer[i].attention.self
@@ -48,7 +49,12 @@ def test_decoder_warm_start_positions_and_cross_attention(bpe_tokenizer):
     model, config = conversion.model, conversion.model.config
     assert (config.d_model, config.encoder_layers, config.decoder_layers) == (32, 2, 2)
     assert (config.max_encoder_position_embeddings, config.max_decoder_position_embeddings) == (128, 48)
-    assert (config.bos_token_id, config.eos_token_id, config.pad_token_id, config.decoder_start_token_id) == (0, 2, 1, 0)
+    assert (config.bos_token_id, config.eos_token_id, config.pad_token_id, config.decoder_start_token_id) == (
+        0,
+        2,
+        1,
+        0,
+    )
     embeddings = source.roberta.embeddings
     folded = embeddings.position_embeddings.weight[2:] + embeddings.token_type_embeddings.weight[0]
     torch.testing.assert_close(model.led.encoder.embed_positions.weight[:32], folded)
@@ -83,7 +89,11 @@ def test_round_trip_generate_and_teacher_forced_loss(tmp_path, bpe_tokenizer):
     labels = tokenizer(["the library"], return_tensors="pt")["input_ids"]
     assert torch.isfinite(model(**batch, labels=labels).loss)
     generated = model.generate(**batch, max_new_tokens=5, do_sample=False)
-    assert generated.shape[0] == 1 and 2 <= generated.shape[1] <= 6 and generated[0, 0] == model.config.decoder_start_token_id
+    assert (
+        generated.shape[0] == 1
+        and 2 <= generated.shape[1] <= 6
+        and generated[0, 0] == model.config.decoder_start_token_id
+    )
     ids = torch.randint(5, 300, (1, 20))
     with torch.inference_mode():
         torch.testing.assert_close(
@@ -135,14 +145,41 @@ def test_public_call_and_cli_convert_to_led(tmp_path, bpe_tokenizer):
     source.save_pretrained(tmp_path / "source")
     bpe_tokenizer.save_pretrained(tmp_path / "source")
     runner = CliRunner()
-    args = ["convert", str(tmp_path / "source"), str(tmp_path / "led"), "--to", "led", "--max-length", "128",
-            "--attention-window", "64", "--decoder-max-length", "48", "--cross-attention-init", "self"]
+    args = [
+        "convert",
+        str(tmp_path / "source"),
+        str(tmp_path / "led"),
+        "--to",
+        "led",
+        "--max-length",
+        "128",
+        "--attention-window",
+        "64",
+        "--decoder-max-length",
+        "48",
+        "--cross-attention-init",
+        "self",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "encoder last_hidden_state" in result.output and "generated_tokens=5" in result.output
     result = runner.invoke(app, ["verify", str(tmp_path / "source"), str(tmp_path / "led")])
     assert result.exit_code == 0, result.output
-    bad = runner.invoke(app, ["convert", str(tmp_path / "source"), str(tmp_path / "bad"), "--to", "led",
-                              "--max-length", "128", "--attention-window", "64", "--decoder-max-length", "0"])
+    bad = runner.invoke(
+        app,
+        [
+            "convert",
+            str(tmp_path / "source"),
+            str(tmp_path / "bad"),
+            "--to",
+            "led",
+            "--max-length",
+            "128",
+            "--attention-window",
+            "64",
+            "--decoder-max-length",
+            "0",
+        ],
+    )
     assert bad.exit_code == 2 and "decoder_max_length must be a positive whole number" in bad.output
     assert not (tmp_path / "bad").exists()

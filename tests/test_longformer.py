@@ -6,9 +6,9 @@ import pytest
 import torch
 import transformers
 
+from helpers import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 from roberta2longformer import ConversionError, ToleranceError, convert, convert_roberta_to_longformer, verify
 from roberta2longformer.core.config_map import CARRIED_FIELDS
-from helpers import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 
 HEADS = list(HEAD_SUFFIXES)
 ATTENTION_WINDOW = 64  # exactness limit 33 tokens ≥ the 32 learned source positions
@@ -89,10 +89,19 @@ def test_untied_source_stays_untied():
 
 def test_config_is_derived_from_the_source_with_odd_shapes(bpe_tokenizer):
     source = make_source(
-        "roberta", "sequence_classification", hidden_size=96, num_hidden_layers=5, num_attention_heads=6,
-        intermediate_size=80, layer_norm_eps=1e-7, hidden_act="gelu_new", hidden_dropout_prob=0.13,
-        attention_probs_dropout_prob=0.07, type_vocab_size=3,
-        id2label={0: "neg", 1: "neu", 2: "pos"}, label2id={"neg": 0, "neu": 1, "pos": 2},
+        "roberta",
+        "sequence_classification",
+        hidden_size=96,
+        num_hidden_layers=5,
+        num_attention_heads=6,
+        intermediate_size=80,
+        layer_norm_eps=1e-7,
+        hidden_act="gelu_new",
+        hidden_dropout_prob=0.13,
+        attention_probs_dropout_prob=0.07,
+        type_vocab_size=3,
+        id2label={0: "neg", 1: "neu", 2: "pos"},
+        label2id={"neg": 0, "neu": 1, "pos": 2},
         problem_type="single_label_classification",
     )
     conversion = convert(source, bpe_tokenizer, max_length=96, attention_window=32)
@@ -163,7 +172,9 @@ def test_save_and_reload_with_auto_classes(head, tmp_path, bpe_tokenizer):
 
 def test_callers_tokenizer_is_not_modified(bpe_tokenizer):
     before = bpe_tokenizer.model_max_length
-    _, tokenizer = convert_roberta_to_longformer(make_source("roberta", "base"), bpe_tokenizer, 512, attention_window=16)
+    _, tokenizer = convert_roberta_to_longformer(
+        make_source("roberta", "base"), bpe_tokenizer, 512, attention_window=16
+    )
     assert bpe_tokenizer.model_max_length == before
     assert tokenizer.model_max_length == 512
     assert tokenizer is not bpe_tokenizer

@@ -9,9 +9,9 @@ import torch
 import transformers
 from click.testing import CliRunner
 
+from helpers import FAMILY_CLASSES, make_source
 from roberta2longformer import ConversionError, convert, save_conversion, verify
 from roberta2longformer.cli import app
-from helpers import FAMILY_CLASSES, make_source
 
 SUPPORTED = ["base", "masked_lm", "token_classification", "question_answering"]
 
@@ -49,7 +49,10 @@ def test_positions_and_convolution_start_equivalent(bpe_tokenizer):
     torch.testing.assert_close(table[:34], source.roberta.embeddings.position_embeddings.weight)
     for layer in model.nystromformer.encoder.layer:
         assert layer.attention.self.conv.weight.abs().sum() == 0
-    assert model.cls.predictions.decoder.weight.data_ptr() == model.nystromformer.embeddings.word_embeddings.weight.data_ptr()
+    assert (
+        model.cls.predictions.decoder.weight.data_ptr()
+        == model.nystromformer.embeddings.word_embeddings.weight.data_ptr()
+    )
 
 
 def test_landmark_regime_is_used_and_its_error_reported(bpe_tokenizer):
@@ -99,12 +102,24 @@ def test_cli_convert_and_verify_nystromformer(tmp_path, bpe_tokenizer):
     bpe_tokenizer.save_pretrained(source_dir)
     runner = CliRunner()
     out = tmp_path / "ny"
-    args = ["convert", str(source_dir), str(out), "--to", "nystromformer", "--max-length", "96", "--num-landmarks", "16"]
+    args = [
+        "convert",
+        str(source_dir),
+        str(out),
+        "--to",
+        "nystromformer",
+        "--max-length",
+        "96",
+        "--num-landmarks",
+        "16",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "approximation at 32 tokens (16 landmarks)" in result.output
     result = runner.invoke(app, ["verify", str(source_dir), str(out)])
     assert result.exit_code == 0, result.output
-    bad = runner.invoke(app, ["convert", str(source_dir), str(tmp_path / "bad"), "--to", "nystromformer", "--max-length", "100"])
+    bad = runner.invoke(
+        app, ["convert", str(source_dir), str(tmp_path / "bad"), "--to", "nystromformer", "--max-length", "100"]
+    )
     assert bad.exit_code == 2 and "multiple of num_landmarks" in bad.output
     assert not (tmp_path / "bad").exists()

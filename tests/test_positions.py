@@ -32,8 +32,8 @@ def test_random_all_is_the_papers_ablation_and_breaks_equivalence(bpe_tokenizer)
     generator = torch.Generator().manual_seed(0)
     out = extend_learned_rows(numbered(4) + 100, 2000, "random-all", std=0.5, generator=generator)
     assert out.shape == (2000, 3) and abs(out.std().item() - 0.5) < 0.05 and out[:4].abs().max() < 5
-    from roberta2longformer import ToleranceError, convert, verify
     from helpers import make_source
+    from roberta2longformer import ToleranceError, convert, verify
 
     source = make_source("roberta", "masked_lm")
     model = convert(source, bpe_tokenizer, max_length=64, attention_window=64, position_init="random-all").model

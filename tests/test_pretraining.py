@@ -17,13 +17,13 @@ import torch
 import transformers
 from click.testing import CliRunner
 
+from helpers import CORPUS, make_source
 from roberta2longformer import ConversionError, convert, save_conversion
 from roberta2longformer.cli import app
+from roberta2longformer.io.fairseq import SPECIALS, build_tokenizer
 from roberta2longformer.train.data import load_documents, pack, split_documents
 from roberta2longformer.train.evaluation import evaluate, mask_document
-from roberta2longformer.io.fairseq import SPECIALS, build_tokenizer
 from roberta2longformer.train.pretraining import PretrainOptions, pretrain
-from helpers import CORPUS, make_source
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "roberta2longformer"]
@@ -41,8 +41,9 @@ def documents(tmp_path):
 
 @pytest.fixture
 def long_model(tmp_path, bpe_tokenizer):
-    conversion = convert(make_source("roberta", "masked_lm", layer_norm_eps=1e-5), bpe_tokenizer, max_length=64,
-                         attention_window=16)
+    conversion = convert(
+        make_source("roberta", "masked_lm", layer_norm_eps=1e-5), bpe_tokenizer, max_length=64, attention_window=16
+    )
     return save_conversion(conversion, None, tmp_path / "long")
 
 
@@ -79,8 +80,15 @@ def test_bpc_of_a_uniform_model_is_log2_of_the_vocabulary():
     letters = "ACDEFGHIKLMNPQRSTVWY"
     symbols = [*SPECIALS, *letters, "<mask>"]
     tokenizer = build_tokenizer(symbols, Path("."), 64)
-    config = transformers.RobertaConfig(vocab_size=len(symbols), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                        intermediate_size=32, max_position_embeddings=66, tie_word_embeddings=False)
+    config = transformers.RobertaConfig(
+        vocab_size=len(symbols),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=66,
+        tie_word_embeddings=False,
+    )
     model = transformers.RobertaForMaskedLM(config).eval()
     with torch.no_grad():
         model.lm_head.decoder.weight.zero_()
@@ -95,8 +103,16 @@ def test_bpc_of_a_uniform_model_is_log2_of_the_vocabulary():
 def test_pretrain_resume_recopy_globals_and_evaluate(tmp_path, long_model, documents):
     model = transformers.AutoModelForMaskedLM.from_pretrained(long_model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(long_model)
-    options = PretrainOptions(max_steps=4, batch_size=2, save_steps=2, eval_steps=2, logging_steps=1,
-                              learning_rate=1e-3, held_out=0.34, precision="fp32")
+    options = PretrainOptions(
+        max_steps=4,
+        batch_size=2,
+        save_steps=2,
+        eval_steps=2,
+        logging_steps=1,
+        learning_rate=1e-3,
+        held_out=0.34,
+        precision="fp32",
+    )
     first = pretrain(model, tokenizer, [str(documents)], tmp_path / "run", options)
     assert first["steps"] == 4 and first["block_length"] == 64 and first["global_projections_recopied"] == 2
     options.max_steps, options.resume = 6, True
@@ -121,8 +137,15 @@ def test_only_new_position_rows_train(tmp_path, long_model, documents):
     model = transformers.AutoModelForMaskedLM.from_pretrained(long_model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(long_model)
     original = {k: v.clone() for k, v in model.state_dict().items()}
-    options = PretrainOptions(max_steps=3, batch_size=2, learning_rate=1e-2, held_out=0, precision="fp32",
-                              only_positions_beyond=32, save_steps=100)
+    options = PretrainOptions(
+        max_steps=3,
+        batch_size=2,
+        learning_rate=1e-2,
+        held_out=0,
+        precision="fp32",
+        only_positions_beyond=32,
+        save_steps=100,
+    )
     summary = pretrain(model, tokenizer, [str(documents)], tmp_path / "run", options)
     trained = transformers.AutoModelForMaskedLM.from_pretrained(summary["final"]).state_dict()
     key = "longformer.embeddings.position_embeddings.weight"
@@ -152,13 +175,45 @@ def test_bad_pretraining_input_is_refused(tmp_path, long_model, documents):
 
 def test_cli_pretrain_and_evaluate(tmp_path, long_model, documents):
     runner = CliRunner()
-    result = runner.invoke(app, ["pretrain", str(long_model), "--data", str(documents), "-o", str(tmp_path / "run"),
-                                 "--max-steps", "2", "--batch-size", "2", "--held-out", "0.34", "--precision", "fp32",
-                                 "--gradient-checkpointing", "--gradient-accumulation-steps", "2", "--fast-attention"])
+    result = runner.invoke(
+        app,
+        [
+            "pretrain",
+            str(long_model),
+            "--data",
+            str(documents),
+            "-o",
+            str(tmp_path / "run"),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--held-out",
+            "0.34",
+            "--precision",
+            "fp32",
+            "--gradient-checkpointing",
+            "--gradient-accumulation-steps",
+            "2",
+            "--fast-attention",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "steps: 2" in result.output and "eval_bpc" in result.output
-    result = runner.invoke(app, ["evaluate", str(long_model), str(tmp_path / "run" / "final"), "--data", str(documents),
-                                 "--window", "32", "--json", str(tmp_path / "eval.json")])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(long_model),
+            str(tmp_path / "run" / "final"),
+            "--data",
+            str(documents),
+            "--window",
+            "32",
+            "--json",
+            str(tmp_path / "eval.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "eval.json").read_text())
     assert [r["window"] for r in rows] == [32, 32] and rows[0]["masked"] == rows[1]["masked"] and "BPC" in result.output
@@ -167,15 +222,37 @@ def test_cli_pretrain_and_evaluate(tmp_path, long_model, documents):
 
 
 def _pretrain_command(model: Path, data: Path, output: Path, steps: int, *extra: str) -> list[str]:
-    return [*CLI, "pretrain", str(model), "--data", str(data), "-o", str(output), "--max-steps", str(steps),
-            "--batch-size", "2", "--held-out", "0", "--precision", "fp32", "--logging-steps", "1", *extra]
+    return [
+        *CLI,
+        "pretrain",
+        str(model),
+        "--data",
+        str(data),
+        "-o",
+        str(output),
+        "--max-steps",
+        str(steps),
+        "--batch-size",
+        "2",
+        "--held-out",
+        "0",
+        "--precision",
+        "fp32",
+        "--logging-steps",
+        "1",
+        *extra,
+    ]
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, long_model, documents):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     output = tmp_path / "run"
-    process = subprocess.Popen(_pretrain_command(long_model, documents, output, 400, "--save-steps", "5"),
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _pretrain_command(long_model, documents, output, 400, "--save-steps", "5"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while not (output / "checkpoint-10" / "trainer_state.json").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -183,8 +260,13 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, long_model, doc
     process.wait()
     assert (output / "checkpoint-10").exists() and not (output / "final").exists()
     last = max(int(p.name.split("-")[1]) for p in output.glob("checkpoint-*") if (p / "trainer_state.json").exists())
-    result = subprocess.run(_pretrain_command(long_model, documents, output, last + 3, "--resume", "--save-steps", "5"),
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        _pretrain_command(long_model, documents, output, last + 3, "--resume", "--save-steps", "5"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resumed_from: {output / f'checkpoint-{last}'}" in result.stdout and f"steps: {last + 3}" in result.stdout
 
@@ -192,10 +274,21 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, long_model, doc
 def test_two_process_ddp_run_on_cpu(tmp_path, long_model, documents):
     """torchrun with two CPU (gloo) processes: the Trainer's DDP, Longformer's unused global projections."""
     torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--nproc_per_node=2", "--master_port=29517", "-m", "roberta2longformer",
-               *_pretrain_command(long_model, documents, tmp_path / "ddp", 3)[3:]]
-    result = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-                            capture_output=True, text=True, timeout=300)
+    command = [
+        str(torchrun),
+        "--nproc_per_node=2",
+        "--master_port=29517",
+        "-m",
+        "roberta2longformer",
+        *_pretrain_command(long_model, documents, tmp_path / "ddp", 3)[3:],
+    ]
+    result = subprocess.run(
+        command,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "steps: 3" in result.stdout and (tmp_path / "ddp" / "final" / "model.safetensors").exists()
     state = json.loads((tmp_path / "ddp" / "checkpoint-3" / "trainer_state.json").read_text())

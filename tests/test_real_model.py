@@ -36,7 +36,7 @@ def test_real_minilm_embeddings_of_real_text_match(minilm_conversion):
     conversion = minilm_conversion
     text = "Long documents need long models; a converted model must first compute what its source did."
     encoded = conversion.source_tokenizer(text, return_tensors="pt")
-    assert encoded["input_ids"] .shape[1] == conversion.tokenizer(text, return_tensors="pt")["input_ids"].shape[1]
+    assert encoded["input_ids"].shape[1] == conversion.tokenizer(text, return_tensors="pt")["input_ids"].shape[1]
     with torch.inference_mode():
         expected = conversion.source_model(**encoded).last_hidden_state
         actual = conversion.model(**encoded).last_hidden_state
@@ -49,17 +49,22 @@ def test_embedding_example_runs_on_the_converted_model(minilm_conversion, tmp_pa
     document.write_text(" ".join(["The library opens at eight and closes at six."] * 150))
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "embed_long_document.py"), str(out), "--text", str(document)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "converted, whole document" in result.stdout and "1024" in result.stdout
     assert transformers.AutoModel.from_pretrained(out).config.max_position_embeddings == 1025
 
 
-@pytest.mark.parametrize("to, options", [
-    ("bigbird", {"block_size": 32, "num_random_blocks": 2}),  # full attention up to 288 tokens
-    ("nystromformer", {"num_landmarks": 64}),
-])
+@pytest.mark.parametrize(
+    "to, options",
+    [
+        ("bigbird", {"block_size": 32, "num_random_blocks": 2}),  # full attention up to 288 tokens
+        ("nystromformer", {"num_landmarks": 64}),
+    ],
+)
 def test_real_minilm_to_other_targets_is_exact_where_attention_is(to, options):
     conversion = convert("builtin:all-MiniLM-L6-v2", to=to, max_length=1024, **options)
     report = verify(conversion.source_model, conversion.model, conversion.source_tokenizer)

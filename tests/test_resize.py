@@ -7,13 +7,24 @@ import torch
 import transformers
 from click.testing import CliRunner
 
-from roberta2longformer import ConversionError, ToleranceError, convert, resize, resize_longformer, save_conversion, verify
-from roberta2longformer.cli import app
 from helpers import HEAD_SUFFIXES, make_source
+from roberta2longformer import (
+    ConversionError,
+    ToleranceError,
+    convert,
+    resize,
+    resize_longformer,
+    save_conversion,
+    verify,
+)
+from roberta2longformer.cli import app
 
 TARGETS = {
     "longformer": ({"attention_window": 16}, list(HEAD_SUFFIXES)),
-    "bigbird": ({"block_size": 4, "num_random_blocks": 1}, ["base", "masked_lm", "token_classification", "multiple_choice"]),
+    "bigbird": (
+        {"block_size": 4, "num_random_blocks": 1},
+        ["base", "masked_lm", "token_classification", "multiple_choice"],
+    ),
     "nystromformer": ({"num_landmarks": 16}, ["base", "masked_lm", "token_classification", "question_answering"]),
     "led": ({"attention_window": 16, "decoder_max_length": 32}, ["base"]),
 }

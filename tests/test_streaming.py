@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from safetensors.torch import load_file, save_file
 from click.testing import CliRunner
+from safetensors.torch import load_file, save_file
 
 from helpers import make_source
 from roberta2longformer import ConversionError, ToleranceError, convert, save_conversion
-from roberta2longformer.core import streaming
-from roberta2longformer.io import checkpoint
-from roberta2longformer.io.checkpoint import Planned, SAFE_INDEX_NAME, read_lazily, write_checkpoint, write_safetensors
-from roberta2longformer.core.loading import load_model
 from roberta2longformer.cli import app
+from roberta2longformer.core import streaming
+from roberta2longformer.core.loading import load_model
 from roberta2longformer.core.streaming import NotStreamable, convert_checkpoint
+from roberta2longformer.io import checkpoint
+from roberta2longformer.io.checkpoint import SAFE_INDEX_NAME, Planned, read_lazily, write_checkpoint, write_safetensors
 
 OPTIONS = {
     "longformer": {"attention_window": 8},
@@ -80,15 +80,19 @@ def test_streaming_writes_the_same_tensors_and_config_as_the_in_memory_path(tmp_
     assert written.report is not None and written.report.passed
     assert (written.path / "verification.json").is_file() and (written.path / "tokenizer.json").is_file()
     reloaded = load_model(written.path)
-    assert type(reloaded).__name__ == type(written.conversion.model).__name__
+    assert type(reloaded).__name__ == written.conversion.model_class
 
 
-@pytest.mark.parametrize("source_dtype,dtype", [(torch.float32, "bfloat16"), (torch.float16, None), (torch.float32, "float16")])
+@pytest.mark.parametrize(
+    "source_dtype,dtype", [(torch.float32, "bfloat16"), (torch.float16, None), (torch.float32, "float16")]
+)
 def test_dtypes_match_the_in_memory_path(tmp_path, source_dtype, dtype):
     path = tmp_path / "source"
     make_source("roberta", "masked_lm").to(source_dtype).save_pretrained(path)
     in_memory = save_conversion(convert(path, max_length=64, dtype=dtype, attention_window=8), None, tmp_path / "a")
-    written = convert_checkpoint(path, tmp_path / "b", max_length=64, dtype=dtype, attention_window=8, verify=False, progress=False)
+    written = convert_checkpoint(
+        path, tmp_path / "b", max_length=64, dtype=dtype, attention_window=8, verify=False, progress=False
+    )
     assert_identical(in_memory, written.path)
     expected = getattr(torch, dtype) if dtype else source_dtype
     assert {t.dtype for t in all_tensors(written.path).values()} == {expected}
@@ -109,7 +113,9 @@ def test_sharded_source_and_sharded_output(tmp_path, bpe_tokenizer):
         assert len(shard) == 1 or sum(t.numel() * t.element_size() for t in shard.values()) <= 30_000
     index = json.loads((sharded.path / SAFE_INDEX_NAME).read_text())
     assert set(index["weight_map"].values()) == {f.name for f in sharded.files}
-    assert index["metadata"]["total_size"] == sum(t.numel() * t.element_size() for t in all_tensors(sharded.path).values())
+    assert index["metadata"]["total_size"] == sum(
+        t.numel() * t.element_size() for t in all_tensors(sharded.path).values()
+    )
     assert_identical(single.path, sharded.path)
     assert sharded.report.passed  # verify loads the sharded output with from_pretrained
 
@@ -124,8 +130,10 @@ def test_a_base_model_saved_without_pooler_is_left_to_the_in_memory_path(tmp_pat
     with pytest.raises(NotStreamable, match="without its pooler.*--in-memory"):
         convert_checkpoint(source, tmp_path / "long", max_length=64, attention_window=8, progress=False)
     assert not (tmp_path / "long").exists()
-    result = CliRunner().invoke(app, ["convert", str(source), str(tmp_path / "long"), "--max-length", "64",
-                                      "--attention-window", "8", "--no-smoke"])
+    result = CliRunner().invoke(
+        app,
+        ["convert", str(source), str(tmp_path / "long"), "--max-length", "64", "--attention-window", "8", "--no-smoke"],
+    )
     assert result.exit_code == 0, result.output
     assert "by streaming" not in result.output and (tmp_path / "long" / "verification.json").is_file()
 
@@ -145,13 +153,16 @@ def test_extra_tensors_that_from_pretrained_ignores_are_ignored_with_a_note(tmp_
     tensors = load_file(source / "model.safetensors")
     tensors["roberta.embeddings.position_ids"] = torch.arange(34).unsqueeze(0)  # older checkpoints persisted it
     save_file(tensors, source / "model.safetensors", metadata={"format": "pt"})
-    written = convert_checkpoint(source, tmp_path / "long", max_length=64, attention_window=8, smoke=False, progress=False)
+    written = convert_checkpoint(
+        source, tmp_path / "long", max_length=64, attention_window=8, smoke=False, progress=False
+    )
     assert any("position_ids" in note and "ignored" in note for note in written.notes)
 
 
 @pytest.mark.parametrize("defect", ["extra key", "wrong dtype", "wrong shape"])
 def test_a_plan_that_differs_from_the_target_cancels_the_copy(tmp_path, monkeypatch, defect):
-    """Writing starts before the target model is built; the check that runs meanwhile must stop it."""
+    """Writing starts before the target model is built; the check that runs meanwhile (with verification,
+    which builds the model classes anyway) must stop it."""
     source = saved_source(tmp_path, "roberta", "masked_lm")
     planned_from_plan = streaming._planned_tensors
 
@@ -167,15 +178,22 @@ def test_a_plan_that_differs_from_the_target_cancels_the_copy(tmp_path, monkeypa
 
     monkeypatch.setattr(streaming, "_planned_tensors", defective)
     with pytest.raises(ConversionError):
-        convert_checkpoint(source, tmp_path / "long", max_length=64, attention_window=8, verify=False, progress=False)
+        convert_checkpoint(source, tmp_path / "long", max_length=64, attention_window=8, smoke=False, progress=False)
     assert not (tmp_path / "long").exists() and not list(tmp_path.glob(".long*"))
 
 
 def test_failed_verification_leaves_nothing(tmp_path):
     source = saved_source(tmp_path, "roberta", "masked_lm")
     with pytest.raises(ToleranceError):
-        convert_checkpoint(source, tmp_path / "long", max_length=64, attention_window=8, position_init="random-all",
-                           smoke=False, progress=False)
+        convert_checkpoint(
+            source,
+            tmp_path / "long",
+            max_length=64,
+            attention_window=8,
+            position_init="random-all",
+            smoke=False,
+            progress=False,
+        )
     assert not (tmp_path / "long").exists() and not list(tmp_path.glob(".long*"))
 
 
@@ -210,7 +228,9 @@ def test_the_writer_casts_and_checks_shapes(tmp_path):
 def test_cli_streams_by_default_and_in_memory_on_request_with_identical_files(tmp_path, bpe_tokenizer):
     source = saved_source(tmp_path, "roberta", "masked_lm", bpe_tokenizer)
     common = ["--max-length", "64", "--attention-window", "8", "--no-smoke"]
-    streamed = CliRunner().invoke(app, ["convert", str(source), str(tmp_path / "a"), *common, "--max-shard-size", "40KB"])
+    streamed = CliRunner().invoke(
+        app, ["convert", str(source), str(tmp_path / "a"), *common, "--max-shard-size", "40KB"]
+    )
     in_memory = CliRunner().invoke(app, ["convert", str(source), str(tmp_path / "b"), *common, "--in-memory"])
     assert streamed.exit_code == 0 and in_memory.exit_code == 0, streamed.output + in_memory.output
     assert "by streaming" in streamed.output and "by streaming" not in in_memory.output

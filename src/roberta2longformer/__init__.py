@@ -35,7 +35,24 @@ _PUBLIC = {
     "resize_longformer": ".api",
 }
 
-__all__ = ["ConversionError", "ToleranceError", "__version__", *sorted(_PUBLIC)]
+__all__ = [
+    "Conversion",
+    "ConversionError",
+    "ToleranceError",
+    "VerificationReport",
+    "__version__",
+    "convert",
+    "convert_roberta_to_bigbird",
+    "convert_roberta_to_led",
+    "convert_roberta_to_longformer",
+    "convert_roberta_to_nystromformer",
+    "extend_learned_rows",
+    "rebuild_position_table",
+    "resize",
+    "resize_longformer",
+    "save_conversion",
+    "verify",
+]
 
 if TYPE_CHECKING:
     from .api import (

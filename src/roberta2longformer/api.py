@@ -43,8 +43,16 @@ def convert_roberta_to_longformer(
     :class:`ToleranceError` is raised if they differ by more than float error.
     """
     return _convert_and_check(
-        "longformer", roberta_model, roberta_tokenizer, longformer_max_length, check=check, dtype=dtype,
-        allow_pickle=allow_pickle, seed=seed, attention_window=attention_window, position_init=position_init,
+        "longformer",
+        roberta_model,
+        roberta_tokenizer,
+        longformer_max_length,
+        check=check,
+        dtype=dtype,
+        allow_pickle=allow_pickle,
+        seed=seed,
+        attention_window=attention_window,
+        position_init=position_init,
     )
 
 
@@ -69,9 +77,18 @@ def convert_roberta_to_nystromformer(
     ``segment_means_seq_len`` tokens (default: ``nystromformer_max_length``): pad to that length.
     """
     return _convert_and_check(
-        "nystromformer", roberta_model, roberta_tokenizer, nystromformer_max_length, check=check, dtype=dtype,
-        allow_pickle=allow_pickle, seed=seed, num_landmarks=num_landmarks,
-        segment_means_seq_len=segment_means_seq_len, conv_kernel_size=conv_kernel_size, position_init=position_init,
+        "nystromformer",
+        roberta_model,
+        roberta_tokenizer,
+        nystromformer_max_length,
+        check=check,
+        dtype=dtype,
+        allow_pickle=allow_pickle,
+        seed=seed,
+        num_landmarks=num_landmarks,
+        segment_means_seq_len=segment_means_seq_len,
+        conv_kernel_size=conv_kernel_size,
+        position_init=position_init,
     )
 
 
@@ -96,8 +113,16 @@ def convert_roberta_to_bigbird(
     attention.
     """
     return _convert_and_check(
-        "bigbird", roberta_model, roberta_tokenizer, bigbird_max_length, check=check, dtype=dtype,
-        allow_pickle=allow_pickle, seed=seed, block_size=block_size, num_random_blocks=num_random_blocks,
+        "bigbird",
+        roberta_model,
+        roberta_tokenizer,
+        bigbird_max_length,
+        check=check,
+        dtype=dtype,
+        allow_pickle=allow_pickle,
+        seed=seed,
+        block_size=block_size,
+        num_random_blocks=num_random_blocks,
         position_init=position_init,
     )
 
@@ -124,9 +149,17 @@ def convert_roberta_to_led(
     must compute a finite loss and run ``generate()`` on a full-length input.
     """
     return _convert_and_check(
-        "led", roberta_model, roberta_tokenizer, led_max_length, check=check, dtype=dtype,
-        allow_pickle=allow_pickle, seed=seed, attention_window=attention_window,
-        decoder_max_length=decoder_max_length, cross_attention_init=cross_attention_init,
+        "led",
+        roberta_model,
+        roberta_tokenizer,
+        led_max_length,
+        check=check,
+        dtype=dtype,
+        allow_pickle=allow_pickle,
+        seed=seed,
+        attention_window=attention_window,
+        decoder_max_length=decoder_max_length,
+        cross_attention_init=cross_attention_init,
         position_init=position_init,
     )
 

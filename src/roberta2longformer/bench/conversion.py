@@ -16,7 +16,9 @@ def _dir_size_mb(directory: Path) -> float:
     return sum(p.stat().st_size for p in directory.glob("*.safetensors")) / 2**20
 
 
-def bench_conversion(shapes: Iterable[str], max_length: int, repeats: int, work: Path, log: Callable[[str], None]) -> list[dict]:
+def bench_conversion(
+    shapes: Iterable[str], max_length: int, repeats: int, work: Path, log: Callable[[str], None]
+) -> list[dict]:
     """Floor, ours (streaming; and in memory), LSG where its venv exists; medians over ``repeats``."""
     rows = []
     for shape in shapes:
@@ -31,7 +33,7 @@ def bench_conversion(shapes: Iterable[str], max_length: int, repeats: int, work:
         results: dict[str, list[dict]] = {name: [] for name in methods}
         names = list(methods)
         for attempt in range(repeats):  # interleaved and rotated, so drifting load hits every method alike
-            for name in names[attempt % len(names):] + names[: attempt % len(names)]:
+            for name in names[attempt % len(names) :] + names[: attempt % len(names)]:
                 kind, extra = methods[name]
                 settle()
                 output = work / f"out-{shape}-{kind}-{attempt}-{len(results[name])}"
@@ -43,8 +45,14 @@ def bench_conversion(shapes: Iterable[str], max_length: int, repeats: int, work:
                 log(f"  {shape} {name}: {result}")
                 remove(output)
         settle()
-        verify_run = run_worker("ours", source=str(source), output=str(work / f"verified-{shape}"), max_length=max_length,
-                                mode="streaming", verify=True)
+        verify_run = run_worker(
+            "ours",
+            source=str(source),
+            output=str(work / f"verified-{shape}"),
+            max_length=max_length,
+            mode="streaming",
+            verify=True,
+        )
         remove(work / f"verified-{shape}")
         floor_seconds = median(results["floor (safetensors load + save)"], "seconds")
         for name, runs in results.items():
@@ -53,16 +61,33 @@ def bench_conversion(shapes: Iterable[str], max_length: int, repeats: int, work:
                 rows.append({"shape": shape, "method": name, "error": runs[0]["error"]})
                 continue
             seconds, rss, size = median(ok, "seconds"), median(ok, "peak_rss_mb"), median(ok, "output_mb")
-            rows.append({
-                "shape": shape, "method": name, "seconds": seconds, "x_floor_time": seconds / floor_seconds,
-                "peak_rss_mb": rss, "output_mb": size, "rss_x_output": rss / size, "import_rss_mb": median(ok, "import_rss_mb"),
-                "source_mb": _dir_size_mb(source), "runs": len(ok),
-            })
+            rows.append(
+                {
+                    "shape": shape,
+                    "method": name,
+                    "seconds": seconds,
+                    "x_floor_time": seconds / floor_seconds,
+                    "peak_rss_mb": rss,
+                    "output_mb": size,
+                    "rss_x_output": rss / size,
+                    "import_rss_mb": median(ok, "import_rss_mb"),
+                    "source_mb": _dir_size_mb(source),
+                    "runs": len(ok),
+                }
+            )
         if "error" not in verify_run:
-            rows.append({
-                "shape": shape, "method": "ours, verification (separate cost)", "seconds": verify_run["verify_seconds"],
-                "x_floor_time": verify_run["verify_seconds"] / floor_seconds, "peak_rss_mb": verify_run["peak_rss_mb"],
-                "output_mb": None, "rss_x_output": None, "source_mb": _dir_size_mb(source), "runs": 1,
-            })
+            rows.append(
+                {
+                    "shape": shape,
+                    "method": "ours, verification (separate cost)",
+                    "seconds": verify_run["verify_seconds"],
+                    "x_floor_time": verify_run["verify_seconds"] / floor_seconds,
+                    "peak_rss_mb": verify_run["peak_rss_mb"],
+                    "output_mb": None,
+                    "rss_x_output": None,
+                    "source_mb": _dir_size_mb(source),
+                    "runs": 1,
+                }
+            )
         remove(source)
     return rows

@@ -46,7 +46,9 @@ def make_source_checkpoint(directory: Path, shape: str) -> Path:
     config.architectures = ["RobertaForMaskedLM"]
     config.save_pretrained(directory)
     # The built-in RoBERTa's tokenizer as vocab.json + merges.txt, which old tokenizers (LSG's) read too.
-    Tokenizer.from_file(str(Path(resolve_source("builtin:austen-roberta")) / "tokenizer.json")).model.save(str(directory))
+    Tokenizer.from_file(str(Path(resolve_source("builtin:austen-roberta")) / "tokenizer.json")).model.save(
+        str(directory)
+    )
     return directory
 
 
@@ -60,7 +62,10 @@ def build_model(arch: str, shape: str, length: int, *, masked_lm: bool = False, 
 
     torch.manual_seed(0)
     config = transformers.RobertaConfig(
-        vocab_size=VOCAB_SIZE, max_position_embeddings=514, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        vocab_size=VOCAB_SIZE,
+        max_position_embeddings=514,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
         **SHAPES[shape],
     )
     cls = transformers.RobertaForMaskedLM if masked_lm else transformers.RobertaModel
@@ -84,8 +89,16 @@ def floor_attention(model) -> None:
 
     from ..fast import global_slots, self_attention_modules
 
-    def forward(self, hidden_states, attention_mask=None, is_index_masked=None, is_index_global_attn=None,
-                is_global_attn=None, output_attentions=False, **kwargs):
+    def forward(
+        self,
+        hidden_states,
+        attention_mask=None,
+        is_index_masked=None,
+        is_index_global_attn=None,
+        is_global_attn=None,
+        output_attentions=False,
+        **kwargs,
+    ):
         self.query(hidden_states), self.key(hidden_states)
         output = self.value(hidden_states)
         if is_global_attn:
@@ -111,8 +124,6 @@ def model_inputs(arch: str, batch: int, length: int, device: str):
     if arch != FULL_ATTENTION:
         inputs.update(get_target(arch).extra_inputs(ids, True))  # a global first token where there are any
     return {name: tensor.to(device) for name, tensor in inputs.items()}
-
-
 
 
 def long_mode(model, arch: str, length: int) -> contextlib.AbstractContextManager:

@@ -13,7 +13,9 @@ def _fmt(value: Any, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def _table(headers: list[str], rows: list[dict], cells: Callable[[dict], list[str]], ident: Callable[[dict], list]) -> list[str]:
+def _table(
+    headers: list[str], rows: list[dict], cells: Callable[[dict], list[str]], ident: Callable[[dict], list]
+) -> list[str]:
     """A Markdown table: ``cells(row)`` for measured rows, ``ident(row)`` + the error for failed ones."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for r in rows:
@@ -26,27 +28,48 @@ def _table(headers: list[str], rows: list[dict], cells: Callable[[dict], list[st
 
 def conversion_table(rows: list[dict]) -> list[str]:
     return _table(
-        ["shape", "method", "time (s)", "× floor time", "peak RSS (MB)", "output (MB)", "peak RSS ÷ output"], rows,
-        lambda r: [r["shape"], r["method"], f"{r['seconds']:.2f}", f"{r['x_floor_time']:.2f}", f"{r['peak_rss_mb']:.0f}",
-                   _fmt(r["output_mb"], ".0f"), _fmt(r["rss_x_output"], ".2f")],
+        ["shape", "method", "time (s)", "× floor time", "peak RSS (MB)", "output (MB)", "peak RSS ÷ output"],
+        rows,
+        lambda r: [
+            r["shape"],
+            r["method"],
+            f"{r['seconds']:.2f}",
+            f"{r['x_floor_time']:.2f}",
+            f"{r['peak_rss_mb']:.0f}",
+            _fmt(r["output_mb"], ".0f"),
+            _fmt(r["rss_x_output"], ".2f"),
+        ],
         lambda r: [r["shape"], r["method"]],
     )
 
 
 def startup_table(rows: list[dict]) -> list[str]:
     return _table(
-        ["whole process", "median (s)", "× its baseline", "runs (s)"], rows,
-        lambda r: [f"`{r['case']}`", f"{r['seconds']:.2f}", _fmt(r.get("x_baseline"), ".2f"),
-                   ", ".join(f"{s:.2f}" for s in r["all_seconds"])],
+        ["whole process", "median (s)", "× its baseline", "runs (s)"],
+        rows,
+        lambda r: [
+            f"`{r['case']}`",
+            f"{r['seconds']:.2f}",
+            _fmt(r.get("x_baseline"), ".2f"),
+            ", ".join(f"{s:.2f}" for s in r["all_seconds"]),
+        ],
         lambda r: [f"`{r['case']}`"],
     )
 
 
 def inference_table(rows: list[dict]) -> list[str]:
     return _table(
-        ["model", "batch", "length", "forward (s)", "× full attention", "first call (s)", "peak memory (MB)"], rows,
-        lambda r: [r["arch"], str(r["batch"]), str(r["length"]), f"{r['seconds']:.3f}", _fmt(r.get("x_full_time"), ".2f"),
-                   f"{r['first_seconds']:.3f}", f"{r['peak_mb']:.0f}"],
+        ["model", "batch", "length", "forward (s)", "× full attention", "first call (s)", "peak memory (MB)"],
+        rows,
+        lambda r: [
+            r["arch"],
+            str(r["batch"]),
+            str(r["length"]),
+            f"{r['seconds']:.3f}",
+            _fmt(r.get("x_full_time"), ".2f"),
+            f"{r['first_seconds']:.3f}",
+            f"{r['peak_mb']:.0f}",
+        ],
         lambda r: [r["arch"], r["batch"], r.get("length", "–")],
     )
 
@@ -56,10 +79,27 @@ _STEP = {"mlm": "masked-LM", "encoder": "encoder only"}
 
 def training_table(rows: list[dict]) -> list[str]:
     return _table(
-        ["model", "step", "gradient checkpointing", "length × batch", "step (s)", "tokens/s", "peak memory (MB)",
-         "activations ≈ (MB)"], rows,
-        lambda r: [r["arch"], _STEP[r["head"]], "yes" if r["checkpointing"] else "no", f"{r['length']} × {r['batch']}",
-                   f"{r['seconds']:.2f}", f"{r['tokens_per_second']:.0f}", f"{r['peak_mb']:.0f}", f"{r['activations_mb']:.0f}"],
+        [
+            "model",
+            "step",
+            "gradient checkpointing",
+            "length × batch",
+            "step (s)",
+            "tokens/s",
+            "peak memory (MB)",
+            "activations ≈ (MB)",
+        ],
+        rows,
+        lambda r: [
+            r["arch"],
+            _STEP[r["head"]],
+            "yes" if r["checkpointing"] else "no",
+            f"{r['length']} × {r['batch']}",
+            f"{r['seconds']:.2f}",
+            f"{r['tokens_per_second']:.0f}",
+            f"{r['peak_mb']:.0f}",
+            f"{r['activations_mb']:.0f}",
+        ],
         lambda r: [r["arch"], _STEP[r["head"]], "yes" if r["checkpointing"] else "no", f"{r['length']} × {r['batch']}"],
     )
 
@@ -81,7 +121,9 @@ def plot_conversion(rows: list[dict], path: Path, max_length: int = 4096) -> Non
             ax.bar([j + i * width for j in range(len(shapes))], values, width, label=method)
     for ax, title, limit in zip(axes, ("time ÷ floor (load + save)", "peak RSS ÷ output size"), (1.5, 1.5)):
         ax.axhline(limit, color="black", linestyle="--", linewidth=1, label="target 1.5×")
-        ax.set_xticks([j + width * (len(methods) - 1) / 2 for j in range(len(shapes))], [f"{s} → {max_length}" for s in shapes])
+        ax.set_xticks(
+            [j + width * (len(methods) - 1) / 2 for j in range(len(shapes))], [f"{s} → {max_length}" for s in shapes]
+        )
         ax.set_title(title)
     handles, labels = axes[0].get_legend_handles_labels()  # below the bars, which it would hide
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
@@ -100,11 +142,19 @@ def plot_startup(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, group, title in zip(axes, ("help", "convert"), ("starting the command line", "a whole conversion")):
         mine = [r for r in ok if r["group"] == group]
-        bars = ax.barh([r["case"] for r in mine], [r["seconds"] for r in mine],
-                       color=["grey" if i == 0 else "tab:blue" for i in range(len(mine))])
+        bars = ax.barh(
+            [r["case"] for r in mine],
+            [r["seconds"] for r in mine],
+            color=["grey" if i == 0 else "tab:blue" for i in range(len(mine))],
+        )
         for bar, r in zip(bars, mine):
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {r['seconds']:.2f} s ({r['x_baseline']:.2f}×)",
-                    va="center", fontsize=8)
+            ax.text(
+                bar.get_width(),
+                bar.get_y() + bar.get_height() / 2,
+                f" {r['seconds']:.2f} s ({r['x_baseline']:.2f}×)",
+                va="center",
+                fontsize=8,
+            )
         ax.invert_yaxis()
         ax.set_xlabel("seconds, median (grey: the baseline)")
         ax.set_title(title)
@@ -126,7 +176,9 @@ def plot_inference(rows: list[dict], path: Path, title: str) -> None:
     fig, axes = plt.subplots(2, len(batches), figsize=(5.5 * len(batches), 8), squeeze=False)
     for col, batch in enumerate(batches):
         for arch in dict.fromkeys(r["arch"] for r in ok):
-            points = sorted((r["length"], r["seconds"], r["peak_mb"]) for r in ok if r["arch"] == arch and r["batch"] == batch)
+            points = sorted(
+                (r["length"], r["seconds"], r["peak_mb"]) for r in ok if r["arch"] == arch and r["batch"] == batch
+            )
             if not points:
                 continue
             lengths, seconds, memory = zip(*points)
@@ -168,34 +220,78 @@ def plot_training(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def machine_line(m: dict[str, Any]) -> str:
+    return (
+        f"Measured on {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), GPU: {m['gpu'] or 'none'}, "
+        f"torch {m['torch']}, transformers {m['transformers']}, Python {m['python']}."
+    )
+
+
 def render_results(results: dict[str, Any]) -> str:
-    m = results["machine"]
     lines = [
         "# Benchmarks",
         "",
-        "Written by `roberta2longformer bench`; every ratio compares cases measured in the same run on this machine:",
-        f"{m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), GPU: {m['gpu'] or 'none'}, "
-        f"torch {m['torch']}, transformers {m['transformers']}, Python {m['python']}.",
+        "Written by `roberta2longformer bench`; every ratio compares cases measured in the same run on the machine "
+        "its section names.",
     ]
     sections = [
-        ("startup", "Startup", startup_table, "startup.png",
-         lambda r: f"Each a whole process, timed from outside: the command line's help against importing transformers, "
-                   f"and a whole `convert --no-verify` of a {r['shape']}-shaped masked-LM checkpoint to {r['max_length']} "
-                   "tokens against a process that imports transformers and loads and saves that checkpoint with "
-                   f"safetensors; medians of {r['repeats']} interleaved runs."),
-        ("conversion", "Conversion", conversion_table, "conversion.png",
-         lambda r: f"Random RoBERTa checkpoints (fp32) converted to {r['max_length']}-token Longformers. The floor reads the "
-                   "source and writes it once with safetensors. Peak RSS includes the interpreter and libraries "
-                   "(`import_rss_mb` in results.json)."),
-        ("inference", "Inference", inference_table, "inference.png",
-         lambda r: f"Forward pass, eval mode, {r['shape']} shape, {r['dtype']}; memory is the growth of peak RSS over the "
-                   "loaded model on a CPU, the allocator's peak on a GPU. Longformer window 512 (global CLS), BigBird block 64 "
-                   "with 3 random blocks, Nyströmformer 64 landmarks; full-sdpa is RoBERTa with its positions extended."),
-        ("training", "Training", training_table, "training.png",
-         lambda r: f"One optimizer step (forward, backward, AdamW), {r['shape']} shape, batch 1, timed after a warm-up step: the masked-LM model, and the encoder alone (a random projection of its output as the loss), where the vocabulary-sized logits do not hide what attention costs. Activations ≈ peak minus the gradients."),
+        (
+            "startup",
+            "Startup",
+            startup_table,
+            "startup.png",
+            lambda r: (
+                f"Each a whole process, timed from outside: the command line's help against importing transformers, "
+                f"and a whole `convert --no-verify` of a {r['shape']}-shaped masked-LM checkpoint to {r['max_length']} "
+                "tokens against a process that imports transformers and loads and saves that checkpoint with "
+                f"safetensors; medians of {r['repeats']} interleaved runs."
+            ),
+        ),
+        (
+            "conversion",
+            "Conversion",
+            conversion_table,
+            "conversion.png",
+            lambda r: (
+                f"Random RoBERTa checkpoints (fp32) converted to {r['max_length']}-token Longformers. The floor reads the "
+                "source and writes it once with safetensors. Peak RSS includes the interpreter and libraries "
+                "(`import_rss_mb` in results.json)."
+            ),
+        ),
+        (
+            "inference",
+            "Inference",
+            inference_table,
+            "inference.png",
+            lambda r: (
+                f"Forward pass, eval mode, {r['shape']} shape, {r['dtype']}; memory is the growth of peak RSS over the "
+                "loaded model on a CPU, the allocator's peak on a GPU. Longformer window 512 (global CLS), BigBird block 64 "
+                "with 3 random blocks, Nyströmformer 64 landmarks; full-sdpa is RoBERTa with its positions extended."
+            ),
+        ),
+        (
+            "training",
+            "Training",
+            training_table,
+            "training.png",
+            lambda r: (
+                f"One optimizer step (forward, backward, AdamW), {r['shape']} shape, batch 1, timed after a warm-up step: the masked-LM model, and the encoder alone (a random projection of its output as the loss), where the vocabulary-sized logits do not hide what attention costs. Activations ≈ peak minus the gradients."
+            ),
+        ),
     ]
     for key, title, table, plot, intro in sections:
         if key not in results:
             continue
-        lines += ["", f"## {title}", "", intro(results[key]), "", *table(results[key]["rows"]), "", f"![{title}]({plot})"]
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            intro(results[key]),
+            "",
+            machine_line(results[key].get("machine", results["machine"])),
+            "",
+            *table(results[key]["rows"]),
+            "",
+            f"![{title}]({plot})",
+        ]
     return "\n".join(lines) + "\n"

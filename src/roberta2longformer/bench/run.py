@@ -15,11 +15,26 @@ from .report import plot_conversion, plot_inference, plot_startup, plot_training
 from .speed import TRAINING_CASES, bench_inference, bench_training, cases
 from .startup import bench_startup
 
+#: The benchmarks ``bench --what`` runs, in the order they run.
+PARTS = ("startup", "conversion", "inference", "training")
+
 
 def run_bench(
-    parts: list[str], output: Path, *, shapes: list[str], max_length: int, repeats: int, lengths: list[int],
-    batches: list[int], model_shape: str, training_length: int, device: str, fast: bool, log: Callable[[str], None],
-    archs: Sequence[str] = ARCHITECTURES, training_cases: Sequence[str] = tuple(TRAINING_CASES),
+    parts: list[str],
+    output: Path,
+    *,
+    shapes: list[str],
+    max_length: int,
+    repeats: int,
+    lengths: list[int],
+    batches: list[int],
+    model_shape: str,
+    training_length: int,
+    device: str,
+    fast: bool,
+    log: Callable[[str], None],
+    archs: Sequence[str] = ARCHITECTURES,
+    training_cases: Sequence[str] = tuple(TRAINING_CASES),
 ) -> dict[str, Any]:
     """Run the chosen benchmarks and write ``results.md``, ``results.json`` and PNG plots to ``output``."""
     import torch
@@ -29,7 +44,10 @@ def run_bench(
     output.mkdir(parents=True, exist_ok=True)
     results_path = output / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results["machine"] = environment() | {"device": device}
+    for part in PARTS:  # sections from earlier runs keep the machine they were measured on
+        if part in results and "machine" in results:
+            results[part].setdefault("machine", results["machine"])
+    machine = results["machine"] = environment() | {"device": device}
     measured = cases(archs, fast=fast)
     dtype = "bfloat16" if device == "cuda" else "float32"
     with tempfile.TemporaryDirectory(prefix="r2l-bench-") as work:
@@ -37,22 +55,38 @@ def run_bench(
             shape = shapes[0]
             log(f"Startup and a whole convert --no-verify ({shape} → {max_length}; {repeats} runs each)")
             rows = bench_startup(shape, max_length, repeats, Path(work), log)
-            results["startup"] = {"shape": shape, "max_length": max_length, "repeats": repeats, "rows": rows}
+            results["startup"] = {
+                "shape": shape,
+                "max_length": max_length,
+                "repeats": repeats,
+                "rows": rows,
+                "machine": machine,
+            }
             plot_startup(rows, output / "startup.png")
         if "conversion" in parts:
             log(f"Conversion to {max_length} tokens ({', '.join(shapes)}; {repeats} runs each)")
-            results["conversion"] = {"max_length": max_length, "rows": bench_conversion(shapes, max_length, repeats, Path(work), log)}
-            plot_conversion(results["conversion"]["rows"], output / "conversion.png", results["conversion"]["max_length"])
+            results["conversion"] = {
+                "machine": machine,
+                "max_length": max_length,
+                "rows": bench_conversion(shapes, max_length, repeats, Path(work), log),
+            }
+            plot_conversion(
+                results["conversion"]["rows"], output / "conversion.png", results["conversion"]["max_length"]
+            )
         if "inference" in parts:
             log(f"Inference ({model_shape} shape, {device}, {dtype})")
             rows = bench_inference(measured, model_shape, lengths, batches, repeats, device, dtype, log)
-            results["inference"] = {"shape": model_shape, "dtype": dtype, "rows": rows}
+            results["inference"] = {"shape": model_shape, "dtype": dtype, "rows": rows, "machine": machine}
             plot_inference(rows, output / "inference.png", f"forward, eval mode, {model_shape} shape, {device} {dtype}")
         if "training" in parts:
             log(f"Training step ({model_shape} shape, {training_length} tokens, {device})")
             rows = bench_training(measured, model_shape, training_length, 1, repeats, device, log, training_cases)
-            results["training"] = {"shape": model_shape, "rows": rows}
-            plot_training(rows, output / "training.png", f"masked-LM step at {training_length} tokens, {model_shape} shape, {device}")
+            results["training"] = {"shape": model_shape, "rows": rows, "machine": machine}
+            plot_training(
+                rows,
+                output / "training.png",
+                f"masked-LM step at {training_length} tokens, {model_shape} shape, {device}",
+            )
     results_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (output / "results.md").write_text(render_results(results), encoding="utf-8")
     log(f"Wrote {output / 'results.md'}, {results_path.name} and the plots")

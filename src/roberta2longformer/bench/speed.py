@@ -29,13 +29,31 @@ def bench_inference(archs, shape: str, lengths, batches, repeats: int, device: s
     for batch in batches:
         for arch, backend in archs:
             label = arch_label(arch, backend)
-            for result in run_worker_lines("inference", arch=arch, shape=shape, lengths=list(lengths), batch=batch,
-                                           repeats=repeats, device=device, dtype=dtype, backend=backend):
+            for result in run_worker_lines(
+                "inference",
+                arch=arch,
+                shape=shape,
+                lengths=list(lengths),
+                batch=batch,
+                repeats=repeats,
+                device=device,
+                dtype=dtype,
+                backend=backend,
+            ):
                 rows.append({"arch": label, "batch": batch, **result})
                 log(f"  inference {label} batch {batch}: {result}")
     for row in rows:  # each speed as a ratio to full attention at the same length and batch
-        base = next((r for r in rows if r["arch"] == FULL_ATTENTION and r["batch"] == row["batch"]
-                     and r.get("length") == row.get("length") and "seconds" in r), None)
+        base = next(
+            (
+                r
+                for r in rows
+                if r["arch"] == FULL_ATTENTION
+                and r["batch"] == row["batch"]
+                and r.get("length") == row.get("length")
+                and "seconds" in r
+            ),
+            None,
+        )
         if base and "seconds" in row:
             row["x_full_time"] = row["seconds"] / base["seconds"]
     return rows
@@ -44,16 +62,43 @@ def bench_inference(archs, shape: str, lengths, batches, repeats: int, device: s
 TRAINING_CASES = {"mlm": ("mlm", False), "mlm-checkpointing": ("mlm", True), "encoder": ("encoder", False)}
 
 
-def bench_training(archs, shape: str, length: int, batch: int, repeats: int, device: str, log,
-                   cases: Sequence[str] = tuple(TRAINING_CASES)) -> list[dict]:
+def bench_training(
+    archs,
+    shape: str,
+    length: int,
+    batch: int,
+    repeats: int,
+    device: str,
+    log,
+    cases: Sequence[str] = tuple(TRAINING_CASES),
+) -> list[dict]:
     rows = []
     for head, checkpointing in (TRAINING_CASES[c] for c in cases):
         for arch, backend in archs:
             if backend == "floor" or (head == "encoder" and not (arch == FULL_ATTENTION or has_fast_attention(arch))):
                 continue  # the floor has no attention to train; the encoder rows compare the fast backend's targets
             label = arch_label(arch, backend)
-            result = run_worker("training", arch=arch, shape=shape, length=length, batch=batch, repeats=repeats,
-                                device=device, checkpointing=checkpointing, backend=backend, head=head)
-            rows.append({"arch": label, "head": head, "checkpointing": checkpointing, "length": length, "batch": batch, **result})
+            result = run_worker(
+                "training",
+                arch=arch,
+                shape=shape,
+                length=length,
+                batch=batch,
+                repeats=repeats,
+                device=device,
+                checkpointing=checkpointing,
+                backend=backend,
+                head=head,
+            )
+            rows.append(
+                {
+                    "arch": label,
+                    "head": head,
+                    "checkpointing": checkpointing,
+                    "length": length,
+                    "batch": batch,
+                    **result,
+                }
+            )
             log(f"  training {label} {head} checkpointing={checkpointing}: {result}")
     return rows

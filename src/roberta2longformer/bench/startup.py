@@ -48,8 +48,12 @@ def bench_startup(shape: str, max_length: int, repeats: int, work: Path, log: Ca
         "roberta2longformer convert --help": ("help", lambda out: [*cli, "convert", "--help"]),
         "floor: import transformers + safetensors load + save": (
             "convert",
-            lambda out: [sys.executable, "-m", "roberta2longformer.bench.workers.floor",
-                         json.dumps({**floor_params, "output": str(out)})],
+            lambda out: [
+                sys.executable,
+                "-m",
+                "roberta2longformer.bench.workers.floor",
+                json.dumps({**floor_params, "output": str(out)}),
+            ],
         ),
         f"roberta2longformer convert --no-verify ({shape} → {max_length})": (
             "convert",
@@ -59,7 +63,7 @@ def bench_startup(shape: str, max_length: int, repeats: int, work: Path, log: Ca
     runs: dict[str, list[dict]] = {name: [] for name in cases}
     names = list(cases)
     for attempt in range(repeats):  # interleaved and rotated, so drifting load hits every case alike
-        for name in names[attempt % len(names):] + names[: attempt % len(names)]:
+        for name in names[attempt % len(names) :] + names[: attempt % len(names)]:
             group, command = cases[name]
             output = work / f"startup-out-{attempt}"
             settle()
@@ -76,8 +80,15 @@ def bench_startup(shape: str, max_length: int, repeats: int, work: Path, log: Ca
         if failed:
             rows.append({"case": name, "group": group, "error": failed[0]["error"]})
             continue
-        rows.append({"case": name, "group": group, "seconds": median(runs[name], "seconds"), "runs": len(runs[name]),
-                     "all_seconds": [r["seconds"] for r in runs[name]]})
+        rows.append(
+            {
+                "case": name,
+                "group": group,
+                "seconds": median(runs[name], "seconds"),
+                "runs": len(runs[name]),
+                "all_seconds": [r["seconds"] for r in runs[name]],
+            }
+        )
     baselines = {"help": rows[0], "convert": rows[3]}
     for row in rows:
         base = baselines[row["group"]]

@@ -86,7 +86,9 @@ def read_texts(path: Path | None) -> list[str] | None:
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as error:
-        raise ConversionError(f"Could not read --texts {path} ({error}); give a UTF-8 text file, one input per line.") from None
+        raise ConversionError(
+            f"Could not read --texts {path} ({error}); give a UTF-8 text file, one input per line."
+        ) from None
     if not lines:
         raise ConversionError(f"--texts {path} has no non-empty lines; give one input per line.")
     return lines

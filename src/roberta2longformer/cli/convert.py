@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..errors import ToleranceError
-from ..targets import DTYPE_NAMES, POSITION_INIT, Target, all_targets, target_names
+from ..targets import DEFAULT_TARGET, DTYPE_NAMES, POSITION_INIT, Target, all_targets, target_names
 from .common import (
     FAST_HELP,
     FORCE_HELP,
@@ -45,11 +45,16 @@ def _target_option_params() -> list[click.Option]:
     for name, option in declared.items():
         targets = takers[name]
         heading = f"{' and '.join(t.title for t in targets)} options (--to {' or '.join(t.name for t in targets)})"
-        params.append(Option(
-            [f"--{option.cli_name}", name], type=click.Choice(option.choices) if option.choices else option.type,
-            default=option.default, help=option.help, group=heading,
-            default_text=option.default_text if option.default is None else None,
-        ))
+        params.append(
+            Option(
+                [f"--{option.cli_name}", name],
+                type=click.Choice(option.choices) if option.choices else option.type,
+                default=option.default,
+                help=option.help,
+                group=heading,
+                default_text=option.default_text if option.default is None else None,
+            )
+        )
     return params
 
 
@@ -62,31 +67,68 @@ def _add_params(params: list[click.Parameter]):
 
 
 @_add_params(_target_option_params())
-@click.command(cls=Command, short_help='Convert a model to a long one, verify it, write it with a report.')
+@click.command(cls=Command, short_help="Convert a model to a long one, verify it, write it with a report.")
 @click.argument("source", help=f"The model to convert: {SOURCE_HELP}")
-@click.argument("output", type=click.Path(path_type=Path),
-                help="Directory to create for the converted model, tokenizer, report and model card.")
-@click.option("--to", type=click.Choice(target_names()), default=target_names()[0], help="Target architecture.")
+@click.argument(
+    "output",
+    type=click.Path(path_type=Path),
+    help="Directory to create for the converted model, tokenizer, report and model card.",
+)
+@click.option("--to", type=click.Choice(target_names()), default=DEFAULT_TARGET, help="Target architecture.")
 @click.option("--max-length", type=int, default=4096, help="Longest input the new model reads, in tokens.")
-@click.option("--position-init", cls=Option, type=click.Choice(POSITION_INIT.choices), default=POSITION_INIT.default,
-              help=POSITION_INIT.help)
-@click.option("--dtype", type=click.Choice(DTYPE_NAMES), default=None, cls=Option, default_text="the source's",
-              help="Cast the weights.")
+@click.option(
+    "--position-init",
+    cls=Option,
+    type=click.Choice(POSITION_INIT.choices),
+    default=POSITION_INIT.default,
+    help=POSITION_INIT.help,
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPE_NAMES),
+    default=None,
+    cls=Option,
+    default_text="the source's",
+    help="Cast the weights.",
+)
 @click.option("--force", is_flag=True, help=FORCE_HELP)
-@click.option("--allow-pickle", is_flag=True,
-              help="Allow loading pickle weights (.bin/.pt), which can run code: only for checkpoints you trust.")
+@click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="Allow loading pickle weights (.bin/.pt), which can run code: only for checkpoints you trust.",
+)
 @click.option("--verify/--no-verify", default=True, help="Compare the result with the source before writing it.")
-@click.option("--smoke/--no-smoke", default=True,
-              help="During verification, also run one forward pass at the full max length.")
+@click.option(
+    "--smoke/--no-smoke", default=True, help="During verification, also run one forward pass at the full max length."
+)
 @click.option("--seed", type=int, default=0, help="Seed for random position rows and verification inputs.")
 @click.option("--texts", type=click.Path(path_type=Path), default=None, help=TEXTS_HELP)
-@click.option("--max-shard-size", default="5GB", help="Write the weights as shards of at most this size, with an index.")
-@click.option("--in-memory", is_flag=True,
-              help="Load the source and build the target in memory instead of streaming tensor by tensor "
-                   "(pickle, fairseq and hub sources always are).")
-def convert(source: str, output: Path, to: str, max_length: int, position_init: str, dtype: str | None, force: bool,
-            allow_pickle: bool, verify: bool, smoke: bool, seed: int, texts: Path | None, max_shard_size: str,
-            in_memory: bool, **target_options: Any) -> None:
+@click.option(
+    "--max-shard-size", default="5GB", help="Write the weights as shards of at most this size, with an index."
+)
+@click.option(
+    "--in-memory",
+    is_flag=True,
+    help="Load the source and build the target in memory instead of streaming tensor by tensor "
+    "(pickle, fairseq and hub sources always are).",
+)
+def convert(
+    source: str,
+    output: Path,
+    to: str,
+    max_length: int,
+    position_init: str,
+    dtype: str | None,
+    force: bool,
+    allow_pickle: bool,
+    verify: bool,
+    smoke: bool,
+    seed: int,
+    texts: Path | None,
+    max_shard_size: str,
+    in_memory: bool,
+    **target_options: Any,
+) -> None:
     """Convert SOURCE to a long model in OUTPUT, verify it, and write a report and model card.
 
     A directory of safetensors weights is converted by streaming: tensors are copied from file to
@@ -106,8 +148,15 @@ def convert(source: str, output: Path, to: str, max_length: int, position_init: 
         if not in_memory and is_streamable(source):
             try:
                 written = convert_checkpoint(
-                    source, output, force=force, verify=verify, smoke=smoke, texts=read_texts(texts),
-                    max_shard_size=max_shard_size, on_report=print_report, **common,
+                    source,
+                    output,
+                    force=force,
+                    verify=verify,
+                    smoke=smoke,
+                    texts=read_texts(texts),
+                    max_shard_size=max_shard_size,
+                    on_report=print_report,
+                    **common,
                 )
             except NotStreamable:
                 pass  # converted in memory, below
@@ -116,7 +165,7 @@ def convert(source: str, output: Path, to: str, max_length: int, position_init: 
                     click.secho(f"Note: {note}", fg="yellow", err=True)
                 checked = f"; verified in {written.verify_seconds:.1f} s" if written.report is not None else ""
                 click.echo(
-                    f"Converted {type(written.conversion.source_model).__name__} → {type(written.conversion.model).__name__} "
+                    f"Converted {written.conversion.source_class} → {written.conversion.model_class} "
                     f"({max_length} tokens) by streaming in {written.seconds:.1f} s{checked}"
                 )
                 click.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
@@ -126,26 +175,39 @@ def convert(source: str, output: Path, to: str, max_length: int, position_init: 
         conversion = run_convert(source, allow_pickle=allow_pickle, **common)
         for note in conversion.notes:
             click.secho(f"Note: {note}", fg="yellow", err=True)
-        click.echo(f"Converted {type(conversion.source_model).__name__} → {type(conversion.model).__name__} "
-                   f"({max_length} tokens) in {conversion.seconds:.1f} s")
-        _verify_and_save(conversion, output, verify=verify, smoke=smoke, seed=seed, force=force, name=source,
-                         texts=read_texts(texts))
+        click.echo(
+            f"Converted {conversion.source_class} → {conversion.model_class} "
+            f"({max_length} tokens) in {conversion.seconds:.1f} s"
+        )
+        _verify_and_save(
+            conversion, output, verify=verify, smoke=smoke, seed=seed, force=force, name=source, texts=read_texts(texts)
+        )
 
 
 @click.command(cls=Command, short_help="Grow or shrink a long model's position table, and verify it.")
-@click.argument("model",
-                help="A long model's directory (Longformer, BigBird, Nyströmformer or LED), e.g. one written by convert.")
-@click.argument("output", type=click.Path(path_type=Path),
-                help="Directory to create for the resized model, tokenizer and report.")
+@click.argument(
+    "model", help="A long model's directory (Longformer, BigBird, Nyströmformer or LED), e.g. one written by convert."
+)
+@click.argument(
+    "output", type=click.Path(path_type=Path), help="Directory to create for the resized model, tokenizer and report."
+)
 @click.option("--max-length", type=int, required=True, help="The new longest input, in tokens (larger or smaller).")
-@click.option("--position-init", cls=Option, type=click.Choice(POSITION_INIT.choices), default=POSITION_INIT.default,
-              help="How to fill new position rows; existing rows are always kept.")
+@click.option(
+    "--position-init",
+    cls=Option,
+    type=click.Choice(POSITION_INIT.choices),
+    default=POSITION_INIT.default,
+    help="How to fill new position rows; existing rows are always kept.",
+)
 @click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.option("--verify/--no-verify", default=True, help="Compare the result with the original on inputs both read.")
-@click.option("--smoke/--no-smoke", default=True, help="During verification, also run one forward pass at the new length.")
+@click.option(
+    "--smoke/--no-smoke", default=True, help="During verification, also run one forward pass at the new length."
+)
 @click.option("--seed", type=int, default=0, help="Seed for random position rows and verification inputs.")
-def resize(model: str, output: Path, max_length: int, position_init: str, force: bool, verify: bool, smoke: bool,
-           seed: int) -> None:
+def resize(
+    model: str, output: Path, max_length: int, position_init: str, force: bool, verify: bool, smoke: bool, seed: int
+) -> None:
     """Grow or shrink MODEL's position table to --max-length tokens, keep every other weight, verify.
 
     Example: roberta2longformer resize out/minilm-longformer-4096 out/minilm-longformer-8192 --max-length 8192
@@ -165,7 +227,14 @@ def resize(model: str, output: Path, max_length: int, position_init: str, force:
 
 
 def _verify_and_save(
-    conversion: Any, output: Path, *, verify: bool, smoke: bool, seed: int, force: bool, name: str,
+    conversion: Any,
+    output: Path,
+    *,
+    verify: bool,
+    smoke: bool,
+    seed: int,
+    force: bool,
+    name: str,
     texts: list[str] | None = None,
 ) -> None:
     """Verify before writing anything (exit 1, nothing written, when the result differs), then save."""
@@ -175,8 +244,14 @@ def _verify_and_save(
     report = None
     if verify:
         report = run_verify(
-            conversion.source_model, conversion.model, conversion.source_tokenizer,
-            smoke=smoke, seed=seed, raise_on_failure=False, source_name=name, texts=texts,
+            conversion.source_model,
+            conversion.model,
+            conversion.source_tokenizer,
+            smoke=smoke,
+            seed=seed,
+            raise_on_failure=False,
+            source_name=name,
+            texts=texts,
         )
         print_report(report)
         if not report.passed:
@@ -185,15 +260,27 @@ def _verify_and_save(
     click.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
 
 
-@click.command("import-fairseq", cls=Command, short_help='Import a fairseq RoBERTa checkpoint as a transformers model.')
-@click.argument("checkpoint", type=click.Path(path_type=Path),
-                help="A fairseq RoBERTa checkpoint (.pt), with its dict.txt beside it.")
-@click.argument("output", type=click.Path(path_type=Path),
-                help="Directory to create for the RobertaForMaskedLM and its tokenizer.")
-@click.option("--allow-pickle", is_flag=True,
-              help="Required: fairseq checkpoints are pickles (only tensors and settings are read; nothing in them runs).")
-@click.option("--dict", "dictionary", type=click.Path(path_type=Path), default=None,
-              help="The dict.txt, if it is not next to the checkpoint.")
+@click.command("import-fairseq", cls=Command, short_help="Import a fairseq RoBERTa checkpoint as a transformers model.")
+@click.argument(
+    "checkpoint",
+    type=click.Path(path_type=Path),
+    help="A fairseq RoBERTa checkpoint (.pt), with its dict.txt beside it.",
+)
+@click.argument(
+    "output", type=click.Path(path_type=Path), help="Directory to create for the RobertaForMaskedLM and its tokenizer."
+)
+@click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="Required: fairseq checkpoints are pickles (only tensors and settings are read; nothing in them runs).",
+)
+@click.option(
+    "--dict",
+    "dictionary",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The dict.txt, if it is not next to the checkpoint.",
+)
 @click.option("--force", is_flag=True, help=FORCE_HELP)
 def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionary: Path | None, force: bool) -> None:
     """Write a fairseq RoBERTa checkpoint as a transformers RobertaForMaskedLM + tokenizer (no fairseq needed).
@@ -216,18 +303,27 @@ def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionar
     )
 
 
-@click.command(cls=Command, short_help='Check that a converted model computes what its source computes.')
+@click.command(cls=Command, short_help="Check that a converted model computes what its source computes.")
 @click.argument("source", help="The model that was converted (directory, hub id or builtin:NAME).")
 @click.argument("converted", help="The converted model's directory.")
 @click.option("--smoke/--no-smoke", default=True, help="Also run one forward pass at the full max length.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Also write the report as JSON here.")
+@click.option(
+    "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the report as JSON here."
+)
 @click.option("--seed", type=int, default=0, help="Seed for the verification inputs.")
 @click.option("--allow-pickle", is_flag=True, help="Allow loading pickle weights of the source (or a fairseq .pt).")
 @click.option("--texts", type=click.Path(path_type=Path), default=None, help=TEXTS_HELP)
 @click.option("--fast-attention", is_flag=True, help=FAST_HELP)
-def verify(source: str, converted: str, smoke: bool, json_path: Path | None, seed: int, allow_pickle: bool,
-           texts: Path | None, fast_attention: bool) -> None:
+def verify(
+    source: str,
+    converted: str,
+    smoke: bool,
+    json_path: Path | None,
+    seed: int,
+    allow_pickle: bool,
+    texts: Path | None,
+    fast_attention: bool,
+) -> None:
     """Check that CONVERTED computes what SOURCE computes wherever its attention is exact.
 
     That is one Longformer window, BigBird's full-attention lengths, or Nyströmformer's
@@ -246,8 +342,16 @@ def verify(source: str, converted: str, smoke: bool, json_path: Path | None, see
         else:
             source_model, tokenizer = load_model(source, allow_pickle=allow_pickle), load_tokenizer(source)
         converted_model = fast_if(fast_attention, load_model(converted))
-        report = run_verify(source_model, converted_model, tokenizer, smoke=smoke, seed=seed,
-                            raise_on_failure=False, source_name=source, texts=read_texts(texts))
+        report = run_verify(
+            source_model,
+            converted_model,
+            tokenizer,
+            smoke=smoke,
+            seed=seed,
+            raise_on_failure=False,
+            source_name=source,
+            texts=read_texts(texts),
+        )
         print_report(report)
         if json_path is not None:
             json_path.write_text(report.to_json() + "\n", encoding="utf-8")

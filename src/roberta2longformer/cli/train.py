@@ -12,47 +12,106 @@ from .common import FAST_HELP, Command, Option, exit_codes, fast_if, quiet_trans
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-@click.command(cls=Command, short_help='Continue masked-LM pretraining on long documents.')
-@click.argument("model", required=False,
-                help="A masked-LM model directory (e.g. written by convert), or builtin:NAME. Omit with --from-config.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("out/pretrain"),
-              help="Directory for checkpoints, metrics.csv and the final model (final/).")
-@click.option("--data", multiple=True,
-              help="Text files, JSON Lines files or directories of them (repeat), or a datasets name when online.")
-@click.option("--from-config", type=click.Path(path_type=Path), default=None,
-              help="Train a fresh model from this config.json (or its directory) instead of MODEL.")
-@click.option("--tokenizer", type=click.Path(path_type=Path), default=None,
-              help="Tokenizer directory (default: the model's, or --from-config's).")
-@click.option("--sinusoidal-positions", is_flag=True, help="With --from-config: start the position rows as scaled sinusoids.")
+@click.command(cls=Command, short_help="Continue masked-LM pretraining on long documents.")
+@click.argument(
+    "model",
+    required=False,
+    help="A masked-LM model directory (e.g. written by convert), or builtin:NAME. Omit with --from-config.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("out/pretrain"),
+    help="Directory for checkpoints, metrics.csv and the final model (final/).",
+)
+@click.option(
+    "--data",
+    multiple=True,
+    help="Text files, JSON Lines files or directories of them (repeat), or a datasets name when online.",
+)
+@click.option(
+    "--from-config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Train a fresh model from this config.json (or its directory) instead of MODEL.",
+)
+@click.option(
+    "--tokenizer",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Tokenizer directory (default: the model's, or --from-config's).",
+)
+@click.option(
+    "--sinusoidal-positions", is_flag=True, help="With --from-config: start the position rows as scaled sinusoids."
+)
 @click.option("--max-steps", type=int, default=1000, help="Optimizer steps.")
 @click.option("--batch-size", type=int, default=8, help="Blocks per device per step.")
 @click.option("--gradient-accumulation-steps", type=int, default=1, help="Steps to accumulate before each update.")
 @click.option("--learning-rate", type=float, default=3e-5, help="Peak learning rate.")
-@click.option("--schedule", default="constant_with_warmup",
-              help="transformers lr schedule: constant_with_warmup, linear, cosine, ...")
+@click.option(
+    "--schedule",
+    default="constant_with_warmup",
+    help="transformers lr schedule: constant_with_warmup, linear, cosine, ...",
+)
 @click.option("--warmup-ratio", type=float, default=0.05, help="Fraction of the steps spent warming up.")
-@click.option("--max-length", type=int, default=None, cls=Option, default_text="the model's length", help="Block length.")
+@click.option(
+    "--max-length", type=int, default=None, cls=Option, default_text="the model's length", help="Block length."
+)
 @click.option("--held-out", type=float, default=0.05, help="Fraction of the documents held out for evaluation.")
 @click.option("--eval-steps", type=int, default=100, help="Evaluate every N steps.")
-@click.option("--save-steps", type=int, default=100, help="Checkpoint every N steps (a killed run resumes from the last).")
+@click.option(
+    "--save-steps", type=int, default=100, help="Checkpoint every N steps (a killed run resumes from the last)."
+)
 @click.option("--logging-steps", type=int, default=10, help="Log (metrics.csv) every N steps.")
 @click.option("--gradient-checkpointing", is_flag=True, help="Recompute activations to save memory.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", help="auto: bf16/fp16 on a GPU that has it.")
-@click.option("--global-cls", is_flag=True,
-              help="Longformer: global attention on each block's first token (trains the global projections).")
-@click.option("--only-positions-beyond", type=int, default=None,
-              help="Train only the position rows past this many tokens (the paper's ablation).")
+@click.option(
+    "--precision", type=click.Choice(PRECISIONS), default="auto", help="auto: bf16/fp16 on a GPU that has it."
+)
+@click.option(
+    "--global-cls",
+    is_flag=True,
+    help="Longformer: global attention on each block's first token (trains the global projections).",
+)
+@click.option(
+    "--only-positions-beyond",
+    type=int,
+    default=None,
+    help="Train only the position rows past this many tokens (the paper's ablation).",
+)
 @click.option("--text-field", default="text", help="The text field of JSON Lines data.")
 @click.option("--tensorboard", is_flag=True, help="Also log to TensorBoard (needs tensorboard installed).")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
 @click.option("--seed", type=int, default=0, help="Seed for the split, the masks and the data order.")
 @click.option("--fast-attention", is_flag=True, help=FAST_HELP)
-def pretrain(model: str | None, output: Path, data: tuple[str, ...], from_config: Path | None, tokenizer: Path | None,
-             sinusoidal_positions: bool, max_steps: int, batch_size: int, gradient_accumulation_steps: int,
-             learning_rate: float, schedule: str, warmup_ratio: float, max_length: int | None, held_out: float,
-             eval_steps: int, save_steps: int, logging_steps: int, gradient_checkpointing: bool, precision: str,
-             global_cls: bool, only_positions_beyond: int | None, text_field: str, tensorboard: bool, resume: bool,
-             seed: int, fast_attention: bool) -> None:
+def pretrain(
+    model: str | None,
+    output: Path,
+    data: tuple[str, ...],
+    from_config: Path | None,
+    tokenizer: Path | None,
+    sinusoidal_positions: bool,
+    max_steps: int,
+    batch_size: int,
+    gradient_accumulation_steps: int,
+    learning_rate: float,
+    schedule: str,
+    warmup_ratio: float,
+    max_length: int | None,
+    held_out: float,
+    eval_steps: int,
+    save_steps: int,
+    logging_steps: int,
+    gradient_checkpointing: bool,
+    precision: str,
+    global_cls: bool,
+    only_positions_beyond: int | None,
+    text_field: str,
+    tensorboard: bool,
+    resume: bool,
+    seed: int,
+    fast_attention: bool,
+) -> None:
     """Continue masked-LM pretraining of MODEL on long documents (the Trainer; multi-GPU via torchrun/accelerate).
 
     Example: roberta2longformer pretrain out/model-long --data novels/ --max-steps 2000 -o out/model-long-pt
@@ -65,12 +124,25 @@ def pretrain(model: str | None, output: Path, data: tuple[str, ...], from_config
         if (model is None) == (from_config is None):
             raise ConversionError("Give either MODEL or --from-config (not both, not neither).")
         options = PretrainOptions(
-            max_steps=max_steps, batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
-            learning_rate=learning_rate, schedule=schedule, warmup_ratio=warmup_ratio, held_out=held_out,
-            eval_steps=eval_steps, save_steps=save_steps, logging_steps=logging_steps,
-            gradient_checkpointing=gradient_checkpointing, precision=precision, seed=seed, max_length=max_length,
-            text_field=text_field, global_cls=global_cls, only_positions_beyond=only_positions_beyond,
-            resume=resume, report_to=["tensorboard"] if tensorboard else [],
+            max_steps=max_steps,
+            batch_size=batch_size,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            learning_rate=learning_rate,
+            schedule=schedule,
+            warmup_ratio=warmup_ratio,
+            held_out=held_out,
+            eval_steps=eval_steps,
+            save_steps=save_steps,
+            logging_steps=logging_steps,
+            gradient_checkpointing=gradient_checkpointing,
+            precision=precision,
+            seed=seed,
+            max_length=max_length,
+            text_field=text_field,
+            global_cls=global_cls,
+            only_positions_beyond=only_positions_beyond,
+            resume=resume,
+            report_to=["tensorboard"] if tensorboard else [],
         )
         model_obj, tokenizer_obj = load_for_pretraining(
             model, from_config, tokenizer, sinusoidal_positions=sinusoidal_positions, seed=seed
@@ -81,23 +153,53 @@ def pretrain(model: str | None, output: Path, data: tuple[str, ...], from_config
         click.echo(f"{key}: {value}")
 
 
-@click.command(cls=Command, short_help='Masked-LM loss and bits per character on held-out documents.')
-@click.argument("models", nargs=-1, required=True,
-                help="Masked-LM model directories (or builtin:NAME) to compare; each reads the documents in windows "
-                     "of its own length.")
-@click.option("--data", multiple=True, required=True,
-              help="Held-out documents: text files, JSON Lines or directories (repeat).")
-@click.option("--seed", type=int, default=0, help="Seed of the masks (the same masks for every model sharing a tokenizer).")
-@click.option("--window", type=int, default=None, cls=Option, default_text="each model's length",
-              help="Read in windows of this many tokens.")
+@click.command(cls=Command, short_help="Masked-LM loss and bits per character on held-out documents.")
+@click.argument(
+    "models",
+    nargs=-1,
+    required=True,
+    help="Masked-LM model directories (or builtin:NAME) to compare; each reads the documents in windows "
+    "of its own length.",
+)
+@click.option(
+    "--data", multiple=True, required=True, help="Held-out documents: text files, JSON Lines or directories (repeat)."
+)
+@click.option(
+    "--seed", type=int, default=0, help="Seed of the masks (the same masks for every model sharing a tokenizer)."
+)
+@click.option(
+    "--window",
+    type=int,
+    default=None,
+    cls=Option,
+    default_text="each model's length",
+    help="Read in windows of this many tokens.",
+)
 @click.option("--batch-size", type=int, default=4, help="Windows per forward pass.")
-@click.option("--max-documents", type=int, default=None, cls=Option, default_text="all", help="Evaluate only the first N documents.")
+@click.option(
+    "--max-documents",
+    type=int,
+    default=None,
+    cls=Option,
+    default_text="all",
+    help="Evaluate only the first N documents.",
+)
 @click.option("--text-field", default="text", help="The text field of JSON Lines data.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Also write the results as JSON here.")
+@click.option(
+    "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the results as JSON here."
+)
 @click.option("--fast-attention", is_flag=True, help=FAST_HELP)
-def evaluate(models: tuple[str, ...], data: tuple[str, ...], seed: int, window: int | None, batch_size: int,
-             max_documents: int | None, text_field: str, json_path: Path | None, fast_attention: bool) -> None:
+def evaluate(
+    models: tuple[str, ...],
+    data: tuple[str, ...],
+    seed: int,
+    window: int | None,
+    batch_size: int,
+    max_documents: int | None,
+    text_field: str,
+    json_path: Path | None,
+    fast_attention: bool,
+) -> None:
     """Masked-LM loss and bits per character of one or more models on held-out long documents.
 
     Example: roberta2longformer evaluate builtin:austen-roberta out/austen-long --data persuasion.txt
@@ -116,7 +218,9 @@ def evaluate(models: tuple[str, ...], data: tuple[str, ...], seed: int, window: 
         for name in models:
             model, tokenizer = load_for_pretraining(name, None, None)
             fast_if(fast_attention, model, only_if_applicable=True)  # e.g. the short source beside its long model
-            results.append(run_evaluate(model, tokenizer, texts, seed=seed, window=window, batch_size=batch_size, name=name))
+            results.append(
+                run_evaluate(model, tokenizer, texts, seed=seed, window=window, batch_size=batch_size, name=name)
+            )
         click.echo(format_table(results))
         if json_path is not None:
             json_path.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")

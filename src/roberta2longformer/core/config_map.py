@@ -48,7 +48,8 @@ def carried_fields(
 ) -> dict[str, Any]:
     """The source's values under the target's field names (``field_map``: renamed, ``None``: not carried)."""
     optional = [
-        n for n in CARRIED_WHERE_DECLARED
+        n
+        for n in CARRIED_WHERE_DECLARED
         if getattr(source, n, None) is not None and declares(config_class, field_map.get(n, n))
     ]
     names = [*CARRIED_FIELDS, *optional]

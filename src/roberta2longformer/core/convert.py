@@ -6,25 +6,25 @@ import contextlib
 import inspect
 import logging
 import time
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.initialization import no_init_weights
 
 from ..errors import ConversionError, require_positive_int
 from ..io.checkpoint import LazyState
-from ..io.fairseq import is_fairseq_checkpoint, load_fairseq_roberta
-from ..targets import DTYPE_NAMES, Target, get_target
+from ..targets import DEFAULT_TARGET, DTYPE_NAMES, Target, get_target
 from .config_map import derive_config, uncarried_notes
 from .keys import load_checked, rename_keys
 from .loading import load_config, load_model, load_tokenizer
 from .positions import rebuild_position_table
 from .sources import POSITION_KEY, SourceFamily, family_for, head_for
 from .tokenizer import check_tokenizer_matches, convert_tokenizer, first_defined
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +33,15 @@ DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 @dataclass
 class Conversion:
-    """A converted model with what it came from and how; ``verify`` and ``save`` take this."""
+    """A converted model with what it came from and how; ``verify`` and ``save`` take this.
 
-    model: PreTrainedModel
+    ``model`` and ``source_model`` are ``None`` after a streaming conversion (the weights went from
+    file to file); the class names and the source's config always say what they are.
+    """
+
+    model: PreTrainedModel | None
     tokenizer: PreTrainedTokenizerBase | None
-    source_model: PreTrainedModel
+    source_model: PreTrainedModel | None
     source_tokenizer: PreTrainedTokenizerBase | None
     target: Target
     max_length: int
@@ -45,6 +49,16 @@ class Conversion:
     source_name: str
     seconds: float
     notes: list[str] = field(default_factory=list)
+    model_class: str = ""
+    source_class: str = ""
+    source_config: PretrainedConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            self.model_class = self.model_class or type(self.model).__name__
+        if self.source_model is not None:
+            self.source_class = self.source_class or type(self.source_model).__name__
+            self.source_config = self.source_config or self.source_model.config
 
 
 def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
@@ -58,10 +72,14 @@ def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
 def _special_ids(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase | None) -> dict:
     """Start/end/separator ids from the tokenizer, else the source config (BERT configs have no bos/eos)."""
     tok = tokenizer
-    sep = first_defined(tok and tok.sep_token_id, getattr(config, "sep_token_id", None), getattr(config, "eos_token_id", None))
+    sep = first_defined(
+        tok and tok.sep_token_id, getattr(config, "sep_token_id", None), getattr(config, "eos_token_id", None)
+    )
     return {
         "sep_token_id": sep,
-        "bos_token_id": first_defined(getattr(config, "bos_token_id", None), tok and tok.bos_token_id, tok and tok.cls_token_id),
+        "bos_token_id": first_defined(
+            getattr(config, "bos_token_id", None), tok and tok.bos_token_id, tok and tok.cls_token_id
+        ),
         "eos_token_id": first_defined(getattr(config, "eos_token_id", None), tok and tok.eos_token_id, sep),
     }
 
@@ -79,12 +97,17 @@ class Plan:
     options: dict[str, Any]
 
     @property
+    def class_name(self) -> str:
+        """The ``transformers`` class of the converted model."""
+        return self.target.model_class_names[self.head]
+
+    @property
     def has_pooler(self) -> bool:
         return any(".pooler." in f".{k}" for k in self.state)
 
     def build(self, *, meta: bool = False) -> PreTrainedModel:
         """The target model with uninitialised weights, or on the meta device (no memory at all)."""
-        cls = self.target.model_classes[self.head]
+        cls = self.target.model_class(self.head)
         takes_pooler_flag = "add_pooling_layer" in inspect.signature(cls.__init__).parameters
         extra = {"add_pooling_layer": self.has_pooler} if self.head == "base" and takes_pooler_flag else {}
         return instantiate_without_init(cls, self.config, meta=meta, **extra).to(self.config.dtype)
@@ -104,10 +127,9 @@ def check_convertible(config: PretrainedConfig, head: str, target: Target, token
     family.check_converts_to(target)
     if head in target.unsupported_heads:
         raise ConversionError(target.unsupported_heads[head])
-    if head not in target.model_classes:
+    if head not in target.model_class_names:
         raise ConversionError(
-            f"{target.name} has no class for a {head} head; supported heads are "
-            f"{', '.join(target.model_classes)}."
+            f"{target.name} has no class for a {head} head; supported heads are {', '.join(target.model_class_names)}."
         )
     if head == "masked_lm":
         _check_lm_head_activation(family, target, config)
@@ -183,11 +205,17 @@ def plan_conversion(
 
 def _load_source(source, tokenizer, allow_pickle: bool):
     """A model object and tokenizer from whatever the user passed as the source."""
+    from transformers import PreTrainedModel
+
+    from ..io.fairseq import is_fairseq_checkpoint, load_fairseq_roberta
+
     if isinstance(source, (str, Path)) and is_fairseq_checkpoint(source):
         model, fairseq_tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
         return model, tokenizer if tokenizer is not None else fairseq_tokenizer
     if isinstance(source, (str, Path)):
-        family_for(load_config(source, allow_pickle=allow_pickle))  # refuse unsupported architectures before loading weights
+        family_for(
+            load_config(source, allow_pickle=allow_pickle)
+        )  # refuse unsupported architectures before loading weights
         if tokenizer is None:
             tokenizer = load_tokenizer(source)
         return load_model(source, allow_pickle=allow_pickle), tokenizer
@@ -202,7 +230,7 @@ def convert(
     source: PreTrainedModel | str | Path,
     tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
     *,
-    to: str = "longformer",
+    to: str = DEFAULT_TARGET,
     max_length: int = 4096,
     dtype: torch.dtype | str | None = None,
     allow_pickle: bool = False,
@@ -228,8 +256,15 @@ def convert(
         tokenizer = load_tokenizer(tokenizer)
 
     plan = plan_conversion(
-        source.config, head_for(source), source.state_dict(), tokenizer,
-        target=target, max_length=max_length, options=options, dtype=wanted_dtype, seed=seed,
+        source.config,
+        head_for(source),
+        source.state_dict(),
+        tokenizer,
+        target=target,
+        max_length=max_length,
+        options=options,
+        dtype=wanted_dtype,
+        seed=seed,
     )
     model = plan.build()
     load_checked(model, {key: plan.state[key] for key in plan.state})  # load_state_dict casts to the model's dtype
@@ -249,7 +284,9 @@ def convert(
 
 
 def converted_tokenizer(tokenizer: PreTrainedTokenizerBase | None, max_length: int, target: Target):
-    return convert_tokenizer(tokenizer, max_length, target.byte_level_tokenizer_class) if tokenizer is not None else None
+    return (
+        convert_tokenizer(tokenizer, max_length, target.byte_level_tokenizer_class) if tokenizer is not None else None
+    )
 
 
 def _check_lm_head_activation(family: SourceFamily, target: Target, config: PretrainedConfig) -> None:
@@ -265,15 +302,19 @@ def _check_lm_head_activation(family: SourceFamily, target: Target, config: Pret
 
 def _prefix(target: Target, head: str) -> str:
     """Key prefix of the backbone: none in a bare ``…Model``, ``longformer.`` etc. in head models."""
-    return "" if target.model_classes[head].__name__.endswith("Model") else f"{target.base_prefix}."
+    return "" if target.model_class_names[head].endswith("Model") else f"{target.base_prefix}."
 
 
-def instantiate_without_init(cls: type[PreTrainedModel], config, *, meta: bool = False, **kwargs: Any) -> PreTrainedModel:
+def instantiate_without_init(
+    cls: type[PreTrainedModel], config, *, meta: bool = False, **kwargs: Any
+) -> PreTrainedModel:
     """Build ``cls`` without spending time on a random init that loaded weights overwrite anyway.
 
     With ``meta`` the weights live on the meta device: shapes, dtypes, key names and tied weights
-    exist, memory does not (what the streaming conversion needs to know about its target).
+    exist, memory does not (what the streaming conversion checks its plan against).
     """
+    from transformers.initialization import no_init_weights
+
     with no_init_weights(), torch.device("meta") if meta else contextlib.nullcontext():
         model = cls(config, **kwargs)
     model.tie_weights()  # skipped under no_init_weights; ties only what the config says to tie

@@ -96,7 +96,12 @@ def load_checked(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
 
     expected = model.state_dict()
     tied = _tied_aliases(model)
-    check_fits(type(model).__name__, {k: v.shape for k, v in expected.items()}, {k: v.shape for k, v in state.items()}, set(tied))
+    check_fits(
+        type(model).__name__,
+        {k: v.shape for k, v in expected.items()},
+        {k: v.shape for k, v in state.items()},
+        set(tied),
+    )
     full = dict(state)
     for alias, source in tied.items():
         full.setdefault(alias, full.get(source, expected[alias]))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import transformers
-from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoTokenizer
 
 from ..errors import ConversionError
 from ..io.checkpoint import read_index
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel
 
 #: Built-in sources, none downloaded from a hub: name -> (pip package, directory getter), or
 #: (None, path inside this package) for the model we pretrained ourselves.
@@ -54,9 +58,7 @@ def resolve_source(source: str | Path) -> str:
 
 def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
     if not (path / "config.json").is_file():
-        raise ConversionError(
-            f"{path} has no config.json; pass a directory written by save_pretrained()."
-        )
+        raise ConversionError(f"{path} has no config.json; pass a directory written by save_pretrained().")
     index = path / "model.safetensors.index.json"
     if index.is_file():
         _check_shards(index)

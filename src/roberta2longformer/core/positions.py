@@ -27,9 +27,7 @@ POSITION_INITS: tuple[str, ...] = ("tile", "interpolate", "random", "random-all"
 
 def check_position_init(init: str) -> None:
     if init not in POSITION_INITS:
-        raise ConversionError(
-            f"Unknown position_init {init!r}; choose one of {', '.join(POSITION_INITS)}."
-        )
+        raise ConversionError(f"Unknown position_init {init!r}; choose one of {', '.join(POSITION_INITS)}.")
 
 
 def roberta_position_offset(pad_token_id: int | None) -> int:
@@ -79,7 +77,9 @@ def _check_request(init: str, length: int) -> None:
         raise ConversionError(f"The position table needs a positive length, got {length}.")
 
 
-def _fill_rows(rows: torch.Tensor, learned: torch.Tensor, init: PositionInit, *, std: float, generator: torch.Generator | None) -> None:
+def _fill_rows(
+    rows: torch.Tensor, learned: torch.Tensor, init: PositionInit, *, std: float, generator: torch.Generator | None
+) -> None:
     """Write :func:`extend_learned_rows`' result into ``rows`` (preallocated: the tables are large,
     and building them by concatenation costs a fresh allocation, and its page faults, per step)."""
     import torch

@@ -9,7 +9,7 @@ map from that one layout, so adding a family or a target is one declaration, not
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,9 +56,7 @@ BERT_STYLE_LM_HEAD: dict[str, str] = {
 def module_renames(names: Mapping[str, str], *, reverse: bool = False) -> tuple[Rename, ...]:
     """Rules that move whole modules (``old`` and ``old.*``) to new names, or back with ``reverse``."""
     pairs = [(new, old) if reverse else (old, new) for old, new in names.items()]
-    return tuple(
-        rename(rf"{re.escape(old)}(?P<rest>(?:\.\w+)?)", rf"{new}\g<rest>") for old, new in pairs
-    )
+    return tuple(rename(rf"{re.escape(old)}(?P<rest>(?:\.\w+)?)", rf"{new}\g<rest>") for old, new in pairs)
 
 
 def lm_head_activation(config: PretrainedConfig) -> str:
@@ -68,9 +66,7 @@ def lm_head_activation(config: PretrainedConfig) -> str:
 
 def _backbone(prefix: str) -> Rename:
     """Backbone keys, with the head models' prefix (``roberta.``) or without it (base models)."""
-    return rename(
-        rf"(?:{prefix}\.)?(?P<rest>(?:embeddings|encoder|pooler)\..+)", r"base.\g<rest>"
-    )
+    return rename(rf"(?:{prefix}\.)?(?P<rest>(?:embeddings|encoder|pooler)\..+)", r"base.\g<rest>")
 
 
 def _same(*names: str) -> tuple[Rename, ...]:
@@ -92,6 +88,8 @@ class SourceFamily:
     #: Which targets this family converts to (``None``: all), and what to do instead.
     converts_to: Callable[[Target], bool] | None = None
     targets_hint: str = ""
+    #: Per-layer projections beyond RoBERTa's (a Longformer's global ``query/key/value``).
+    global_projections: bool = False
 
     def check_converts_to(self, target: Target) -> None:
         """Refuse a target this family does not convert to, naming those it does."""
@@ -104,9 +102,84 @@ class SourceFamily:
             f"A {self.name} source converts to {' or '.join(accepted)}, not {target.name}; {self.targets_hint}"
         )
 
+    def rules(self, head: str) -> tuple[Rename, ...]:
+        return (*self.head_rules.get(head, ()), _backbone(self.prefix))  # heads first: BERT's pooler may be one
+
     def to_canonical(self, state: Mapping[str, torch.Tensor], head: str) -> dict[str, torch.Tensor]:
-        rules = (*self.head_rules.get(head, ()), _backbone(self.prefix))  # heads first: BERT's pooler may be one
-        return rename_keys(state, rules, what=f"{self.name} {head}")
+        return rename_keys(state, self.rules(head), what=f"{self.name} {head}")
+
+    def canonical_names(self, keys: Iterable[str], head: str) -> dict[str, str]:
+        """Canonical name → stored key, for the stored keys that name a weight of this family's ``head``
+        model; the others (buffers, or tensors of another layout) are left out for the caller to report."""
+        rules = self.rules(head)
+        named = {key: key for key in keys if any(rule.apply(key) is not None for rule in rules)}
+        return self.to_canonical(named, head)
+
+    def canonical_layout(self, config: PretrainedConfig, head: str) -> dict[str, tuple[int, ...]]:
+        """Every weight that ``save_pretrained`` writes for this family's ``head`` model, under its canonical
+        name, with its shape: what a complete checkpoint holds (tied copies are not written).
+
+        Declared from the config alone, so a checkpoint can be checked without building its model class
+        (which costs seconds of imports); ``tests/test_targets.py`` proves it equal to what transformers'
+        own classes save, for every family and head.
+        """
+        hidden, inner, vocab = config.hidden_size, config.intermediate_size, config.vocab_size
+        layout = {
+            "base.embeddings.word_embeddings.weight": (vocab, hidden),
+            POSITION_KEY: (config.max_position_embeddings, hidden),
+            "base.embeddings.token_type_embeddings.weight": (config.type_vocab_size, hidden),
+            **_linear_or_norm("base.embeddings.LayerNorm", hidden),
+        }
+        projections = (
+            "query",
+            "key",
+            "value",
+            *(("query_global", "key_global", "value_global") if self.global_projections else ()),
+        )
+        for i in range(config.num_hidden_layers):
+            layer = f"base.encoder.layer.{i}."
+            for name in projections:
+                layout.update(_linear_or_norm(f"{layer}attention.self.{name}", hidden, hidden))
+            layout.update(_linear_or_norm(f"{layer}attention.output.dense", hidden, hidden))
+            layout.update(_linear_or_norm(f"{layer}attention.output.LayerNorm", hidden))
+            layout.update(_linear_or_norm(f"{layer}intermediate.dense", inner, hidden))
+            layout.update(_linear_or_norm(f"{layer}output.dense", hidden, inner))
+            layout.update(_linear_or_norm(f"{layer}output.LayerNorm", hidden))
+        layout.update(_head_layout(config, head))
+        return layout
+
+
+def _linear_or_norm(module: str, size: int, inputs: int | None = None) -> dict[str, tuple[int, ...]]:
+    """A linear layer's weight and bias (``inputs`` given), or a layer norm's."""
+    weight = (size, inputs) if inputs is not None else (size,)
+    return {f"{module}.weight": weight, f"{module}.bias": (size,)}
+
+
+def _head_layout(config: PretrainedConfig, head: str) -> dict[str, tuple[int, ...]]:
+    """The canonical head (and pooler) weights of ``head``; the same in every family by construction."""
+    hidden, labels = config.hidden_size, config.num_labels
+    pooler = _linear_or_norm("base.pooler.dense", hidden, hidden)
+    if head == "base":
+        return pooler
+    if head == "masked_lm":
+        # Tied to the word embeddings and to lm_head.bias unless the config unties them; then saved too.
+        untied = {} if config.tie_word_embeddings else _linear_or_norm("lm_head.decoder", config.vocab_size, hidden)
+        return {
+            **_linear_or_norm("lm_head.dense", hidden, hidden),
+            **_linear_or_norm("lm_head.layer_norm", hidden),
+            "lm_head.bias": (config.vocab_size,),
+            **untied,
+        }
+    if head == "sequence_classification":
+        return {
+            **_linear_or_norm("classifier.dense", hidden, hidden),
+            **_linear_or_norm("classifier.out_proj", labels, hidden),
+        }
+    if head == "token_classification":
+        return _linear_or_norm("classifier", labels, hidden)
+    if head == "question_answering":
+        return _linear_or_norm("qa_outputs", labels, hidden)
+    return {**pooler, **_linear_or_norm("classifier", 1, hidden)}  # multiple choice: pooler(CLS) → one score
 
 
 _ROBERTA_HEADS = {
@@ -136,7 +209,11 @@ FAMILIES: tuple[SourceFamily, ...] = (
     # A Longformer (ours or a public one) is RoBERTa plus global q/k/v, which stay canonical
     # (``base.encoder.layer.N.attention.self.query_global.…``) for the targets that have them.
     _roberta_family(
-        "Longformer", "longformer", prefix="longformer", converts_to=lambda target: target.is_encoder_decoder,
+        "Longformer",
+        "longformer",
+        prefix="longformer",
+        converts_to=lambda target: target.is_encoder_decoder,
+        global_projections=True,
         targets_hint="to change a Longformer's length, resize it (roberta2longformer resize).",
     ),
     SourceFamily(
@@ -175,9 +252,19 @@ def family_for(config: PretrainedConfig) -> SourceFamily:
             _check_absolute_positions(config)
             return family
     raise ConversionError(
-        f"Source model type {model_type!r} is not supported; supported families are "
-        f"{supported_families()}."
+        f"Source model type {model_type!r} is not supported; supported families are {supported_families()}."
     )
+
+
+def readable_length(config: PretrainedConfig) -> int:
+    """How many tokens a model reads: a long model's length (one of our targets), or a source's learned
+    positions (its table less the offset rows)."""
+    from ..targets import target_or_none
+
+    target = target_or_none(config)
+    if target is not None:
+        return target.max_length(config)
+    return config.max_position_embeddings - family_for(config).position_offset(config)
 
 
 def _check_absolute_positions(config: PretrainedConfig) -> None:
@@ -191,7 +278,17 @@ def _check_absolute_positions(config: PretrainedConfig) -> None:
 
 def head_for(model: torch.nn.Module) -> str:
     """The head kind of a model instance from its class name (``…ForMaskedLM`` → ``masked_lm``)."""
-    name = type(model).__name__
+    return head_for_class_name(type(model).__name__)
+
+
+def saved_class_name(config: PretrainedConfig) -> str:
+    """The class a checkpoint was saved from (``architectures[0]``); without one, the family's base model."""
+    names = getattr(config, "architectures", None) or ()
+    return names[0] if names else "Model"
+
+
+def head_for_class_name(name: str) -> str:
+    """The head kind of a class name (``RobertaForMaskedLM`` → ``masked_lm``)."""
     for suffix, head in _HEAD_BY_CLASS_SUFFIX.items():
         if name.endswith(suffix):
             return head

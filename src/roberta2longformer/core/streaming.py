@@ -1,17 +1,18 @@
 """Converting a checkpoint on disk into a checkpoint on disk, at about the cost of copying it once.
 
 The in-memory path (:func:`~.convert.convert`) loads the source model, builds the target model
-and copies one into the other: three copies of the weights in memory. Here neither model exists.
-Both are built on the meta device, which gives key names, shapes, dtypes and tied weights for
-free; the source's tensors stay in their safetensors files (:class:`~.checkpoint.StoredTensor`)
-and the same :func:`~.convert.plan_conversion` maps them onto the target, so each output tensor
-is read, cast if asked, and written, one at a time. Only the tensors the plan computes with (the
+and copies one into the other: three copies of the weights in memory. Here neither model exists:
+the source's tensors stay in their safetensors files (:class:`~..io.checkpoint.StoredTensor`), are
+checked against the family's declared layout (:meth:`~.sources.SourceFamily.canonical_layout`),
+and the same :func:`~.convert.plan_conversion` maps them onto the target, so each output tensor is
+read, cast if asked, and written, one at a time. Only the tensors the plan computes with (the
 position table, anything a target derives) are ever in memory.
 
-The plan alone fixes the output's layout (names, shapes, dtypes), so writing starts as soon as
-it exists, and the target model is built and checked against the plan while the kernel copies:
-on a roberta-base checkpoint that work is a sizeable part of the floor, and hiding it behind the
-copy is what brings the conversion close to it. A mismatch cancels the copy.
+No ``transformers`` model class is imported unless the result is verified: importing them costs
+seconds (on a 2-core machine more than the whole copy of a roberta-base checkpoint), which is most
+of what a ``--no-verify`` conversion would otherwise cost. With verification, which loads both
+models anyway, the target is also built on the meta device while the kernel copies, and the plan
+is checked against what its ``save_pretrained`` writes; a mismatch cancels the copy.
 
 Verification needs real models; it loads the source and the *written* checkpoint after the
 conversion, and its time and memory are reported separately.
@@ -23,30 +24,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from transformers import AutoModel, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.modeling_utils import remove_tied_weights_from_state_dict
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import ConversionError, ToleranceError
 from ..io.checkpoint import LazyState, Planned, read_lazily, start_checkpoint
 from ..io.output import atomic_output_dir, write_report_and_card
-from ..targets import get_target
-from ..verification import VerificationReport
-from ..verification import verify as run_verify
-from .convert import (
-    Conversion,
-    Plan,
-    converted_tokenizer,
-    instantiate_without_init,
-    parse_dtype,
-    parse_options,
-    plan_conversion,
-)
+from ..targets import DEFAULT_TARGET, get_target
+from .convert import Conversion, Plan, converted_tokenizer, parse_dtype, parse_options, plan_conversion
 from .keys import check_fits
-from .loading import load_config, load_model, load_tokenizer, model_class_for, resolve_source
-from .sources import head_for
+from .loading import load_config, load_model, load_tokenizer, resolve_source
+from .sources import family_for, head_for_class_name, saved_class_name
+
+if TYPE_CHECKING:
+    from ..verification import VerificationReport
 
 
 class NotStreamable(ConversionError):
@@ -58,7 +52,7 @@ class WrittenConversion:
     """What :func:`convert_checkpoint` wrote, and what each phase cost."""
 
     path: Path
-    conversion: Conversion  # its models are on the meta device: class, config and keys, no weights
+    conversion: Conversion  # no models (the weights went from file to file): class names and configs
     report: VerificationReport | None
     files: list[Path]
     seconds: float  # reading, mapping and writing the model and tokenizer
@@ -75,26 +69,24 @@ def is_streamable(source: str | Path) -> bool:
     return path.is_dir() and any(path.glob("*.safetensors"))
 
 
-def _meta_model(cls: type[PreTrainedModel], config: PretrainedConfig, **kwargs: Any) -> PreTrainedModel:
-    if cls is AutoModel:  # a config without ``architectures``: the family's base model, as from_pretrained picks
-        from transformers.models.auto.modeling_auto import MODEL_MAPPING
-
-        cls = MODEL_MAPPING[type(config)]
-    return instantiate_without_init(cls, config, meta=True, **kwargs)
-
-
 def _saved_keys(model: PreTrainedModel) -> dict[str, torch.Tensor]:
     """The keys ``save_pretrained`` writes for ``model`` (tied copies removed), with meta tensors."""
+    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+
     return remove_tied_weights_from_state_dict(dict(model.state_dict()), model)
 
 
-def _source_state(location: str, config: PretrainedConfig) -> tuple[PreTrainedModel, LazyState, list[str]]:
-    """The source as a meta model plus its stored tensors, checked against what its class expects."""
-    source_meta = _meta_model(model_class_for(config), config)
+def _source_state(location: str, config: PretrainedConfig) -> tuple[str, str, LazyState, list[str]]:
+    """(class name, head, stored weights in layout order, notes): the checkpoint checked against what
+    its class saves, as the family declares it, without building that class."""
+    class_name = saved_class_name(config)
+    head = head_for_class_name(class_name)
+    family = family_for(config)
     stored = read_lazily(location)
-    expected = _saved_keys(source_meta)
-    missing = [k for k in expected if k not in stored]
-    if missing and all(".pooler." in f".{k}" for k in missing):
+    stored_as = family.canonical_names(stored, head)  # canonical name → stored key
+    layout = family.canonical_layout(config, head)
+    missing = [name for name in layout if name not in stored_as]
+    if missing and all(".pooler." in f".{name}" for name in missing):
         raise NotStreamable(
             f"The checkpoint in {location} was saved without its pooler, which from_pretrained fills with random "
             "weights (and so would every user of the converted model); convert it in memory (--in-memory), which "
@@ -102,28 +94,36 @@ def _source_state(location: str, config: PretrainedConfig) -> tuple[PreTrainedMo
         )
     if missing:
         raise ConversionError(
-            f"The checkpoint in {location} lacks {len(missing)} weight(s) that a {type(source_meta).__name__} has "
+            f"The checkpoint in {location} lacks {len(missing)} weight(s) that a {class_name} has "
             f"({', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}); it is incomplete, re-save it with save_pretrained()."
         )
+    wrong = [
+        f"{stored_as[name]} {tuple(dict.__getitem__(stored, stored_as[name]).shape)} (config.json says {shape})"
+        for name, shape in layout.items()
+        if tuple(dict.__getitem__(stored, stored_as[name]).shape) != shape
+    ]
+    if wrong:
+        raise ConversionError(
+            f"The checkpoint in {location} does not match its config.json ({'; '.join(wrong[:3])}); "
+            "give the config.json that was saved with these weights."
+        )
+    kept = [stored_as[name] for name in layout]
     notes = []
-    ignored = [k for k in stored if k not in expected]
+    ignored = sorted(set(stored) - set(kept))
     if ignored:
         notes.append(
-            f"{len(ignored)} tensor(s) in the checkpoint are not weights of {type(source_meta).__name__} "
+            f"{len(ignored)} tensor(s) in the checkpoint are not weights of {class_name} "
             f"({', '.join(ignored[:3])}{' …' if len(ignored) > 3 else ''}) and were ignored, as from_pretrained ignores them."
         )
-    shapes = {k: tuple(v.shape) for k, v in expected.items()}
-    stored_shapes = {k: dict.__getitem__(stored, k).shape for k in expected}
-    check_fits(type(source_meta).__name__, shapes, stored_shapes, set())
-    return source_meta, LazyState((k, dict.__getitem__(stored, k)) for k in expected), notes
+    return class_name, head, LazyState((key, dict.__getitem__(stored, key)) for key in kept), notes
 
 
 def _planned_tensors(plan: Plan) -> list[Planned]:
     """One :class:`Planned` per key of the plan, in the plan's order, in the target's dtype.
 
-    Taken from the plan alone, so writing can start before the target model is built;
-    :func:`_check_against_target` then confirms that these are exactly the tensors, shapes and
-    dtypes that the target class saves.
+    Taken from the plan alone, so writing starts before (or without) the target model being built;
+    with verification, :func:`_check_against_target` confirms that these are exactly the tensors,
+    shapes and dtypes that the target class saves.
     """
     dtype = plan.config.dtype
     planned = []
@@ -138,7 +138,12 @@ def _check_against_target(target_meta: PreTrainedModel, planned: Sequence[Planne
     everything = target_meta.state_dict()
     saved = _saved_keys(target_meta)
     given = {item.key: item.shape for item in planned}
-    check_fits(type(target_meta).__name__, {k: tuple(v.shape) for k, v in everything.items()}, given, set(everything) - set(saved))
+    check_fits(
+        type(target_meta).__name__,
+        {k: tuple(v.shape) for k, v in everything.items()},
+        given,
+        set(everything) - set(saved),
+    )
     unsaved = [item.key for item in planned if item.key not in saved]
     wrong_dtype = [item.key for item in planned if item.key in saved and item.dtype != saved[item.key].dtype]
     if unsaved or wrong_dtype:
@@ -148,13 +153,19 @@ def _check_against_target(target_meta: PreTrainedModel, planned: Sequence[Planne
         )
 
 
-def _write_configs(model: PreTrainedModel, directory: Path) -> None:
-    """config.json (and generation_config.json) exactly as ``save_pretrained`` writes them."""
-    model.config.dtype = str(model.config.dtype).removeprefix("torch.")
-    model.config.architectures = [type(model).__name__]
-    model.config.save_pretrained(directory)
-    if model.can_generate():
-        model.generation_config.save_pretrained(directory)
+def _write_configs(plan: Plan, directory: Path) -> None:
+    """config.json (and, for a model that generates, generation_config.json) as ``save_pretrained``
+    writes them for the plan's class; the streaming tests prove them identical."""
+    import copy
+
+    config = copy.deepcopy(plan.config)
+    config.dtype = str(config.dtype).removeprefix("torch.")
+    config.architectures = [plan.class_name]
+    config.save_pretrained(directory)
+    if plan.target.is_encoder_decoder:  # the class generates (LED…ForConditionalGeneration)
+        from transformers import GenerationConfig
+
+        GenerationConfig.from_model_config(config).save_pretrained(directory)
 
 
 def convert_checkpoint(
@@ -162,7 +173,7 @@ def convert_checkpoint(
     output: str | Path,
     tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
     *,
-    to: str = "longformer",
+    to: str = DEFAULT_TARGET,
     max_length: int = 4096,
     dtype: torch.dtype | str | None = None,
     seed: int = 0,
@@ -198,34 +209,60 @@ def convert_checkpoint(
         tokenizer = load_tokenizer(tokenizer)
 
     with atomic_output_dir(output, force=force) as staging:
-        source_meta, state, read_notes = _source_state(location, config)
+        source_class, head, state, read_notes = _source_state(location, config)
         plan = plan_conversion(
-            config, head_for(source_meta), state, tokenizer,
-            target=target, max_length=max_length, options=options, dtype=wanted_dtype, seed=seed,
+            config,
+            head,
+            state,
+            tokenizer,
+            target=target,
+            max_length=max_length,
+            options=options,
+            dtype=wanted_dtype,
+            seed=seed,
         )
         planned = _planned_tensors(plan)
         with start_checkpoint(staging, planned, max_shard_size=max_shard_size, progress=progress) as writer:
-            # While the kernel copies the weights: build the target on the meta device and check
-            # the plan against it (a mismatch cancels the copy), then write configs and tokenizer.
-            target_meta = plan.build(meta=True)
-            _check_against_target(target_meta, planned)
-            _write_configs(target_meta, staging)
+            # While the kernel copies the weights: with verification (which needs the model classes
+            # anyway), build the target on the meta device and check the plan against it (a mismatch
+            # cancels the copy); then write configs and tokenizer.
+            if verify:
+                _check_against_target(plan.build(meta=True), planned)
+            _write_configs(plan, staging)
             new_tokenizer = converted_tokenizer(tokenizer, max_length, target)
             if new_tokenizer is not None:
                 new_tokenizer.save_pretrained(staging)
         files = writer.files
         seconds = time.perf_counter() - started
         conversion = Conversion(
-            model=target_meta, tokenizer=new_tokenizer, source_model=source_meta, source_tokenizer=tokenizer,
-            target=target, max_length=max_length, options=plan.options, source_name=str(source),
-            seconds=seconds, notes=[*read_notes, *plan.notes],
+            model=None,
+            tokenizer=new_tokenizer,
+            source_model=None,
+            source_tokenizer=tokenizer,
+            target=target,
+            max_length=max_length,
+            options=plan.options,
+            source_name=str(source),
+            seconds=seconds,
+            notes=[*read_notes, *plan.notes],
+            model_class=plan.class_name,
+            source_class=source_class,
+            source_config=config,
         )
         report, verify_seconds = None, 0.0
         if verify:
+            from ..verification import verify as run_verify
+
             verify_started = time.perf_counter()
             report = run_verify(
-                load_model(location), load_model(staging), tokenizer,
-                smoke=smoke, seed=seed, raise_on_failure=False, source_name=str(source), texts=texts,
+                load_model(location),
+                load_model(staging),
+                tokenizer,
+                smoke=smoke,
+                seed=seed,
+                raise_on_failure=False,
+                source_name=str(source),
+                texts=texts,
             )
             verify_seconds = time.perf_counter() - verify_started
             on_report(report)
@@ -233,6 +270,11 @@ def convert_checkpoint(
                 raise ToleranceError(report.failures())
         write_report_and_card(conversion, report, staging)
     return WrittenConversion(
-        path=Path(output), conversion=conversion, report=report, files=[Path(output) / f.name for f in files],
-        seconds=seconds, verify_seconds=verify_seconds, notes=conversion.notes,
+        path=Path(output),
+        conversion=conversion,
+        report=report,
+        files=[Path(output) / f.name for f in files],
+        seconds=seconds,
+        verify_seconds=verify_seconds,
+        notes=conversion.notes,
     )

@@ -15,8 +15,16 @@ from torch import nn
 from ..errors import ConversionError
 from .attention import MASK_CACHE, GlobalSlots, MaskCache, blocked_forward, global_slots
 
-__all__ = ["GlobalSlots", "applies_to", "blocked_forward", "disable", "enable", "global_slots", "is_enabled",
-           "self_attention_modules"]
+__all__ = [
+    "GlobalSlots",
+    "applies_to",
+    "blocked_forward",
+    "disable",
+    "enable",
+    "global_slots",
+    "is_enabled",
+    "self_attention_modules",
+]
 
 _MARK = "_roberta2longformer_fast"
 

@@ -56,7 +56,9 @@ def blocked_forward(
     batch, length, _ = hidden_states.shape
     heads, head_dim, w = self.num_heads, self.head_dim, self.one_sided_attn_window_size
     if length % w:
-        raise ValueError(f"The sequence ({length}) must be a multiple of the one-sided window ({w}); LongformerModel pads it so.")
+        raise ValueError(
+            f"The sequence ({length}) must be a multiple of the one-sided window ({w}); LongformerModel pads it so."
+        )
     if is_index_masked is None:
         is_index_masked = torch.zeros(batch, length, dtype=torch.bool, device=hidden_states.device)
     if is_index_global_attn is None:
@@ -108,7 +110,9 @@ class MaskCache:
     def get(self, key: tuple, compute) -> list[torch.Tensor]:
         masked, global_, *rest = key
         full = (masked, global_, _version(masked), _version(global_), *rest)
-        same = len(self.key) == len(full) and self.key[0] is masked and self.key[1] is global_ and self.key[2:] == full[2:]
+        same = (
+            len(self.key) == len(full) and self.key[0] is masked and self.key[1] is global_ and self.key[2:] == full[2:]
+        )
         if not same:
             self.key, self.value = full, compute()
         return self.value
@@ -120,7 +124,6 @@ def _version(tensor: torch.Tensor) -> int:
         return tensor._version
     except RuntimeError:
         return -1
-
 
 
 def _block_size(w: int, globals_count: int) -> int:
@@ -179,10 +182,13 @@ def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn
     block = _block_size(w, count)
     blocks = length // block
     excluded = is_index_masked | is_index_global_attn  # keys transformers removes from the window
-    masks = cache.get((is_index_masked, is_index_global_attn, w, block), lambda: [
-        _row_mask(w, block, count, globals_.valid[row] if count else None, excluded[row], is_index_masked[row])
-        for row in range(batch)
-    ])
+    masks = cache.get(
+        (is_index_masked, is_index_global_attn, w, block),
+        lambda: [
+            _row_mask(w, block, count, globals_.valid[row] if count else None, excluded[row], is_index_masked[row])
+            for row in range(batch)
+        ],
+    )
     rows = []
     for row in range(batch):  # per row, so that every tensor SDPA sees is a view with one stride per dim
         index = globals_.index[row] if count else None
@@ -202,7 +208,9 @@ def _overwrite_global_rows(self, hidden_states, output, globals_, is_index_maske
     """Global tokens attend to every token with the global projections (as in transformers)."""
     batch, length, _ = hidden_states.shape
     heads, d = self.num_heads, self.head_dim
-    global_hidden = hidden_states.gather(1, globals_.index[:, :, None].expand(batch, globals_.count, hidden_states.shape[2]))
+    global_hidden = hidden_states.gather(
+        1, globals_.index[:, :, None].expand(batch, globals_.count, hidden_states.shape[2])
+    )
     query = _heads(self.query_global(global_hidden), batch, heads, d)
     key = _heads(self.key_global(hidden_states), batch, heads, d)
     value = _heads(self.value_global(hidden_states), batch, heads, d)

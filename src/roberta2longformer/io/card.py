@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..verification.compare import readable_length
+from ..core.sources import readable_length
 
 if TYPE_CHECKING:
     from ..core.convert import Conversion
-    from ..verification.compare import VerificationReport  # noqa: F401
+    from ..verification import VerificationReport
 
 
 def _what_it_is(conversion: Conversion) -> str:
@@ -19,7 +19,7 @@ def _what_it_is(conversion: Conversion) -> str:
             f"is kept and only the position table changed (new rows: `{init}`), so it computes what the "
             "original computed on every input both can read."
         )
-    layers = conversion.source_model.config.num_hidden_layers
+    layers = conversion.source_config.num_hidden_layers
     return (
         f"Every weight of the source is carried over (embeddings, all {layers} layers, pooler and head) "
         f"where the target has a place for it (see the notes); new position rows were initialised with "
@@ -29,14 +29,13 @@ def _what_it_is(conversion: Conversion) -> str:
 
 
 def render_card(conversion: Conversion, report: VerificationReport | None) -> str:
-    model = conversion.model
     options = ", ".join(f"`{k}={v}`" for k, v in conversion.options.items())
     lines = [
-        f"# {type(model).__name__} converted from `{conversion.source_name or type(conversion.source_model).__name__}`",
+        f"# {conversion.model_class} converted from `{conversion.source_name or conversion.source_class}`",
         "",
-        f"Made with roberta2longformer from a `{type(conversion.source_model).__name__}` "
-        f"(reads up to {readable_length(conversion.source_model)} tokens) to "
-        f"`{type(model).__name__}` for inputs of up to **{conversion.max_length} tokens**, "
+        f"Made with roberta2longformer from a `{conversion.source_class}` "
+        f"(reads up to {readable_length(conversion.source_config)} tokens) to "
+        f"`{conversion.model_class}` for inputs of up to **{conversion.max_length} tokens**, "
         f"in {conversion.seconds:.1f} s. Options: {options}.",
         "",
         "Load it with the plain `transformers` classes (no `trust_remote_code`):",
@@ -68,11 +67,18 @@ def render_card(conversion: Conversion, report: VerificationReport | None) -> st
             for c in report.checks
         ]
         if report.approximation:
-            lines += ["", "What the approximate attention costs against the source, before any training "
-                      "(hidden states; reported, not an exactness check):", "",
-                      "| length | regime | max abs diff | mean cosine |", "|---|---|---|---|"]
-            lines += [f"| {a['length']} | {a['regime']} | {a['max_abs_diff']:.2e} | {a['mean_cosine']:.4f} |"
-                      for a in report.approximation]
+            lines += [
+                "",
+                "What the approximate attention costs against the source, before any training "
+                "(hidden states; reported, not an exactness check):",
+                "",
+                "| length | regime | max abs diff | mean cosine |",
+                "|---|---|---|---|",
+            ]
+            lines += [
+                f"| {a['length']} | {a['regime']} | {a['max_abs_diff']:.2e} | {a['mean_cosine']:.4f} |"
+                for a in report.approximation
+            ]
         if report.smoke is not None:
             lines += [
                 "",

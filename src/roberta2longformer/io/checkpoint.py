@@ -31,15 +31,21 @@ from typing import Any
 import torch
 from huggingface_hub import split_state_dict_into_shards_factory
 from huggingface_hub.constants import SAFETENSORS_INDEX_FILE as SAFE_INDEX_NAME
-from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE as SAFE_WEIGHTS_NAME
 from huggingface_hub.constants import SAFETENSORS_WEIGHTS_FILE_PATTERN
 from safetensors import safe_open
 
 from ..errors import ConversionError
 
 _SAFETENSORS_DTYPES = {
-    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
     torch.bool: "BOOL",
 }
 _TORCH_DTYPES = {name: dtype for dtype, name in _SAFETENSORS_DTYPES.items()}
@@ -80,7 +86,7 @@ class LazyState(dict):
         return materialize(super().__getitem__(key))
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in self else default
+        return self[key] if key in self else default  # noqa: SIM401  (self.get would recurse; self[key] reads)
 
     def pop(self, key: str, *default: Any) -> Any:
         if key not in self and default:
@@ -96,7 +102,9 @@ def read_index(index: Path) -> dict[str, str]:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
             raise TypeError
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
-        raise ConversionError(f"{index} is not a valid safetensors index (no weight_map); re-save the checkpoint.") from None
+        raise ConversionError(
+            f"{index} is not a valid safetensors index (no weight_map); re-save the checkpoint."
+        ) from None
     outside = sorted({name for name in weight_map.values() if Path(name).name != name or name in ("", ".", "..")})
     if outside:
         raise ConversionError(
@@ -151,7 +159,11 @@ def _byte_ranges(path: Path) -> dict[str, tuple[int, int]]:
         (length,) = struct.unpack("<Q", file.read(8))
         header = json.loads(file.read(length))
     base = 8 + length
-    return {key: (base + v["data_offsets"][0], base + v["data_offsets"][1]) for key, v in header.items() if key != "__metadata__"}
+    return {
+        key: (base + v["data_offsets"][0], base + v["data_offsets"][1])
+        for key, v in header.items()
+        if key != "__metadata__"
+    }
 
 
 def _describe(handle: Any, path: Path, keys: list[str], state: LazyState, ranges: dict[str, tuple[int, int]]) -> None:
@@ -189,7 +201,9 @@ class Planned:
     def tensor(self) -> torch.Tensor:
         data = materialize(self.value)
         if tuple(data.shape) != self.shape:
-            raise ConversionError(f"{self.key}: got shape {tuple(data.shape)}, expected {self.shape}; this is a bug, please report it.")
+            raise ConversionError(
+                f"{self.key}: got shape {tuple(data.shape)}, expected {self.shape}; this is a bug, please report it."
+            )
         return data.to(self.dtype).contiguous()
 
 
@@ -231,7 +245,9 @@ def _layout(path: Path, planned: Sequence[Planned]) -> _FileLayout:
     offset = 0
     for item in planned:
         header[item.key] = {
-            "dtype": _SAFETENSORS_DTYPES[item.dtype], "shape": list(item.shape), "data_offsets": [offset, offset + item.nbytes],
+            "dtype": _SAFETENSORS_DTYPES[item.dtype],
+            "shape": list(item.shape),
+            "data_offsets": [offset, offset + item.nbytes],
         }
         offset += item.nbytes
     header["__metadata__"] = {"format": "pt"}
@@ -265,13 +281,18 @@ class CheckpointWriter:
         self._lock = threading.Lock()
         self._sources: dict[Path, Any] = {}
         self._outputs: list[Any] = []
-        self._bar = tqdm(total=sum(l.size - len(l.header) for l in layouts), unit="B", unit_scale=True,
-                         desc="Writing weights", disable=not progress)
+        self._bar = tqdm(
+            total=sum(layout.size - len(layout.header) for layout in layouts),
+            unit="B",
+            unit_scale=True,
+            desc="Writing weights",
+            disable=not progress,
+        )
         self._pool = ThreadPoolExecutor(max_workers=workers)
         self._pending = []
         try:
             for layout in layouts:
-                out = open(layout.path, "wb")
+                out = open(layout.path, "wb")  # noqa: SIM115  (held by the writer threads; closed in _close)
                 self._outputs.append(out)
                 _reserve(out.fileno(), layout.size)
                 _write_all(out.fileno(), layout.header, 0)
@@ -286,7 +307,7 @@ class CheckpointWriter:
     def _source_fd(self, file: Path) -> int:
         with self._lock:
             if file not in self._sources:
-                self._sources[file] = open(file, "rb")
+                self._sources[file] = open(file, "rb")  # noqa: SIM115  (shared by the threads; closed in _close)
             return self._sources[file].fileno()
 
     def _write_one(self, fd: int, item: Planned, position: int) -> None:
@@ -396,13 +417,17 @@ def start_checkpoint(
     """
     by_key = {item.key: item for item in planned}
     split = split_state_dict_into_shards_factory(
-        by_key, get_storage_size=lambda item: item.nbytes, filename_pattern=SAFETENSORS_WEIGHTS_FILE_PATTERN,
+        by_key,
+        get_storage_size=lambda item: item.nbytes,
+        filename_pattern=SAFETENSORS_WEIGHTS_FILE_PATTERN,
         max_shard_size=parse_size(max_shard_size),
     )
     if split.is_sharded:
         index = {"metadata": split.metadata, "weight_map": split.tensor_to_filename}
         (directory / SAFE_INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    layouts = [_layout(directory / name, [by_key[key] for key in keys]) for name, keys in split.filename_to_tensors.items()]
+    layouts = [
+        _layout(directory / name, [by_key[key] for key in keys]) for name, keys in split.filename_to_tensors.items()
+    ]
     return CheckpointWriter(layouts, progress=progress)
 
 

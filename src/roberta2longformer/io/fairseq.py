@@ -30,8 +30,8 @@ import transformers
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForMaskedLM
 
-from ..errors import ConversionError
 from ..core.keys import rename, rename_keys
+from ..errors import ConversionError
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 MASK = "<mask>"
@@ -41,7 +41,10 @@ _TARGET_LAYER = r"roberta.encoder.layer.\g<i>."
 #: fairseq names (``decoder.`` in fairseq ≤ 0.9, ``encoder.`` later) → RobertaForMaskedLM names.
 FAIRSEQ_RULES = (
     rename(r"(?:encoder|decoder)\.sentence_encoder\.embed_tokens\.weight", "roberta.embeddings.word_embeddings.weight"),
-    rename(r"(?:encoder|decoder)\.sentence_encoder\.embed_positions\.weight", "roberta.embeddings.position_embeddings.weight"),
+    rename(
+        r"(?:encoder|decoder)\.sentence_encoder\.embed_positions\.weight",
+        "roberta.embeddings.position_embeddings.weight",
+    ),
     rename(
         r"(?:encoder|decoder)\.sentence_encoder\.(?:emb_layer_norm|layernorm_embedding)\.(?P<t>weight|bias)",
         r"roberta.embeddings.LayerNorm.\g<t>",
@@ -224,8 +227,15 @@ def build_tokenizer(symbols: list[str], directory: Path, max_length: int) -> Pre
         )
     tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
     return transformers.RobertaTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token=MASK, model_max_length=max_length,
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token=MASK,
+        model_max_length=max_length,
     )
 
 

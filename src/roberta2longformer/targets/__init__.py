@@ -22,9 +22,17 @@ from .base import (
     target_names,
     target_or_none,
 )
-from . import longformer, nystromformer, bigbird, led  # noqa: E402,F401  (each registers its target)
+
+# Each module registers its target; this order is the order of --to's choices and of --help,
+# and the first is the default target.
+# isort: off
+from . import longformer, nystromformer, bigbird, led  # noqa: E402,F401
+# isort: on
+
+DEFAULT_TARGET = "longformer"
 
 __all__ = [
+    "DEFAULT_TARGET",
     "DTYPE_NAMES",
     "POSITION_INIT",
     "Approximation",

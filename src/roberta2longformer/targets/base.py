@@ -68,7 +68,9 @@ class Option:
 
 #: The option every target has: how rows beyond the source's positions are filled.
 POSITION_INIT = Option(
-    "position_init", str, "tile",
+    "position_init",
+    str,
+    "tile",
     "How to fill position rows beyond the source's: tile (repeat, as in the Longformer paper), interpolate, "
     "random, or random-all (every row fresh: the paper's ablation, not exact). The source's rows are kept.",
     choices=POSITION_INITS,
@@ -147,9 +149,13 @@ class Target:
     def config_class(self) -> type[PretrainedConfig]:
         return _transformers_class(self.config_class_name)
 
+    def model_class(self, head: str) -> type[PreTrainedModel]:
+        """The ``transformers`` class for ``head`` (importing it imports the modeling code: seconds)."""
+        return _transformers_class(self.model_class_names[head])
+
     @property
     def model_classes(self) -> dict[str, type[PreTrainedModel]]:
-        return {head: _transformers_class(name) for head, name in self.model_class_names.items()}
+        return {head: self.model_class(head) for head in self.model_class_names}
 
     @property
     def byte_level_tokenizer_class(self) -> type | None:

@@ -32,7 +32,7 @@ from ..core.keys import Rename, rename
 from ..core.sources import POSITION_KEY
 from ..errors import ConversionError, require_positive_int
 from .base import NewWeights, Option, Target, register
-from .longformer import ATTENTION_WINDOW, attention_windows, check_window_count, global_first_token, one_window
+from .longformer import ATTENTION_WINDOW, attention_windows, global_first_token, one_window, per_layer_windows
 
 if TYPE_CHECKING:
     import torch
@@ -122,7 +122,9 @@ class LED(Target):
         ATTENTION_WINDOW,
         Option("decoder_max_length", int, 1024, "Longest output the decoder reads, in tokens."),
         Option(
-            "cross_attention_init", str, "random",
+            "cross_attention_init",
+            str,
+            "random",
             "Start the decoder's cross-attention random or as a copy of its self-attention.",
             choices=CROSS_ATTENTION_INITS,
         ),
@@ -181,8 +183,6 @@ class LED(Target):
         self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
     ) -> dict[str, Any]:
         _check_layer_norm_eps(source)
-        windows = attention_windows(options["attention_window"])
-        check_window_count(windows, source.num_hidden_layers)
         bos, eos = special.get("bos_token_id"), special.get("eos_token_id")
         if bos is None or eos is None:
             raise ConversionError(
@@ -195,7 +195,7 @@ class LED(Target):
             "decoder_layers": source.num_hidden_layers,
             "decoder_attention_heads": source.num_attention_heads,
             "decoder_ffn_dim": source.intermediate_size,
-            "attention_window": windows if len(windows) > 1 else windows[0],
+            "attention_window": per_layer_windows(options["attention_window"], source.num_hidden_layers),
             "activation_dropout": 0.0,  # the source has no dropout inside its feed-forward block
             "bos_token_id": bos,
             "eos_token_id": eos,
@@ -260,7 +260,9 @@ class LED(Target):
                     )
         if "final_logits_bias" not in state:
             tensors["final_logits_bias"] = torch.zeros(1, config.vocab_size, dtype=config.dtype)
-        described = "copies of each layer's self-attention" if init == "self" else "random (seeded, normal(0, init_std))"
+        described = (
+            "copies of each layer's self-attention" if init == "self" else "random (seeded, normal(0, init_std))"
+        )
         note = (
             f"The decoder's cross-attention starts as {described} (cross_attention_init={init!r}); "
             "the encoder-decoder must be fine-tuned before it generates anything useful."
@@ -271,7 +273,10 @@ class LED(Target):
         return config.max_encoder_position_embeddings
 
     def saved_options(self, config: PretrainedConfig) -> dict[str, Any]:
-        return {"attention_window": config.attention_window, "decoder_max_length": config.max_decoder_position_embeddings}
+        return {
+            "attention_window": config.attention_window,
+            "decoder_max_length": config.max_decoder_position_embeddings,
+        }
 
     def resize_fields(self, config: PretrainedConfig, max_length: int) -> dict[str, Any]:
         return {"max_encoder_position_embeddings": max_length}

@@ -23,9 +23,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig
 
-ATTENTION_WINDOW = Option(
-    "attention_window", int, 512, "Tokens each token attends to (even; half on each side)."
-)
+ATTENTION_WINDOW = Option("attention_window", int, 512, "Tokens each token attends to (even; half on each side).")
 
 
 def attention_windows(window: int | list[int] | tuple[int, ...]) -> list[int]:
@@ -42,6 +40,14 @@ def check_window_count(windows: list[int], layers: int) -> None:
             f"attention_window has {len(windows)} values but the source has {layers} layers; "
             "give one value, or one per layer."
         )
+
+
+def per_layer_windows(window: int | list[int] | tuple[int, ...], layers: int) -> list[int]:
+    """One window per layer, as ``LongformerModel`` and ``LEDModel`` store it in their config when built
+    (so a config written without building the model is the one ``save_pretrained`` writes)."""
+    windows = attention_windows(window)
+    check_window_count(windows, layers)
+    return windows if len(windows) > 1 else windows * layers
 
 
 def one_window(config: PretrainedConfig) -> int:
@@ -103,10 +109,9 @@ class Longformer(Target):
     def config_overrides(
         self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
     ) -> dict[str, Any]:
-        check_window_count(attention_windows(options["attention_window"]), source.num_hidden_layers)
         return {
             "max_position_embeddings": max_length + roberta_position_offset(source.pad_token_id),
-            "attention_window": options["attention_window"],
+            "attention_window": per_layer_windows(options["attention_window"], source.num_hidden_layers),
             "sep_token_id": special.get("sep_token_id"),
         }
 

@@ -78,9 +78,12 @@ class Nystromformer(Target):
     options = (
         Option("num_landmarks", int, 64, "Landmarks per layer."),
         Option(
-            "segment_means_seq_len", int, None,
+            "segment_means_seq_len",
+            int,
+            None,
             "The input length the model reads (segment_means_seq_len); inputs must be padded to it.",
-            flag="segment_length", default_text="--max-length",
+            flag="segment_length",
+            default_text="--max-length",
         ),
         Option("conv_kernel_size", int, 65, "Kernel of the value convolution, which starts at zero (odd)."),
     )
@@ -154,10 +157,12 @@ class Nystromformer(Target):
         import torch
 
         shape = (config.num_attention_heads, 1, config.conv_kernel_size, 1)
-        return NewWeights({
-            f"{prefix}encoder.layer.{i}.attention.self.conv.weight": torch.zeros(shape, dtype=config.dtype)
-            for i in range(config.num_hidden_layers)
-        })
+        return NewWeights(
+            {
+                f"{prefix}encoder.layer.{i}.attention.self.conv.weight": torch.zeros(shape, dtype=config.dtype)
+                for i in range(config.num_hidden_layers)
+            }
+        )
 
     def input_length(self, config: PretrainedConfig) -> int:
         return config.segment_means_seq_len

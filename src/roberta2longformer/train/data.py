@@ -44,7 +44,9 @@ def load_documents(sources: Sequence[str | Path], *, text_field: str = "text") -
         raise ConversionError("No data given; pass text files, JSON Lines files, directories or a datasets name.")
     local = [s for s in sources if Path(s).exists()]
     if len(local) != len(sources):
-        looks_like_path = any(Path(s).suffix in TEXT_SUFFIXES + JSON_SUFFIXES or str(s).startswith((".", "/")) for s in sources)
+        looks_like_path = any(
+            Path(s).suffix in TEXT_SUFFIXES + JSON_SUFFIXES or str(s).startswith((".", "/")) for s in sources
+        )
         if local or len(sources) != 1 or looks_like_path:
             missing = [str(s) for s in sources if not Path(s).exists()]
             raise ConversionError(f"{', '.join(missing)} do(es) not exist; pass existing files or directories.")
@@ -65,7 +67,9 @@ def load_documents(sources: Sequence[str | Path], *, text_field: str = "text") -
     except ConversionError:
         raise
     except (UnicodeDecodeError, ValueError, datasets.exceptions.DatasetGenerationError) as error:
-        raise ConversionError(f"Could not read the data ({str(error).splitlines()[0][:200]}); give UTF-8 text or JSON Lines.") from None
+        raise ConversionError(
+            f"Could not read the data ({str(error).splitlines()[0][:200]}); give UTF-8 text or JSON Lines."
+        ) from None
     documents = datasets.concatenate_datasets(parts) if len(parts) > 1 else (parts[0] if parts else None)
     if documents is None or not any(text.strip() for text in documents["text"]):
         raise ConversionError(f"The data in {', '.join(map(str, local))} is empty; give files with text in them.")
@@ -85,7 +89,9 @@ def _hub_documents(name: str, text_field: str) -> datasets.Dataset:
     return loaded.select_columns([text_field]).rename_column(text_field, "text")
 
 
-def split_documents(documents: datasets.Dataset, fraction: float, seed: int) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+def split_documents(
+    documents: datasets.Dataset, fraction: float, seed: int
+) -> tuple[datasets.Dataset, datasets.Dataset | None]:
     """Held-out documents (whole ones, so no text is in both); none when there is one document."""
     if not 0 <= fraction < 1:
         raise ConversionError(f"The held-out fraction must be in [0, 1), got {fraction}.")
@@ -120,8 +126,12 @@ def pack(
         whole = len(stream) // inner * inner
         return {"input_ids": [[start, *stream[i : i + inner], end] for i in range(0, whole, inner)]}
 
-    tokenized = documents.map(tokenize, batched=True, remove_columns=documents.column_names, desc="Tokenizing", num_proc=num_proc)
-    packed = tokenized.map(blocks, batched=True, batch_size=1000, remove_columns=["ids"], desc=f"Packing into {block_length}-token blocks")
+    tokenized = documents.map(
+        tokenize, batched=True, remove_columns=documents.column_names, desc="Tokenizing", num_proc=num_proc
+    )
+    packed = tokenized.map(
+        blocks, batched=True, batch_size=1000, remove_columns=["ids"], desc=f"Packing into {block_length}-token blocks"
+    )
     if len(packed) == 0:
         raise ConversionError(
             f"The data holds fewer than {block_length} tokens, not one full block; give more text or a shorter --max-length."

@@ -16,8 +16,8 @@ checkpointing, schedules, bf16/fp16, checkpoints and ``resume``, and multi-GPU/m
 from __future__ import annotations
 
 import csv
-import os
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +36,9 @@ from transformers import (
 )
 
 from ..core.loading import load_tokenizer, resolve_source
-from ..core.sources import family_for
+from ..core.sources import family_for, readable_length
 from ..errors import ConversionError
 from ..targets import Target, target_or_none
-from ..verification import readable_length
 from . import data
 
 
@@ -123,7 +122,7 @@ def _sinusoidal_start(model: PreTrainedModel) -> None:
 def model_length(model: PreTrainedModel) -> int:
     """The block length a model trains on: what it reads (a Nyströmformer: its segment length)."""
     target = target_or_none(model.config)
-    return target.input_length(model.config) if target is not None else readable_length(model)
+    return target.input_length(model.config) if target is not None else readable_length(model.config)
 
 
 def _precision(choice: str) -> dict[str, bool]:
@@ -178,7 +177,11 @@ class CsvMetrics(TrainerCallback):
 def _freeze_all_but_positions(model: PreTrainedModel, beyond: int, target: Target | None) -> None:
     """Train only the position rows read by tokens at index ≥ ``beyond``."""
     offset = target.position_offset(model.config) if target else family_for(model.config).position_offset(model.config)
-    table = next(p for name, p in model.named_parameters() if re.search(r"position_embeddings\.weight$|embed_positions\.weight$", name))
+    table = next(
+        p
+        for name, p in model.named_parameters()
+        if re.search(r"position_embeddings\.weight$|embed_positions\.weight$", name)
+    )
     if not offset + beyond < table.shape[0]:
         raise ConversionError(
             f"--only-positions-beyond {beyond} leaves no rows to train (the model has {table.shape[0] - offset} positions)."

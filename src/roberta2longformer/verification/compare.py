@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..core.sources import family_for, head_for
+from ..core.sources import head_for, readable_length
 from ..core.tokenizer import first_defined
 from ..errors import ConversionError, ToleranceError
 from ..runtime import peak_rss_mb
@@ -77,7 +77,9 @@ def _random_batch(
 def _frame_ids(config, tokenizer: PreTrainedTokenizerBase | None) -> dict[str, int | None]:
     tok = tokenizer
     return {
-        "start": first_defined(tok and tok.cls_token_id, tok and tok.bos_token_id, getattr(config, "bos_token_id", None)),
+        "start": first_defined(
+            tok and tok.cls_token_id, tok and tok.bos_token_id, getattr(config, "bos_token_id", None)
+        ),
         "end": first_defined(tok and tok.sep_token_id, tok and tok.eos_token_id, getattr(config, "eos_token_id", None)),
     }
 
@@ -88,7 +90,11 @@ def _cases(config, tokenizer, exact_length: int, seed: int, texts: Sequence[str]
     special = _frame_ids(config, tokenizer)
     short = max(2, min(7, exact_length))
     cases = [
-        (f"random ids, batch 2, {exact_length} tokens, global CLS", _random_batch(generator, [exact_length] * 2, config, special), True),
+        (
+            f"random ids, batch 2, {exact_length} tokens, global CLS",
+            _random_batch(generator, [exact_length] * 2, config, special),
+            True,
+        ),
         (
             f"random ids, batch 3, padded ({exact_length}/{max(2, exact_length // 2)}/{short})",
             _random_batch(generator, [exact_length, max(2, exact_length // 2), short], config, special),
@@ -179,7 +185,7 @@ def verify(
         source_positions = target.max_length(source.config)
         limits = [source_positions, target.max_length(converted.config)]
     else:
-        source_positions = _source_positions(source)
+        source_positions = readable_length(source.config)
         limits = [source_positions, target.max_length(converted.config), target.exact_length(converted.config)]
         source_target = target_or_none(source.config)
         if source_target is not None:  # a Longformer source is itself exact only in one window
@@ -230,8 +236,10 @@ def _check_case(
         inputs = _as_multiple_choice(inputs)
     extra = target.extra_inputs(inputs["input_ids"], global_first)
     length = inputs["input_ids"].shape[-1]
-    expected = _run(source, target, inputs, extra, length) if same_architecture else _forward(
-        source, inputs, **_understood(source, extra)
+    expected = (
+        _run(source, target, inputs, extra, length)
+        if same_architecture
+        else _forward(source, inputs, **_understood(source, extra))
     )
     actual = _run(converted, target, inputs, extra, length)
     mask = inputs["attention_mask"]
@@ -239,7 +247,9 @@ def _check_case(
         return [_compare("encoder last_hidden_state", _final_hidden(expected), _final_hidden(actual), mask, atol, case)]
     checks = []
     if head != "base":  # the base model's last_hidden_state is compared below
-        checks.append(_compare("hidden_states[-1]", expected.hidden_states[-1], actual.hidden_states[-1], mask, atol, case))
+        checks.append(
+            _compare("hidden_states[-1]", expected.hidden_states[-1], actual.hidden_states[-1], mask, atol, case)
+        )
     for name in HEAD_OUTPUTS[head]:
         if name not in actual.__dataclass_fields__:  # the target architecture has no such output
             continue
@@ -278,18 +288,3 @@ def _smoke(model, target: Target, head: str, length: int, seed: int) -> dict[str
     started = time.perf_counter()
     result = target.smoke_run(model, inputs)
     return {"length": length, "seconds": round(time.perf_counter() - started, 3), **result}
-
-
-def _source_positions(model: PreTrainedModel) -> int:
-    config = model.config
-    return config.max_position_embeddings - family_for(config).position_offset(config)
-
-
-def readable_length(model: PreTrainedModel) -> int:
-    """How many tokens a source (a supported encoder or one of our long targets) reads."""
-    try:
-        return target_for_config(model.config).max_length(model.config)
-    except ConversionError:
-        return _source_positions(model)
-
-

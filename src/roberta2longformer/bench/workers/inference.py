@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ...errors import ConversionError
@@ -21,7 +22,9 @@ def measure(params: dict[str, Any]) -> None:
 
     for length in params["lengths"]:
         try:
-            model = build_model(params["arch"], params["shape"], length, backend=params["backend"]).to(device, dtype).eval()
+            model = (
+                build_model(params["arch"], params["shape"], length, backend=params["backend"]).to(device, dtype).eval()
+            )
         except ConversionError as error:  # e.g. BigBird is full attention below (5 + 2r)·block tokens
             emit({"length": length, "skipped": str(error)})
             continue
@@ -30,7 +33,7 @@ def measure(params: dict[str, Any]) -> None:
         try:
             with torch.inference_mode(), context:
                 memory.reset()
-                first, seconds = timed(lambda: model(**inputs), device, params["repeats"])
+                first, seconds = timed(functools.partial(model, **inputs), device, params["repeats"])
                 peak = memory.peak_mb()
             emit({"length": length, "seconds": seconds, "first_seconds": first, "peak_mb": peak})
         except (RuntimeError, MemoryError) as error:  # out of memory: longer lengths will not fit either

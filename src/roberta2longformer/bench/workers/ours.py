@@ -25,11 +25,17 @@ def measure(params: dict[str, Any]) -> None:
         seconds, verify_seconds = time.perf_counter() - started, 0.0
     else:
         written = convert_checkpoint(
-            params["source"], params["output"], max_length=params["max_length"], verify=params["verify"],
-            smoke=False, progress=False,
+            params["source"],
+            params["output"],
+            max_length=params["max_length"],
+            verify=params["verify"],
+            smoke=False,
+            progress=False,
         )
         seconds, verify_seconds = written.seconds, written.verify_seconds
-    emit({"seconds": seconds, "verify_seconds": verify_seconds, "peak_rss_mb": peak_rss_mb(), "import_rss_mb": baseline})
+    emit(
+        {"seconds": seconds, "verify_seconds": verify_seconds, "peak_rss_mb": peak_rss_mb(), "import_rss_mb": baseline}
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ def measure(params: dict[str, Any]) -> None:
     transformers.logging.set_verbosity_error()
     device, length, batch = params["device"], params["length"], params["batch"]
     masked_lm = params.get("head", "mlm") == "mlm"
-    model = build_model(params["arch"], params["shape"], length, masked_lm=masked_lm, backend=params["backend"]).to(device).train()
+    model = (
+        build_model(params["arch"], params["shape"], length, masked_lm=masked_lm, backend=params["backend"])
+        .to(device)
+        .train()
+    )
     if params["checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
@@ -28,12 +32,18 @@ def measure(params: dict[str, Any]) -> None:
     memory = DeviceMemory(device)
     autocast = torch.autocast(device, dtype=torch.bfloat16) if params.get("bf16") else contextlib.nullcontext()
 
-    projection = torch.randn(batch, length, model.config.hidden_size, generator=torch.Generator().manual_seed(2)).to(device)
+    projection = torch.randn(batch, length, model.config.hidden_size, generator=torch.Generator().manual_seed(2)).to(
+        device
+    )
 
     def step() -> None:
         with autocast:
             # The encoder alone (no vocabulary-sized logits) shows what the attention itself costs.
-            loss = model(**inputs, labels=labels).loss if masked_lm else (model(**inputs).last_hidden_state * projection).sum()
+            loss = (
+                model(**inputs, labels=labels).loss
+                if masked_lm
+                else (model(**inputs).last_hidden_state * projection).sum()
+            )
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -43,8 +53,14 @@ def measure(params: dict[str, Any]) -> None:
     seconds = statistics.median(time_once(step, device) for _ in range(params["repeats"]))
     peak = memory.peak_mb()
     gradients = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad) / 2**20
-    emit({"seconds": seconds, "tokens_per_second": batch * length / seconds, "peak_mb": peak,
-           "activations_mb": max(peak - gradients, 0.0)})
+    emit(
+        {
+            "seconds": seconds,
+            "tokens_per_second": batch * length / seconds,
+            "peak_mb": peak,
+            "activations_mb": max(peak - gradients, 0.0),
+        }
+    )
 
 
 def _null():

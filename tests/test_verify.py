@@ -1,0 +1,92 @@
+"""verify itself: what it compares, where, what it reports, and when it fails."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from helpers import make_source
+from roberta2longformer import ConversionError, ToleranceError, VerificationReport, convert, verify
+from roberta2longformer.verification import Check
+
+
+@pytest.fixture
+def pair(bpe_tokenizer):
+    source = make_source("roberta", "masked_lm")
+    return source, convert(source, bpe_tokenizer, max_length=64, attention_window=16).model
+
+
+def test_an_exact_conversion_passes_with_every_case_and_output(pair, bpe_tokenizer):
+    source, converted = pair
+    report = verify(source, converted, bpe_tokenizer)
+    assert isinstance(report, VerificationReport) and report.passed
+    assert report.exact_length == 9 and report.max_length == 64  # one window: 16 / 2 + 1
+    cases = {check.case for check in report.checks}
+    assert any("batch 2" in c and "global CLS" in c for c in cases)  # batch > 1, global tokens
+    assert any("padded" in c for c in cases)  # padding
+    assert any(c.startswith("text") for c in cases)  # real text through the tokenizer
+    assert {check.output for check in report.checks} == {"hidden_states[-1]", "logits"}
+    assert all(check.passed and check.atol == 1e-4 for check in report.checks)
+    assert report.smoke["length"] == 64 and report.smoke["finite"]
+    assert report.peak_rss_mb > 0 and report.seconds > 0
+
+
+def test_without_a_tokenizer_there_is_no_text_case(pair):
+    report = verify(*pair)
+    assert report.passed and not any(check.case.startswith("text") for check in report.checks)
+
+
+def test_a_changed_weight_fails_every_affected_output_together(pair, bpe_tokenizer):
+    source, converted = pair
+    with torch.no_grad():
+        converted.lm_head.dense.weight.mul_(1.5)
+    with pytest.raises(ToleranceError) as raised:
+        verify(source, converted, bpe_tokenizer, smoke=False)
+    assert raised.value.failures and all("logits" in failure for failure in raised.value.failures)
+    report = verify(source, converted, bpe_tokenizer, smoke=False, raise_on_failure=False)
+    assert not report.passed and report.failures() == raised.value.failures
+    assert all(check.passed for check in report.checks if check.output == "hidden_states[-1]")
+
+
+def test_a_non_finite_smoke_run_fails(pair):
+    source, converted = pair
+    with torch.no_grad():  # a row only the full-length smoke input reads
+        converted.longformer.embeddings.position_embeddings.weight[60].fill_(float("nan"))
+    report = verify(source, converted, raise_on_failure=False)
+    assert all(check.passed for check in report.checks)
+    assert not report.passed and report.failures() == ["smoke forward at 64 tokens produced non-finite values"]
+
+
+def test_models_with_different_heads_are_refused(bpe_tokenizer):
+    source = make_source("roberta", "base")
+    converted = convert(make_source("roberta", "masked_lm"), bpe_tokenizer, max_length=64, attention_window=16).model
+    with pytest.raises(ConversionError, match="compare models with the same head"):
+        verify(source, converted)
+
+
+def test_the_exact_length_is_bounded_by_the_source_positions(bpe_tokenizer):
+    source = make_source("roberta", "masked_lm")
+    converted = convert(
+        source, bpe_tokenizer, max_length=64, attention_window=128
+    ).model  # the window exceeds the source
+    assert verify(source, converted, smoke=False).exact_length == 32
+
+
+def test_an_approximating_target_reports_its_cost_without_failing(bpe_tokenizer):
+    source = make_source("roberta", "masked_lm")
+    converted = convert(source, bpe_tokenizer, to="nystromformer", max_length=64, num_landmarks=8).model
+    report = verify(source, converted, bpe_tokenizer, smoke=False)
+    assert report.passed and report.approximation
+    assert all(0 < a["length"] <= 32 and a["regime"] == "8 landmarks" for a in report.approximation)
+    assert any("not an exactness check" in line for line in report.summary_lines())
+
+
+def test_the_report_serialises_with_each_checks_verdict(pair, bpe_tokenizer):
+    report = verify(*pair, bpe_tokenizer, smoke=False)
+    data = json.loads(report.to_json())
+    assert data["passed"] is True and data["max_abs_diff"] == report.max_abs_diff
+    assert all(check["passed"] for check in data["checks"]) and len(data["checks"]) == len(report.checks)
+    failing = Check("case", "logits", [1], 1.0, 1e-4)
+    assert not failing.passed and failing.line().startswith("✗ case: logits")
