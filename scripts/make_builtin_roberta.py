@@ -22,6 +22,7 @@ import transformers
 from tokenizers import ByteLevelBPETokenizer
 
 from austen import fetch_austen  # scripts/austen.py, beside this script
+from roberta2longformer.core.tokenizer import roberta_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "src" / "roberta2longformer" / "models" / "austen-roberta"
@@ -46,17 +47,7 @@ def main() -> None:
         min_frequency=2,
         special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
     )
-    tokenizer = transformers.RobertaTokenizerFast(
-        tokenizer_object=bpe._tokenizer,
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        model_max_length=128,
-    )
+    tokenizer = roberta_tokenizer(bpe._tokenizer, 128)
     tokenizer.save_pretrained(start)
     transformers.RobertaConfig(
         vocab_size=len(tokenizer),

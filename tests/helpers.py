@@ -11,6 +11,8 @@ import torch
 import transformers
 from tokenizers import BertWordPieceTokenizer, ByteLevelBPETokenizer
 
+from roberta2longformer.core.tokenizer import roberta_tokenizer
+
 CORPUS = [
     "It is a truth universally acknowledged that a long document needs a long model.",
     "The quick brown fox jumps over the lazy dog while the committee debates the library.",
@@ -37,20 +39,9 @@ HEAD_SUFFIXES = {
 def bpe_tokenizer() -> transformers.RobertaTokenizerFast:
     """A byte-level BPE tokenizer with RoBERTa's special tokens at RoBERTa's ids (0–4)."""
     trained = ByteLevelBPETokenizer()
-    trained.train_from_iterator(
-        CORPUS, vocab_size=320, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    )
-    return transformers.RobertaTokenizerFast(
-        tokenizer_object=trained._tokenizer,
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        model_max_length=32,
-    )
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # at RoBERTa's ids
+    trained.train_from_iterator(CORPUS, vocab_size=320, min_frequency=1, special_tokens=specials)
+    return roberta_tokenizer(trained._tokenizer, 32)
 
 
 def wordpiece_tokenizer() -> transformers.BertTokenizerFast:

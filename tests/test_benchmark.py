@@ -11,30 +11,9 @@ from roberta2longformer.cli import app
 
 def test_bench_writes_tables_plots_and_machine_info(tmp_path):
     output = tmp_path / "bench"
-    result = CliRunner().invoke(
-        app,
-        [
-            "bench",
-            "-o",
-            str(output),
-            "--shapes",
-            "small",
-            "--repeats",
-            "1",
-            "--lengths",
-            "512",
-            "--batches",
-            "1",
-            "--model-shape",
-            "small",
-            "--training-length",
-            "512",
-            "--archs",
-            "full-sdpa,longformer",
-            "--training-cases",
-            "encoder",
-        ],
-    )
+    args = f"bench -o {output} --shapes small --repeats 1 --lengths 512 --batches 1 --model-shape small"
+    args += " --training-length 512 --archs full-sdpa,longformer --training-cases encoder"
+    result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 0, result.output
     results = json.loads((output / "results.json").read_text())
     assert results["machine"]["cores"] and results["machine"]["torch"]
@@ -66,22 +45,8 @@ def test_bench_refuses_unknown_parts():
 
 def test_bench_startup_times_whole_processes_side_by_side(tmp_path):
     output = tmp_path / "bench"
-    result = CliRunner().invoke(
-        app,
-        [
-            "bench",
-            "--what",
-            "startup",
-            "-o",
-            str(output),
-            "--shapes",
-            "small",
-            "--repeats",
-            "1",
-            "--max-length",
-            "1024",
-        ],
-    )
+    args = f"bench --what startup -o {output} --shapes small --repeats 1 --max-length 1024"
+    result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 0, result.output
     rows = {row["case"]: row for row in json.loads((output / "results.json").read_text())["startup"]["rows"]}
     assert all("seconds" in row for row in rows.values()), rows

@@ -14,6 +14,7 @@ import torch
 import transformers
 from click.testing import CliRunner
 
+from helpers import tiny_config
 from roberta2longformer import ConversionError, convert, verify
 from roberta2longformer.cli import app
 from roberta2longformer.io.fairseq import build_tokenizer, load_fairseq_roberta, read_dictionary
@@ -149,20 +150,7 @@ def _synthetic_fairseq(tmp_path: Path, *, arch: str = "roberta_small", normalize
     """A tiny seeded RoBERTa written in fairseq ≤ 0.9's layout, with a character dict.txt."""
     torch.manual_seed(0)
     letters = "ACDEFGHIKLMNPQRSTVWY"
-    config = transformers.RobertaConfig(
-        vocab_size=len(letters) + 5,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=48,
-        max_position_embeddings=34,
-        type_vocab_size=1,
-        layer_norm_eps=1e-5,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        initializer_range=0.2,
-    )
+    config = tiny_config("roberta", len(letters) + 5, type_vocab_size=1, layer_norm_eps=1e-5, initializer_range=0.2)
     source = transformers.RobertaForMaskedLM(config).eval()
     with torch.no_grad():
         source.roberta.embeddings.token_type_embeddings.weight.zero_()

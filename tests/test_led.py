@@ -145,41 +145,14 @@ def test_public_call_and_cli_convert_to_led(tmp_path, bpe_tokenizer):
     source.save_pretrained(tmp_path / "source")
     bpe_tokenizer.save_pretrained(tmp_path / "source")
     runner = CliRunner()
-    args = [
-        "convert",
-        str(tmp_path / "source"),
-        str(tmp_path / "led"),
-        "--to",
-        "led",
-        "--max-length",
-        "128",
-        "--attention-window",
-        "64",
-        "--decoder-max-length",
-        "48",
-        "--cross-attention-init",
-        "self",
-    ]
-    result = runner.invoke(app, args)
+    led = (
+        f"convert {tmp_path / 'source'} {{}} --to led --max-length 128 --attention-window 64 --decoder-max-length {{}}"
+    )
+    result = runner.invoke(app, [*led.format(tmp_path / "led", 48).split(), "--cross-attention-init", "self"])
     assert result.exit_code == 0, result.output
     assert "encoder last_hidden_state" in result.output and "generated_tokens=5" in result.output
     result = runner.invoke(app, ["verify", str(tmp_path / "source"), str(tmp_path / "led")])
     assert result.exit_code == 0, result.output
-    bad = runner.invoke(
-        app,
-        [
-            "convert",
-            str(tmp_path / "source"),
-            str(tmp_path / "bad"),
-            "--to",
-            "led",
-            "--max-length",
-            "128",
-            "--attention-window",
-            "64",
-            "--decoder-max-length",
-            "0",
-        ],
-    )
+    bad = runner.invoke(app, led.format(tmp_path / "bad", 0).split())
     assert bad.exit_code == 2 and "decoder_max_length must be a positive whole number" in bad.output
     assert not (tmp_path / "bad").exists()

@@ -141,25 +141,14 @@ def test_the_declared_source_layout_is_what_transformers_saves(family, head, tie
 @pytest.mark.parametrize("name, head", TARGET_HEADS)
 def test_what_streaming_plans_without_the_target_class_is_what_the_class_saves(name, head, saved_source):
     """The plan (from declared layouts only) against the target built on the meta device."""
-    from roberta2longformer.core.convert import parse_options, plan_conversion
+    from roberta2longformer.core.convert import parse_request, plan_conversion
     from roberta2longformer.core.loading import load_config
 
     source = saved_source("roberta", head, **EPS)
     config = load_config(source)
     _, source_head, state, _ = _source_state(str(source), config)
-    target = get_target(name)
-    options = parse_options(target, 64, TINY_OPTIONS[name])
-    plan = plan_conversion(
-        config,
-        source_head,
-        state,
-        None if name != "led" else _tokenizer(source),
-        target=target,
-        max_length=64,
-        options=options,
-        dtype=None,
-        seed=0,
-    )
+    tokenizer = _tokenizer(source) if name == "led" else None  # LED takes its start and end ids from it
+    plan = plan_conversion(config, source_head, state, tokenizer, parse_request(name, 64, None, 0, TINY_OPTIONS[name]))
     _check_against_target(plan.build(meta=True), _planned_tensors(plan))  # raises on any difference
 
 

@@ -8,100 +8,68 @@ from typing import Any
 
 from .models import SHAPES
 
+#: A column: its header, and how to show a row's value (a key and a format spec, or a function of the row).
+Column = tuple[str, "str | Callable[[dict], str]", str]
+
 
 def _fmt(value: Any, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
-def _table(
-    headers: list[str], rows: list[dict], cells: Callable[[dict], list[str]], ident: Callable[[dict], list]
-) -> list[str]:
-    """A Markdown table: ``cells(row)`` for measured rows, ``ident(row)`` + the error for failed ones."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+def _cell(row: dict, how: str | Callable[[dict], str], spec: str) -> str:
+    return how(row) if callable(how) else _fmt(row.get(how), spec)
+
+
+def _table(columns: list[Column], rows: list[dict], identifying: int) -> list[str]:
+    """A Markdown table of measured rows; a failed row shows its first ``identifying`` cells and the error."""
+    lines = ["| " + " | ".join(header for header, _, _ in columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         if "skipped" in r:
             continue
-        values = cells(r) if "error" not in r else [*map(str, ident(r)), f"failed: {r['error'][:80]}"]
-        lines.append("| " + " | ".join([*values, *[""] * (len(headers) - len(values))]) + " |")
+        values = [_cell(r, how, spec) for _, how, spec in columns]
+        if "error" in r:
+            values = [*values[:identifying], f"failed: {r['error'][:80]}", *[""] * (len(columns) - identifying - 1)]
+        lines.append("| " + " | ".join(values) + " |")
     return lines
-
-
-def conversion_table(rows: list[dict]) -> list[str]:
-    return _table(
-        ["shape", "method", "time (s)", "× floor time", "peak RSS (MB)", "output (MB)", "peak RSS ÷ output"],
-        rows,
-        lambda r: [
-            r["shape"],
-            r["method"],
-            f"{r['seconds']:.2f}",
-            f"{r['x_floor_time']:.2f}",
-            f"{r['peak_rss_mb']:.0f}",
-            _fmt(r["output_mb"], ".0f"),
-            _fmt(r["rss_x_output"], ".2f"),
-        ],
-        lambda r: [r["shape"], r["method"]],
-    )
-
-
-def startup_table(rows: list[dict]) -> list[str]:
-    return _table(
-        ["whole process", "median (s)", "× its baseline", "runs (s)"],
-        rows,
-        lambda r: [
-            f"`{r['case']}`",
-            f"{r['seconds']:.2f}",
-            _fmt(r.get("x_baseline"), ".2f"),
-            ", ".join(f"{s:.2f}" for s in r["all_seconds"]),
-        ],
-        lambda r: [f"`{r['case']}`"],
-    )
-
-
-def inference_table(rows: list[dict]) -> list[str]:
-    return _table(
-        ["model", "batch", "length", "forward (s)", "× full attention", "first call (s)", "peak memory (MB)"],
-        rows,
-        lambda r: [
-            r["arch"],
-            str(r["batch"]),
-            str(r["length"]),
-            f"{r['seconds']:.3f}",
-            _fmt(r.get("x_full_time"), ".2f"),
-            f"{r['first_seconds']:.3f}",
-            f"{r['peak_mb']:.0f}",
-        ],
-        lambda r: [r["arch"], r["batch"], r.get("length", "–")],
-    )
 
 
 _STEP = {"mlm": "masked-LM", "encoder": "encoder only"}
 
+CONVERSION_COLUMNS: list[Column] = [
+    ("shape", "shape", ""), ("method", "method", ""), ("time (s)", "seconds", ".2f"),
+    ("× floor time", "x_floor_time", ".2f"), ("peak RSS (MB)", "peak_rss_mb", ".0f"), ("output (MB)", "output_mb", ".0f"),
+    ("peak RSS ÷ output", "rss_x_output", ".2f"),
+]  # fmt: skip
+STARTUP_COLUMNS: list[Column] = [
+    ("whole process", lambda r: f"`{r['case']}`", ""), ("median (s)", "seconds", ".2f"),
+    ("× its baseline", "x_baseline", ".2f"), ("runs (s)", lambda r: ", ".join(f"{s:.2f}" for s in r.get("all_seconds", [])), ""),
+]  # fmt: skip
+INFERENCE_COLUMNS: list[Column] = [
+    ("model", "arch", ""), ("batch", "batch", ""), ("length", "length", ""), ("forward (s)", "seconds", ".3f"),
+    ("× full attention", "x_full_time", ".2f"), ("first call (s)", "first_seconds", ".3f"), ("peak memory (MB)", "peak_mb", ".0f"),
+]  # fmt: skip
+TRAINING_COLUMNS: list[Column] = [
+    ("model", "arch", ""), ("step", lambda r: _STEP[r["head"]], ""),
+    ("gradient checkpointing", lambda r: "yes" if r["checkpointing"] else "no", ""),
+    ("length × batch", lambda r: f"{r['length']} × {r['batch']}", ""), ("step (s)", "seconds", ".2f"),
+    ("tokens/s", "tokens_per_second", ".0f"), ("peak memory (MB)", "peak_mb", ".0f"), ("activations ≈ (MB)", "activations_mb", ".0f"),
+]  # fmt: skip
+
+
+def conversion_table(rows: list[dict]) -> list[str]:
+    return _table(CONVERSION_COLUMNS, rows, identifying=2)
+
+
+def startup_table(rows: list[dict]) -> list[str]:
+    return _table(STARTUP_COLUMNS, rows, identifying=1)
+
+
+def inference_table(rows: list[dict]) -> list[str]:
+    return _table(INFERENCE_COLUMNS, rows, identifying=3)
+
 
 def training_table(rows: list[dict]) -> list[str]:
-    return _table(
-        [
-            "model",
-            "step",
-            "gradient checkpointing",
-            "length × batch",
-            "step (s)",
-            "tokens/s",
-            "peak memory (MB)",
-            "activations ≈ (MB)",
-        ],
-        rows,
-        lambda r: [
-            r["arch"],
-            _STEP[r["head"]],
-            "yes" if r["checkpointing"] else "no",
-            f"{r['length']} × {r['batch']}",
-            f"{r['seconds']:.2f}",
-            f"{r['tokens_per_second']:.0f}",
-            f"{r['peak_mb']:.0f}",
-            f"{r['activations_mb']:.0f}",
-        ],
-        lambda r: [r["arch"], _STEP[r["head"]], "yes" if r["checkpointing"] else "no", f"{r['length']} × {r['batch']}"],
-    )
+    return _table(TRAINING_COLUMNS, rows, identifying=4)
 
 
 def plot_conversion(rows: list[dict], path: Path, max_length: int = 4096) -> None:

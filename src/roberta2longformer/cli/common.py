@@ -128,6 +128,31 @@ def fast_if(wanted: bool, model: Any, *, only_if_applicable: bool = False) -> An
     return model
 
 
-TEXTS_HELP = "A file of real inputs in the source's domain, one per line (default: English and German sentences)."
-FAST_HELP = "Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory)."
-FORCE_HELP = "Replace OUTPUT if it exists (only once the new one is complete)."
+# Options that several commands take, declared once (each command gives the help where it differs).
+force_option = click.option(
+    "--force", is_flag=True, help="Replace OUTPUT if it exists (only once the new one is complete)."
+)
+texts_option = click.option(
+    "--texts",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A file of real inputs in the source's domain, one per line (default: English and German sentences).",
+)
+fast_attention_option = click.option(
+    "--fast-attention",
+    is_flag=True,
+    help="Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory).",
+)
+text_field_option = click.option("--text-field", default="text", help="The text field of JSON Lines data.")
+
+
+def seed_option(help: str):  # noqa: A002  (click's name)
+    return click.option("--seed", type=int, default=0, help=help)
+
+
+def json_option(help: str):  # noqa: A002
+    return click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help=help)
+
+
+def allow_pickle_option(help: str):  # noqa: A002
+    return click.option("--allow-pickle", is_flag=True, help=help)

@@ -14,17 +14,20 @@ import click
 from ..errors import ToleranceError
 from ..targets import DEFAULT_TARGET, DTYPE_NAMES, POSITION_INIT, Target, all_targets, target_names
 from .common import (
-    FAST_HELP,
-    FORCE_HELP,
-    TEXTS_HELP,
     Command,
     Option,
+    allow_pickle_option,
     exit_codes,
+    fast_attention_option,
     fast_if,
+    force_option,
     given,
+    json_option,
     print_report,
     quiet_transformers,
     read_texts,
+    seed_option,
+    texts_option,
 )
 
 SOURCE_HELP = (
@@ -91,18 +94,14 @@ def _add_params(params: list[click.Parameter]):
     default_text="the source's",
     help="Cast the weights.",
 )
-@click.option("--force", is_flag=True, help=FORCE_HELP)
-@click.option(
-    "--allow-pickle",
-    is_flag=True,
-    help="Allow loading pickle weights (.bin/.pt), which can run code: only for checkpoints you trust.",
-)
+@force_option
+@allow_pickle_option("Allow loading pickle weights (.bin/.pt), which can run code: only for checkpoints you trust.")
 @click.option("--verify/--no-verify", default=True, help="Compare the result with the source before writing it.")
 @click.option(
     "--smoke/--no-smoke", default=True, help="During verification, also run one forward pass at the full max length."
 )
-@click.option("--seed", type=int, default=0, help="Seed for random position rows and verification inputs.")
-@click.option("--texts", type=click.Path(path_type=Path), default=None, help=TEXTS_HELP)
+@seed_option("Seed for random position rows and verification inputs.")
+@texts_option
 @click.option(
     "--max-shard-size", default="5GB", help="Write the weights as shards of at most this size, with an index."
 )
@@ -199,12 +198,12 @@ def convert(
     default=POSITION_INIT.default,
     help="How to fill new position rows; existing rows are always kept.",
 )
-@click.option("--force", is_flag=True, help=FORCE_HELP)
+@force_option
 @click.option("--verify/--no-verify", default=True, help="Compare the result with the original on inputs both read.")
 @click.option(
     "--smoke/--no-smoke", default=True, help="During verification, also run one forward pass at the new length."
 )
-@click.option("--seed", type=int, default=0, help="Seed for random position rows and verification inputs.")
+@seed_option("Seed for random position rows and verification inputs.")
 def resize(
     model: str, output: Path, max_length: int, position_init: str, force: bool, verify: bool, smoke: bool, seed: int
 ) -> None:
@@ -269,10 +268,8 @@ def _verify_and_save(
 @click.argument(
     "output", type=click.Path(path_type=Path), help="Directory to create for the RobertaForMaskedLM and its tokenizer."
 )
-@click.option(
-    "--allow-pickle",
-    is_flag=True,
-    help="Required: fairseq checkpoints are pickles (only tensors and settings are read; nothing in them runs).",
+@allow_pickle_option(
+    "Required: fairseq checkpoints are pickles (only tensors and settings are read; nothing in them runs)."
 )
 @click.option(
     "--dict",
@@ -281,7 +278,7 @@ def _verify_and_save(
     default=None,
     help="The dict.txt, if it is not next to the checkpoint.",
 )
-@click.option("--force", is_flag=True, help=FORCE_HELP)
+@force_option
 def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionary: Path | None, force: bool) -> None:
     """Write a fairseq RoBERTa checkpoint as a transformers RobertaForMaskedLM + tokenizer (no fairseq needed).
 
@@ -307,13 +304,11 @@ def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionar
 @click.argument("source", help="The model that was converted (directory, hub id or builtin:NAME).")
 @click.argument("converted", help="The converted model's directory.")
 @click.option("--smoke/--no-smoke", default=True, help="Also run one forward pass at the full max length.")
-@click.option(
-    "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the report as JSON here."
-)
-@click.option("--seed", type=int, default=0, help="Seed for the verification inputs.")
-@click.option("--allow-pickle", is_flag=True, help="Allow loading pickle weights of the source (or a fairseq .pt).")
-@click.option("--texts", type=click.Path(path_type=Path), default=None, help=TEXTS_HELP)
-@click.option("--fast-attention", is_flag=True, help=FAST_HELP)
+@json_option("Also write the report as JSON here.")
+@seed_option("Seed for the verification inputs.")
+@allow_pickle_option("Allow loading pickle weights of the source (or a fairseq .pt).")
+@texts_option
+@fast_attention_option
 def verify(
     source: str,
     converted: str,

@@ -7,7 +7,17 @@ from pathlib import Path
 import click
 
 from ..errors import ConversionError
-from .common import FAST_HELP, Command, Option, exit_codes, fast_if, quiet_transformers
+from .common import (
+    Command,
+    Option,
+    exit_codes,
+    fast_attention_option,
+    fast_if,
+    json_option,
+    quiet_transformers,
+    seed_option,
+    text_field_option,
+)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -79,11 +89,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
     default=None,
     help="Train only the position rows past this many tokens (the paper's ablation).",
 )
-@click.option("--text-field", default="text", help="The text field of JSON Lines data.")
+@text_field_option
 @click.option("--tensorboard", is_flag=True, help="Also log to TensorBoard (needs tensorboard installed).")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
-@click.option("--seed", type=int, default=0, help="Seed for the split, the masks and the data order.")
-@click.option("--fast-attention", is_flag=True, help=FAST_HELP)
+@seed_option("Seed for the split, the masks and the data order.")
+@fast_attention_option
 def pretrain(
     model: str | None,
     output: Path,
@@ -164,9 +174,7 @@ def pretrain(
 @click.option(
     "--data", multiple=True, required=True, help="Held-out documents: text files, JSON Lines or directories (repeat)."
 )
-@click.option(
-    "--seed", type=int, default=0, help="Seed of the masks (the same masks for every model sharing a tokenizer)."
-)
+@seed_option("Seed of the masks (the same masks for every model sharing a tokenizer).")
 @click.option(
     "--window",
     type=int,
@@ -184,11 +192,9 @@ def pretrain(
     default_text="all",
     help="Evaluate only the first N documents.",
 )
-@click.option("--text-field", default="text", help="The text field of JSON Lines data.")
-@click.option(
-    "--json", "json_path", type=click.Path(path_type=Path), default=None, help="Also write the results as JSON here."
-)
-@click.option("--fast-attention", is_flag=True, help=FAST_HELP)
+@text_field_option
+@json_option("Also write the results as JSON here.")
+@fast_attention_option
 def evaluate(
     models: tuple[str, ...],
     data: tuple[str, ...],

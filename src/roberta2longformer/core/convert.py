@@ -113,6 +113,26 @@ class Plan:
         return instantiate_without_init(cls, self.config, meta=meta, **extra).to(self.config.dtype)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a conversion was asked for, checked before anything is read: the target, the length, the
+    target's options with their defaults filled in, the dtype (``None``: the source's) and the seed."""
+
+    target: Target
+    max_length: int
+    options: dict[str, Any]
+    dtype: torch.dtype | None
+    seed: int
+
+
+def parse_request(
+    to: str, max_length: int, dtype: torch.dtype | str | None, seed: int, options: Mapping[str, Any]
+) -> Request:
+    """Refuse an unknown target, a bad length, dtype or option; fill in the target's defaults."""
+    target = get_target(to)
+    return Request(target, max_length, parse_options(target, max_length, options), parse_dtype(dtype), seed)
+
+
 def parse_options(target: Target, max_length: int, options: Mapping[str, Any]) -> dict[str, Any]:
     """The target's options with defaults filled in, after refusing bad lengths and options."""
     require_positive_int("max_length", max_length, "4096 tokens")
@@ -143,17 +163,19 @@ def plan_conversion(
     head: str,
     source_state: Mapping[str, Any],
     tokenizer: PreTrainedTokenizerBase | None,
-    *,
-    target: Target,
-    max_length: int,
-    options: dict[str, Any],
-    dtype: torch.dtype | None,
-    seed: int,
+    request: Request,
 ) -> Plan:
-    """Map a source state dict (tensors, or :class:`~.checkpoint.StoredTensor` s) onto the target.
+    """Map a source state dict (tensors, or :class:`~..io.checkpoint.StoredTensor` s) onto the target.
 
     Shared by the in-memory and the streaming conversion, so both compute the same tensors.
     """
+    target, max_length, options, dtype, seed = (
+        request.target,
+        request.max_length,
+        request.options,
+        request.dtype,
+        request.seed,
+    )
     family = check_convertible(config, head, target, tokenizer)
     state = LazyState(family.to_canonical(source_state, head))
     source_dtype = dict.__getitem__(state, "base.embeddings.word_embeddings.weight").dtype
@@ -246,35 +268,22 @@ def convert(
     checkpoint without holding either model in memory, use :func:`~.streaming.convert_checkpoint`.
     """
     started = time.perf_counter()
-    target = get_target(to)
-    options = parse_options(target, max_length, options)
-    wanted_dtype = parse_dtype(dtype)
-
+    request = parse_request(to, max_length, dtype, seed, options)
     source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
     source, tokenizer = _load_source(source, tokenizer, allow_pickle)
     if isinstance(tokenizer, (str, Path)):
         tokenizer = load_tokenizer(tokenizer)
 
-    plan = plan_conversion(
-        source.config,
-        head_for(source),
-        source.state_dict(),
-        tokenizer,
-        target=target,
-        max_length=max_length,
-        options=options,
-        dtype=wanted_dtype,
-        seed=seed,
-    )
+    plan = plan_conversion(source.config, head_for(source), source.state_dict(), tokenizer, request)
     model = plan.build()
     load_checked(model, {key: plan.state[key] for key in plan.state})  # load_state_dict casts to the model's dtype
     model.eval()
     return Conversion(
         model=model,
-        tokenizer=converted_tokenizer(tokenizer, max_length, target),
+        tokenizer=converted_tokenizer(tokenizer, max_length, plan.target),
         source_model=source,
         source_tokenizer=tokenizer,
-        target=target,
+        target=plan.target,
         max_length=max_length,
         options=plan.options,
         source_name=str(source_name),

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 from ..errors import ConversionError, ToleranceError
 from ..io.checkpoint import LazyState, Planned, read_lazily, start_checkpoint
 from ..io.output import atomic_output_dir, write_report_and_card
-from ..targets import DEFAULT_TARGET, get_target
-from .convert import Conversion, Plan, converted_tokenizer, parse_dtype, parse_options, plan_conversion
+from ..targets import DEFAULT_TARGET
+from .convert import Conversion, Plan, converted_tokenizer, parse_request, plan_conversion
 from .keys import check_fits
 from .loading import load_config, load_model, load_tokenizer, resolve_source
 from .sources import family_for, head_for_class_name, saved_class_name
@@ -194,9 +194,7 @@ def convert_checkpoint(
     Outputs over ``max_shard_size`` are written as shards with a ``model.safetensors.index.json``.
     """
     started = time.perf_counter()
-    target = get_target(to)
-    options = parse_options(target, max_length, options)
-    wanted_dtype = parse_dtype(dtype)
+    request = parse_request(to, max_length, dtype, seed, options)
     location = resolve_source(source)
     if not is_streamable(location):
         raise NotStreamable(
@@ -210,17 +208,7 @@ def convert_checkpoint(
 
     with atomic_output_dir(output, force=force) as staging:
         source_class, head, state, read_notes = _source_state(location, config)
-        plan = plan_conversion(
-            config,
-            head,
-            state,
-            tokenizer,
-            target=target,
-            max_length=max_length,
-            options=options,
-            dtype=wanted_dtype,
-            seed=seed,
-        )
+        plan = plan_conversion(config, head, state, tokenizer, request)
         planned = _planned_tensors(plan)
         with start_checkpoint(staging, planned, max_shard_size=max_shard_size, progress=progress) as writer:
             # While the kernel copies the weights: with verification (which needs the model classes
@@ -229,7 +217,7 @@ def convert_checkpoint(
             if verify:
                 _check_against_target(plan.build(meta=True), planned)
             _write_configs(plan, staging)
-            new_tokenizer = converted_tokenizer(tokenizer, max_length, target)
+            new_tokenizer = converted_tokenizer(tokenizer, max_length, plan.target)
             if new_tokenizer is not None:
                 new_tokenizer.save_pretrained(staging)
         files = writer.files
@@ -239,7 +227,7 @@ def convert_checkpoint(
             tokenizer=new_tokenizer,
             source_model=None,
             source_tokenizer=tokenizer,
-            target=target,
+            target=plan.target,
             max_length=max_length,
             options=plan.options,
             source_name=str(source),

@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 import tempfile
+from typing import Any
 
-from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from ..errors import ConversionError
+
+#: RoBERTa's special tokens, by role (fairseq's <s> <pad> </s> <unk> at ids 0-3, <mask> last).
+ROBERTA_SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "sep_token": "</s>",
+    "cls_token": "<s>",
+    "unk_token": "<unk>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+}
+
+
+def roberta_tokenizer(tokenizer_object: Any, model_max_length: int) -> PreTrainedTokenizerFast:
+    """A ``RobertaTokenizerFast`` over a ``tokenizers.Tokenizer`` with RoBERTa's special tokens."""
+    from transformers import RobertaTokenizerFast
+
+    return RobertaTokenizerFast(
+        tokenizer_object=tokenizer_object, model_max_length=model_max_length, **ROBERTA_SPECIAL_TOKENS
+    )
 
 
 def first_defined(*values):

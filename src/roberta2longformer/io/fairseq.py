@@ -26,11 +26,11 @@ import zipfile
 from pathlib import Path
 
 import torch
-import transformers
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForMaskedLM
 
 from ..core.keys import rename, rename_keys
+from ..core.tokenizer import roberta_tokenizer
 from ..errors import ConversionError
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
@@ -226,17 +226,7 @@ def build_tokenizer(symbols: list[str], directory: Path, max_length: int) -> Pre
             "dict.txt holds neither single characters nor GPT-2 BPE ids; this fairseq vocabulary is not supported."
         )
     tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-    return transformers.RobertaTokenizerFast(
-        tokenizer_object=tokenizer,
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token=MASK,
-        model_max_length=max_length,
-    )
+    return roberta_tokenizer(tokenizer, max_length)
 
 
 def _gpt2_tokenizer(symbols: list[str], directory: Path) -> Tokenizer:

@@ -23,10 +23,20 @@ from ..core.sources import POSITION_KEY
 from ..errors import ConversionError
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
     from ..core.keys import Rename
+
+    # Short names for the types the methods below pass around (so overrides fit on one line).
+    Config: TypeAlias = PretrainedConfig
+    Options: TypeAlias = Mapping[str, Any]
+    State: TypeAlias = Mapping[str, torch.Tensor]
+    MutableState: TypeAlias = dict[str, torch.Tensor]
+    Rebuild: TypeAlias = Callable[[int, int], torch.Tensor]
+    Generator: TypeAlias = torch.Generator
 
 
 class Approximation(NamedTuple):
@@ -87,6 +97,11 @@ def no_equivalent_head(reason: str, head: str) -> str:
         f"{reason}, so a converted {head} head would not compute what the source's did; convert the "
         f"base or masked-LM model and train a fresh {head} head on it."
     )
+
+
+def no_equivalent_heads(**reasons: str) -> dict[str, str]:
+    """``unsupported_heads`` from the reason for each head kind (``sequence_classification="…"``)."""
+    return {head: no_equivalent_head(reason, head.replace("_", "-")) for head, reason in reasons.items()}
 
 
 def _transformers_class(name: str) -> type:
@@ -190,13 +205,7 @@ class Target:
         """Rows before the first learned position row in this target's table."""
         return 0
 
-    def prepare_canonical(
-        self,
-        state: dict[str, torch.Tensor],
-        rebuild: Callable[[int, int], torch.Tensor],
-        config: PretrainedConfig,
-        max_length: int,
-    ) -> list[str]:
+    def prepare_canonical(self, state: MutableState, rebuild: Rebuild, config: Config, max_length: int) -> list[str]:
         """Put the position table(s) into the canonical ``state`` with any other reshaping the target
         needs, and return notes for the user; ``rebuild(offset, length)`` gives the source's rows moved
         behind ``offset`` rows and extended to ``length``. Default: one table behind the offset."""
@@ -204,12 +213,7 @@ class Target:
         return []
 
     def new_weights(
-        self,
-        config: PretrainedConfig,
-        prefix: str,
-        state: Mapping[str, torch.Tensor],
-        generator: torch.Generator,
-        options: Mapping[str, Any],
+        self, config: Config, prefix: str, state: State, generator: Generator, options: Options
     ) -> NewWeights:
         """Weights with no source counterpart in the mapped ``state``, set so the model stays equivalent,
         with a note for each one that is not (seeded by ``generator``)."""
@@ -221,9 +225,7 @@ class Target:
         """Raise :class:`ConversionError` for bad options (before anything is read)."""
         check_position_init(options["position_init"])
 
-    def config_overrides(
-        self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
         """The fields the target changes or adds; everything else is carried from the source."""
         return {"max_position_embeddings": max_length}
 

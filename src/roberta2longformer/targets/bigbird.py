@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 from ..core.keys import Rename, rename
 from ..core.sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
 from ..errors import ConversionError, require_positive_int
-from .base import Approximation, NewWeights, Option, Target, no_equivalent_head, register
+from .base import Approximation, NewWeights, Option, Target, no_equivalent_heads, register
 
 if TYPE_CHECKING:
-    import torch
     from transformers import PretrainedConfig, PreTrainedModel
+
+    from .base import Config, Generator, Options, State
 
 
 def full_attention_limit(config: PretrainedConfig) -> int:
@@ -75,16 +76,10 @@ class BigBird(Target):
         "(5 + 2·num_random_blocks)·block_size tokens and stays there for every later input; after short "
         "inputs call model.base_model.set_attention_type('block_sparse') before long ones."
     )
-    unsupported_heads = {
-        "sequence_classification": no_equivalent_head(
-            "transformers' BigBird's classification head applies hidden_act where RoBERTa's applies tanh",
-            "sequence-classification",
-        ),
-        "question_answering": no_equivalent_head(
-            "transformers' BigBird answers with an extra feed-forward block and masks the question tokens",
-            "question-answering",
-        ),
-    }
+    unsupported_heads = no_equivalent_heads(
+        sequence_classification="transformers' BigBird's classification head applies hidden_act where RoBERTa's applies tanh",
+        question_answering="transformers' BigBird answers with an extra feed-forward block and masks the question tokens",
+    )
 
     def key_rules(self, prefix: str) -> tuple[Rename, ...]:
         return (
@@ -112,9 +107,7 @@ class BigBird(Target):
             )
         super().validate(max_length, options)
 
-    def config_overrides(
-        self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
         return {
             "max_position_embeddings": max_length,
             "attention_type": "block_sparse",
@@ -126,12 +119,7 @@ class BigBird(Target):
         }
 
     def new_weights(
-        self,
-        config: PretrainedConfig,
-        prefix: str,
-        state: Mapping[str, torch.Tensor],
-        generator: torch.Generator,
-        options: Mapping[str, Any],
+        self, config: Config, prefix: str, state: State, generator: Generator, options: Options
     ) -> NewWeights:
         """Every BigBird head model has a pooler; a source without one (e.g. a masked-LM) gets a fresh one.
 

@@ -25,7 +25,7 @@ layer norm) has no place, which the notes and model card say.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.keys import Rename, rename
@@ -37,6 +37,8 @@ from .longformer import ATTENTION_WINDOW, attention_windows, global_first_token,
 if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
+
+    from .base import Config, Generator, MutableState, Options, Rebuild, State
 
 TOKEN_TYPE_KEY = "base.embeddings.token_type_embeddings.weight"
 DECODER_POSITION_KEY = "decoder.embed_positions.weight"  # canonical name of the decoder's table
@@ -179,9 +181,7 @@ class LED(Target):
             )
         super().validate(max_length, options)
 
-    def config_overrides(
-        self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
         _check_layer_norm_eps(source)
         bos, eos = special.get("bos_token_id"), special.get("eos_token_id")
         if bos is None or eos is None:
@@ -213,13 +213,7 @@ class LED(Target):
             )
         return notes
 
-    def prepare_canonical(
-        self,
-        state: dict[str, torch.Tensor],
-        rebuild: Callable[[int, int], torch.Tensor],
-        config: PretrainedConfig,
-        max_length: int,
-    ) -> list[str]:
+    def prepare_canonical(self, state: MutableState, rebuild: Rebuild, config: Config, max_length: int) -> list[str]:
         """Fold token-type row 0 into both position tables (LED numbers from 0); move the LM bias."""
         type_row = state.pop(TOKEN_TYPE_KEY)[0]
         state[POSITION_KEY] = rebuild(0, max_length) + type_row
@@ -234,12 +228,7 @@ class LED(Target):
         return notes
 
     def new_weights(
-        self,
-        config: PretrainedConfig,
-        prefix: str,
-        state: Mapping[str, torch.Tensor],
-        generator: torch.Generator,
-        options: Mapping[str, Any],
+        self, config: Config, prefix: str, state: State, generator: Generator, options: Options
     ) -> NewWeights:
         """Global projections (from a Longformer source, else copies of the local ones) and cross-attention."""
         import torch

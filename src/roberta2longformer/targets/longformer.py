@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig
 
+    from .base import Config, Options
+
 ATTENTION_WINDOW = Option("attention_window", int, 512, "Tokens each token attends to (even; half on each side).")
 
 
@@ -106,9 +108,7 @@ class Longformer(Target):
         attention_windows(options["attention_window"])
         super().validate(max_length, options)
 
-    def config_overrides(
-        self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
         return {
             "max_position_embeddings": max_length + roberta_position_offset(source.pad_token_id),
             "attention_window": per_layer_windows(options["attention_window"], source.num_hidden_layers),

@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING, Any
 from ..core.keys import Rename, rename
 from ..core.sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
 from ..errors import ConversionError, is_positive_int, require_positive_int
-from .base import Approximation, NewWeights, Option, Target, no_equivalent_head, register
+from .base import Approximation, NewWeights, Option, Target, no_equivalent_heads, register
 
 if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
+
+    from .base import Config, Generator, Options, State
 
 #: ``NystromformerEmbeddings`` reads row ``i + 2`` for token ``i``.
 NYSTROM_POSITION_OFFSET = 2
@@ -94,16 +96,10 @@ class Nystromformer(Target):
         "transformers' Nyströmformer only works on inputs of exactly segment_means_seq_len tokens in "
         "its landmark regime: pad every input to that length (padding='max_length')."
     )
-    unsupported_heads = {
-        "sequence_classification": no_equivalent_head(
-            "transformers' Nyströmformer's classification head applies hidden_act where RoBERTa's applies tanh",
-            "sequence-classification",
-        ),
-        "multiple_choice": no_equivalent_head(
-            "transformers' Nyströmformer scores choices with a ReLU pre-classifier instead of a tanh pooler",
-            "multiple-choice",
-        ),
-    }
+    unsupported_heads = no_equivalent_heads(
+        sequence_classification="transformers' Nyströmformer's classification head applies hidden_act where RoBERTa's applies tanh",
+        multiple_choice="transformers' Nyströmformer scores choices with a ReLU pre-classifier instead of a tanh pooler",
+    )
 
     def key_rules(self, prefix: str) -> tuple[Rename, ...]:
         return (
@@ -135,9 +131,7 @@ class Nystromformer(Target):
             raise ConversionError(f"conv_kernel_size must be a positive odd number (e.g. 65), got {kernel!r}.")
         super().validate(max_length, options)
 
-    def config_overrides(
-        self, source: PretrainedConfig, max_length: int, options: Mapping[str, Any], special: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
         return {
             "max_position_embeddings": max_length,
             "num_landmarks": options["num_landmarks"],
@@ -146,12 +140,7 @@ class Nystromformer(Target):
         }
 
     def new_weights(
-        self,
-        config: PretrainedConfig,
-        prefix: str,
-        state: Mapping[str, torch.Tensor],
-        generator: torch.Generator,
-        options: Mapping[str, Any],
+        self, config: Config, prefix: str, state: State, generator: Generator, options: Options
     ) -> NewWeights:
         """The value convolution of every layer, zero so the layer computes what the source's did."""
         import torch
