@@ -11,7 +11,7 @@ import transformers
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from helpers import make_source
+from helpers import make_source, save_source
 from roberta2longformer import ConversionError, ToleranceError, convert, save_conversion
 from roberta2longformer.cli import app
 from roberta2longformer.core import streaming
@@ -46,11 +46,8 @@ def assert_identical(expected: Path, got: Path) -> None:
 
 
 def saved_source(tmp_path: Path, family: str, head: str, tokenizer=None, **overrides) -> Path:
-    path = tmp_path / f"source-{family}-{head}"
-    make_source(family, head, layer_norm_eps=1e-5, **overrides).save_pretrained(path)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(path)
-    return path
+    """helpers.save_source with RoBERTa's layer-norm eps (which LED needs) in tmp_path/source-FAMILY-HEAD."""
+    return save_source(tmp_path / f"source-{family}-{head}", family, head, tokenizer, layer_norm_eps=1e-5, **overrides)
 
 
 CASES = [
