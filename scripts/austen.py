@@ -35,7 +35,7 @@ def fetch_austen(directory: str | Path) -> Path:
     directory = Path(directory)
     if (directory / "train").is_dir() and (directory / "heldout").is_dir():
         return directory
-    novels = _read_novels(_download_package())
+    novels = _read_novels(_download_package(directory))
     staging = Path(tempfile.mkdtemp(prefix=".austen-", dir=directory.parent if directory.parent.exists() else None))
     try:
         for name, lines in novels.items():
@@ -51,7 +51,7 @@ def fetch_austen(directory: str | Path) -> Path:
     return directory
 
 
-def _download_package() -> Path:
+def _download_package(directory: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix="janeaustenr-"))
     command = "apt-get download r-cran-janeaustenr || (apt-get update -qq && apt-get download r-cran-janeaustenr)"
     result = subprocess.run(["bash", "-c", command], cwd=work, capture_output=True, text=True)
@@ -59,7 +59,9 @@ def _download_package() -> Path:
     if result.returncode != 0 or not debs:
         raise ConversionError(
             "Could not download the Debian package r-cran-janeaustenr (apt-get download failed: "
-            f"{(result.stderr or result.stdout).strip().splitlines()[-1:] or ['no output']}); the Austen texts come from it."
+            f"{(result.stderr or result.stdout).strip().splitlines()[-1:] or ['no output']}), which the Austen texts "
+            f"come from; without Debian's archive, put plain-text chapters (any .txt files) in {directory}/train and "
+            f"{directory}/heldout and run again: they are used as they are."
         )
     subprocess.run(["dpkg", "-x", str(debs[0]), str(work / "x")], check=True)
     return work / "x" / _DATA

@@ -6,6 +6,7 @@ import json
 
 from click.testing import CliRunner
 
+from roberta2longformer.bench.conversion import LSG_PYTHON
 from roberta2longformer.cli import app
 
 
@@ -15,6 +16,8 @@ def test_bench_writes_tables_plots_and_machine_info(tmp_path):
     args += " --training-length 512 --archs full-sdpa,longformer --training-cases encoder"
     result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 0, result.output
+    assert "| small | ours, streaming |" in result.output and "{'" not in result.output  # tables, not dicts
+    assert ("the LSG converter (a peer) is left out" in result.output) != LSG_PYTHON.exists()
     results = json.loads((output / "results.json").read_text())
     assert results["machine"]["cores"] and results["machine"]["torch"]
     conversion = {row["method"]: row for row in results["conversion"]["rows"]}

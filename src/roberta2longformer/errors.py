@@ -10,15 +10,25 @@ class ConversionError(ValueError):
 
 
 class ToleranceError(ValueError):
-    """The converted model does not compute what the source computed within the tolerance."""
+    """The converted model does not compute what the source computed within the tolerance.
 
-    def __init__(self, failures: list[str]) -> None:
+    ``summary`` is the one sentence (the command line prints it after the report that lists each
+    check); ``str()`` adds the failed checks. ``maybe_trained``: the model may have been trained
+    since it was converted (``verify`` of a saved model), when differing is what training does.
+    """
+
+    def __init__(self, failures: list[str], *, maybe_trained: bool = False) -> None:
         self.failures = failures
+        count = f"The converted model differs from its source in {len(failures)} check(s)"
+        if maybe_trained:
+            self.summary = (
+                f"{count}: expected if it was trained or fine-tuned after conversion (verify proves a conversion, "
+                "not a trained model); if it was not, do not use it, and please report this with the source config."
+            )
+        else:
+            self.summary = f"{count}; do not use it, and please report this with the source config."
         lines = "\n".join(f"  ✗ {failure}" for failure in failures)
-        super().__init__(
-            f"The converted model differs from its source in {len(failures)} check(s); "
-            f"do not use it, and please report this with the source config:\n{lines}"
-        )
+        super().__init__(f"{self.summary}\n{lines}")
 
 
 def is_positive_int(value: Any) -> bool:

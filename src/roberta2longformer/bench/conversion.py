@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .measure import median, remove, run_worker, settle
+from .measure import describe, median, remove, run_worker, settle
 from .models import make_source_checkpoint
 
 LSG_PYTHON = Path(".cache/lsg-venv/bin/python")
@@ -21,6 +21,10 @@ def bench_conversion(
 ) -> list[dict]:
     """Floor, ours (streaming; and in memory), LSG where its venv exists; medians over ``repeats``."""
     rows = []
+    if not LSG_PYTHON.exists():
+        log(
+            f"  the LSG converter (a peer) is left out: its venv {LSG_PYTHON} is missing (bash scripts/setup_lsg.sh builds it)"
+        )
     for shape in shapes:
         source = make_source_checkpoint(work / f"source-{shape}", shape)
         methods: dict[str, tuple[str, dict[str, Any]]] = {
@@ -42,7 +46,7 @@ def bench_conversion(
                 if "error" not in result:
                     result["output_mb"] = _dir_size_mb(output)
                 results[name].append(result)
-                log(f"  {shape} {name}: {result}")
+                log(f"  {shape} · {name}: {describe(result)}")
                 remove(output)
         settle()
         verify_run = run_worker(

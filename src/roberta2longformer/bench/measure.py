@@ -39,6 +39,27 @@ def run_worker(kind: str, python: str | None = None, **params: Any) -> dict[str,
     return run_worker_lines(kind, python, **params)[-1]
 
 
+#: How each measured figure reads in a progress line: (key, label, format, unit).
+_FIGURES = (
+    ("length", "length", "d", ""), ("seconds", "", ".3f", " s"), ("first_seconds", "first call", ".3f", " s"),
+    ("verify_seconds", "verification", ".1f", " s"), ("tokens_per_second", "", ".0f", " tokens/s"),
+    ("peak_rss_mb", "peak RSS", ".0f", " MB"), ("peak_mb", "peak memory", ".0f", " MB"), ("output_mb", "output", ".0f", " MB"),
+)  # fmt: skip
+
+
+def describe(result: dict[str, Any]) -> str:
+    """One measurement as people read it (``0.371 s, peak RSS 272 MB``), or why there is none."""
+    if "error" in result:
+        return f"failed: {result['error'][:200]}"
+    if "skipped" in result:
+        return f"skipped: {result['skipped'][:200]}"
+    return ", ".join(
+        f"{label + ' ' if label else ''}{result[key]:{spec}}{unit}"
+        for key, label, spec, unit in _FIGURES
+        if key in result and result[key] and key != "verify_seconds"
+    )
+
+
 def emit(result: dict[str, Any]) -> None:
     """A worker's result: one JSON line on stdout."""
     print(json.dumps(result), flush=True)

@@ -89,5 +89,7 @@ def run_bench(
             )
     results_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (output / "results.md").write_text(render_results(results), encoding="utf-8")
+    log("")
+    log(render_results({key: value for key, value in results.items() if key in (*parts, "machine")}).strip())
     log(f"Wrote {output / 'results.md'}, {results_path.name} and the plots")
     return results

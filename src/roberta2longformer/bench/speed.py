@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .measure import run_worker, run_worker_lines
+from .measure import describe, run_worker, run_worker_lines
 from .models import ARCHITECTURES, FULL_ATTENTION, has_fast_attention
 
 #: Backends an architecture can run with: ``transformers``' own code, our fast one, and its floor.
@@ -41,7 +41,7 @@ def bench_inference(archs, shape: str, lengths, batches, repeats: int, device: s
                 backend=backend,
             ):
                 rows.append({"arch": label, "batch": batch, **result})
-                log(f"  inference {label} batch {batch}: {result}")
+                log(f"  inference · {label} · batch {batch}: {describe(result)}")
     for row in rows:  # each speed as a ratio to full attention at the same length and batch
         base = next(
             (
@@ -100,5 +100,5 @@ def bench_training(
                     **result,
                 }
             )
-            log(f"  training {label} {head} checkpointing={checkpointing}: {result}")
+            log(f"  training · {label} · {head}{' · checkpointing' if checkpointing else ''}: {describe(result)}")
     return rows

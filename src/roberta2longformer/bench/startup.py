@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .measure import median, remove, settle
+from .measure import describe, median, remove, settle
 from .models import make_source_checkpoint
 
 
@@ -71,7 +71,7 @@ def bench_startup(shape: str, max_length: int, repeats: int, work: Path, log: Ca
                 runs[name].append({"seconds": _time_process(command(output))})
             except RuntimeError as error:
                 runs[name].append({"error": str(error)})
-            log(f"  startup {name}: {runs[name][-1]}")
+            log(f"  startup · {name}: {describe(runs[name][-1])}")
             remove(output)
     remove(source)
     rows = []

@@ -34,7 +34,8 @@ class _Group(click.Group):
 )
 @click.version_option(__version__, "-V", "--version", prog_name="roberta2longformer", message="%(prog)s %(version)s")
 def app() -> None:
-    pass
+    # The commands print the conversion's notes themselves; the library also logs them, for API users.
+    logging.getLogger("roberta2longformer").setLevel(logging.ERROR)
 
 
 for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, bench):

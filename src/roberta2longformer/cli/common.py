@@ -57,7 +57,7 @@ class Command(click.Command):
                 formatter.write_dl(records)
 
 
-def fail(error: Exception, code: int) -> None:
+def fail(error: Exception | str, code: int) -> None:
     click.secho(f"Error: {error}", fg="red", err=True)
     raise click.exceptions.Exit(code)
 
@@ -70,7 +70,7 @@ def exit_codes() -> Iterator[None]:
     except ConversionError as error:
         fail(error, 2)
     except ToleranceError as error:
-        fail(error, 1)
+        fail(error.summary, 1)  # each failed check is in the report printed above
 
 
 def quiet_transformers() -> None:

@@ -351,5 +351,5 @@ def verify(
         if json_path is not None:
             json_path.write_text(report.to_json() + "\n", encoding="utf-8")
         if not report.passed:
-            raise ToleranceError(report.failures())
+            raise ToleranceError(report.failures(), maybe_trained=True)
     click.echo(f"Verified: max |diff| {report.max_abs_diff:.2e} on inputs up to {report.exact_length} tokens.")

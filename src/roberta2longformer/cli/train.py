@@ -158,9 +158,29 @@ def pretrain(
             model, from_config, tokenizer, sinusoidal_positions=sinusoidal_positions, seed=seed
         )
         fast_if(fast_attention, model_obj)
-        summary = run_pretrain(model_obj, tokenizer_obj, list(data), output, options)
-    for key, value in summary.items():
-        click.echo(f"{key}: {value}")
+        summary = run_pretrain(model_obj, tokenizer_obj, list(data), output, options, source_name=model or "")
+    for line in summary_lines(summary):
+        click.echo(line)
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """What a pretraining run did and scored, in words."""
+    resumed = f", resumed from {summary['resumed_from']}" if summary["resumed_from"] else ""
+    lines = [
+        f"Trained {summary['steps']} steps on {summary['train_blocks']} blocks of {summary['block_length']} tokens{resumed}.",
+        f"  training loss {summary['train_loss']:.4f}",
+    ]
+    if "eval_loss" in summary:
+        bpc = f", {summary['eval_bpc']:.4f} bits per character" if "eval_bpc" in summary else ""
+        lines.append(f"  held-out loss {summary['eval_loss']:.4f} on {summary['eval_blocks']} blocks{bpc}")
+    if summary["global_projections_recopied"]:
+        lines.append(
+            f"  global projections copied again from the trained local ones in {summary['global_projections_recopied']} layers"
+        )
+    return [
+        *lines,
+        f"Wrote {summary['final']} (model, tokenizer, README.md); the training log is in metrics.csv beside it.",
+    ]
 
 
 @click.command(cls=Command, short_help="Masked-LM loss and bits per character on held-out documents.")

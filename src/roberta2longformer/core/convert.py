@@ -52,6 +52,9 @@ class Conversion:
     model_class: str = ""
     source_class: str = ""
     source_config: PretrainedConfig | None = None
+    #: What of the source the model holds, in words, and the source modules the target has no place for.
+    carried: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.model is not None:
@@ -95,6 +98,9 @@ class Plan:
     state: LazyState
     notes: list[str]
     options: dict[str, Any]
+    #: What of the source the target holds, and the source modules it has no place for.
+    carried: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
 
     @property
     def class_name(self) -> str:
@@ -178,6 +184,7 @@ def plan_conversion(
     )
     family = check_convertible(config, head, target, tokenizer)
     state = LazyState(family.to_canonical(source_state, head))
+    source_keys = tuple(state)  # before the target reshapes anything
     source_dtype = dict.__getitem__(state, "base.embeddings.word_embeddings.weight").dtype
     target_config = derive_config(
         config,
@@ -213,16 +220,44 @@ def plan_conversion(
         *added.notes,
         *([target.notice] if target.notice else []),
     ]
+    dropped_modules = sorted({k.removeprefix("base.").split(".")[0] for k in dropped})
     if dropped:
         notes.append(
-            f"{target.config_class.__name__.removesuffix('Config')} has no place for "
-            f"{', '.join(sorted({k.removeprefix('base.').split('.')[0] for k in dropped}))} weights "
-            f"({len(dropped)} tensors), "
-            "so they were not carried over."
+            f"{target.config_class.__name__.removesuffix('Config')} has no place for {', '.join(dropped_modules)} "
+            f"weights ({len(dropped)} tensors), so they were not carried over."
         )
         logger.warning(notes[-1])
     options = {**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": seed}
-    return Plan(target, head, target_config, target_state, notes, options)
+    return Plan(
+        target,
+        head,
+        target_config,
+        target_state,
+        notes,
+        options,
+        _carried(source_keys, head, config, dropped_modules),
+        tuple(dropped_modules),
+    )
+
+
+_HEAD_WORDS = {
+    "masked_lm": "the masked-LM head",
+    "sequence_classification": "the classification head",
+    "token_classification": "the token-classification head",
+    "question_answering": "the question-answering head",
+    "multiple_choice": "the multiple-choice head",
+}
+
+
+def _carried(keys: tuple[str, ...], head: str, config: PretrainedConfig, dropped: list[str]) -> tuple[str, ...]:
+    """What of the source (its canonical ``keys``) the target holds, in words (for the model card)."""
+    parts = ["the embeddings", f"all {config.num_hidden_layers} layers"]
+    if "pooler" not in dropped and any(key.startswith("base.pooler.") for key in keys):
+        parts.append("the pooler")
+    head_modules = {key.split(".")[0] for key in keys if not key.startswith("base.")}
+    if head != "base" and head_modules - set(dropped):
+        parts.append(_HEAD_WORDS[head])
+    return tuple(parts)
 
 
 def _load_source(source, tokenizer, allow_pickle: bool):
@@ -289,6 +324,8 @@ def convert(
         source_name=str(source_name),
         seconds=time.perf_counter() - started,
         notes=plan.notes,
+        carried=plan.carried,
+        dropped=plan.dropped,
     )
 
 

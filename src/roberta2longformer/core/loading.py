@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,40 @@ BUILTIN_MODELS = {
     "austen-roberta": (None, "models/austen-roberta"),
 }
 BUILTIN_PREFIX = "builtin:"
+#: The hub id of a built-in model that has one (for the ``base_model`` of converted models' cards).
+BUILTIN_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def model_name(source: str | Path) -> str:
+    """How a card names a source: a local directory by its name (not its absolute path), others as given."""
+    text = str(source)
+    return Path(text).name if not text.startswith(BUILTIN_PREFIX) and Path(text).exists() else text
+
+
+def hub_id(source: str | Path) -> str | None:
+    """The source's hub id, when it is one (or a built-in model with one); ``None`` for local directories."""
+    text = str(source)
+    if text.startswith(BUILTIN_PREFIX):
+        return BUILTIN_HUB_IDS.get(text[len(BUILTIN_PREFIX) :])
+    if Path(text).exists() or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", text):
+        return None
+    return text
+
+
+def source_license(source: str | Path) -> str | None:
+    """The ``license`` in the front matter of the source's own model card, when it has one on disk."""
+    try:
+        card = Path(resolve_source(source)) / "README.md"
+    except ConversionError:
+        return None
+    if not card.is_file():
+        return None
+    from huggingface_hub import ModelCard
+
+    try:
+        return ModelCard.load(card).data.license
+    except Exception:  # a README that is not a model card: no license to carry
+        return None
 
 
 def resolve_source(source: str | Path) -> str:

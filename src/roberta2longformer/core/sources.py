@@ -40,6 +40,23 @@ _HEAD_BY_CLASS_SUFFIX = {
     "ForMultipleChoice": "multiple_choice",
 }
 HEAD_CLASS_SUFFIX = {head: suffix for suffix, head in _HEAD_BY_CLASS_SUFFIX.items()}
+#: The transformers Auto class that loads a model with each head (an encoder-decoder: AutoModelForSeq2SeqLM).
+AUTO_CLASS = {
+    "base": "AutoModel",
+    "masked_lm": "AutoModelForMaskedLM",
+    "sequence_classification": "AutoModelForSequenceClassification",
+    "token_classification": "AutoModelForTokenClassification",
+    "question_answering": "AutoModelForQuestionAnswering",
+    "multiple_choice": "AutoModelForMultipleChoice",
+}
+#: The Hugging Face pipeline tag of a model with each head (multiple choice has none).
+PIPELINE_TAG = {
+    "base": "feature-extraction",
+    "masked_lm": "fill-mask",
+    "sequence_classification": "text-classification",
+    "token_classification": "token-classification",
+    "question_answering": "question-answering",
+}
 
 POSITION_KEY = "base.embeddings.position_embeddings.weight"
 

@@ -236,6 +236,8 @@ def convert_checkpoint(
             model_class=plan.class_name,
             source_class=source_class,
             source_config=config,
+            carried=plan.carried,
+            dropped=plan.dropped,
         )
         report, verify_seconds = None, 0.0
         if verify:

@@ -1,10 +1,11 @@
-"""The Markdown model card written next to a converted model."""
+"""The model card (``README.md``, with Hugging Face's YAML front matter) written next to a converted model."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..core.sources import readable_length
+from ..core.loading import hub_id, model_name, source_license
+from ..core.sources import AUTO_CLASS, PIPELINE_TAG, head_for_class_name, readable_length
 
 if TYPE_CHECKING:
     from ..core.convert import Conversion
@@ -19,19 +20,59 @@ def _what_it_is(conversion: Conversion) -> str:
             f"is kept and only the position table changed (new rows: `{init}`), so it computes what the "
             "original computed on every input both can read."
         )
-    layers = conversion.source_config.num_hidden_layers
-    return (
-        f"Every weight of the source is carried over (embeddings, all {layers} layers, pooler and head) "
-        f"where the target has a place for it (see the notes); new position rows were initialised with "
-        f"`{init}`. The model has never been trained on inputs longer than its source's: expect it to be "
-        f"useful only after {conversion.target.training_advice}."
+    carried = ", ".join(conversion.carried) or "the embeddings and every layer"
+    lost = (
+        f" {conversion.target.title} has no place for the source's {', '.join(conversion.dropped)} weights (see the notes)."
+        if conversion.dropped
+        else ""
     )
+    return (
+        f"Carried over from the source: {carried}.{lost} New position rows were initialised with `{init}`. "
+        "The model has never been trained on inputs longer than its source's: expect it to be useful only after "
+        f"{conversion.target.training_advice}."
+    )
+
+
+def card_metadata(conversion: Conversion) -> dict:
+    """The front matter: library, base model and license where known, tags, pipeline tag."""
+    target = conversion.target
+    head = None if target.is_encoder_decoder else head_for_class_name(conversion.model_class)
+    data = {
+        "library_name": "transformers",
+        "base_model": hub_id(conversion.source_name),
+        "license": source_license(conversion.source_name),
+        "tags": [target.name, "long-context", "roberta2longformer"],
+        "pipeline_tag": "text2text-generation" if target.is_encoder_decoder else PIPELINE_TAG.get(head),
+    }
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def usage(conversion: Conversion) -> list[str]:
+    """How to load it: the Auto class of its head (an encoder-decoder's: AutoModelForSeq2SeqLM)."""
+    if conversion.target.is_encoder_decoder:
+        auto = "AutoModelForSeq2SeqLM"
+    else:
+        auto = AUTO_CLASS[head_for_class_name(conversion.model_class)]
+    return [
+        "```python",
+        f"from transformers import {auto}, AutoTokenizer",
+        f'model = {auto}.from_pretrained("path/to/this/directory")  # a {conversion.model_class}',
+        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
+        "```",
+    ]
+
+
+def with_front_matter(metadata: dict, body: str) -> str:
+    """A model card as huggingface_hub writes one: YAML front matter, then the Markdown body."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    return str(ModelCard(f"---\n{ModelCardData(**metadata).to_yaml()}\n---\n\n{body}"))
 
 
 def render_card(conversion: Conversion, report: VerificationReport | None) -> str:
     options = ", ".join(f"`{k}={v}`" for k, v in conversion.options.items())
     lines = [
-        f"# {conversion.model_class} converted from `{conversion.source_name or conversion.source_class}`",
+        f"# {conversion.model_class} converted from `{model_name(conversion.source_name) or conversion.source_class}`",
         "",
         f"Made with roberta2longformer from a `{conversion.source_class}` "
         f"(reads up to {readable_length(conversion.source_config)} tokens) to "
@@ -40,11 +81,7 @@ def render_card(conversion: Conversion, report: VerificationReport | None) -> st
         "",
         "Load it with the plain `transformers` classes (no `trust_remote_code`):",
         "",
-        "```python",
-        "from transformers import AutoModel, AutoTokenizer",
-        'model = AutoModel.from_pretrained("path/to/this/directory")',
-        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
-        "```",
+        *usage(conversion),
         "",
         "## Verification",
         "",
@@ -87,4 +124,45 @@ def render_card(conversion: Conversion, report: VerificationReport | None) -> st
             ]
     lines += ["", "## What this model is and is not", "", _what_it_is(conversion)]
     lines += [f"- Note: {note}" for note in conversion.notes]
-    return "\n".join(lines) + "\n"
+    return with_front_matter(card_metadata(conversion), "\n".join(lines) + "\n")
+
+
+def training_card(model, summary: dict, *, source_name: str, data: list[str], options: dict) -> str:
+    """The card of a model that ``pretrain`` wrote: what it was trained from, on what, and how it scored."""
+    from ..targets import target_or_none
+
+    target = target_or_none(model.config)
+    metadata = {
+        "library_name": "transformers",
+        "base_model": hub_id(source_name),
+        "license": source_license(source_name),
+        "tags": [*([target.name] if target else []), "long-context", "roberta2longformer", "continued-pretraining"],
+        "pipeline_tag": "fill-mask",
+    }
+    held_out = (
+        f"Held-out masked-LM loss {summary['eval_loss']:.4f} nats per masked token"
+        + (f", {summary['eval_bpc']:.4f} bits per character" if "eval_bpc" in summary else "")
+        + f", on {summary['eval_blocks']} blocks of documents held out from training (the same seeded masks at "
+        "every evaluation)."
+        if "eval_loss" in summary
+        else "No documents were held out, so there is no held-out score."
+    )
+    settings = ", ".join(f"`{key}={value}`" for key, value in options.items())
+    lines = [
+        f"# {type(model).__name__} after continued masked-LM pretraining",
+        "",
+        f"Made with `roberta2longformer pretrain` from `{model_name(source_name) or type(model).__name__}`: "
+        f"{summary['steps']} optimizer steps on {summary['train_blocks']} blocks of {summary['block_length']} tokens "
+        f"from {', '.join(f'`{model_name(d)}`' for d in data)}. Training loss {summary['train_loss']:.4f}.",
+        "",
+        held_out,
+        "",
+        "```python",
+        "from transformers import AutoModelForMaskedLM, AutoTokenizer",
+        'model = AutoModelForMaskedLM.from_pretrained("path/to/this/directory")',
+        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
+        "```",
+        "",
+        f"Settings: {settings}. Its training log is `metrics.csv` beside this directory.",
+    ]
+    return with_front_matter({k: v for k, v in metadata.items() if v is not None}, "\n".join(lines) + "\n")

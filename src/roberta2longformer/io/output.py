@@ -30,6 +30,14 @@ def _umask() -> int:
     return mask
 
 
+def give_normal_permissions(directory: Path) -> None:
+    """Files and folders under ``directory`` get the user's usual permissions (``0666``/``0777`` less the
+    umask): transformers writes model.safetensors as 0600, through a private temporary file."""
+    mask = _umask()
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_output_dir(path: str | Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary directory beside ``path``; move it to ``path`` if the block succeeds.
@@ -40,9 +48,9 @@ def atomic_output_dir(path: str | Path, *, force: bool = False) -> Iterator[Path
     path = check_output_dir(path, force=force)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
     try:
         yield staging
+        give_normal_permissions(staging)
         if path.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             path.rename(retired / path.name)

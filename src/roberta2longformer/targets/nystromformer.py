@@ -94,7 +94,8 @@ class Nystromformer(Target):
     exact_where = "in the exact-softmax regime, landmarks = input length"
     notice = (
         "transformers' Nyströmformer only works on inputs of exactly segment_means_seq_len tokens in "
-        "its landmark regime: pad every input to that length (padding='max_length')."
+        "its landmark regime: pad every input to that length (padding='max_length') and pass no attention_mask "
+        "(its landmark attention cannot apply one; the padding is then attended, as evaluate does)."
     )
     unsupported_heads = no_equivalent_heads(
         sequence_classification="transformers' Nyströmformer's classification head applies hidden_act where RoBERTa's applies tanh",

@@ -7,7 +7,8 @@ and caches the tokenized result, so a second run with the same data and tokenize
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import datasets
@@ -52,6 +53,23 @@ def load_documents(sources: Sequence[str | Path], *, text_field: str = "text") -
             raise ConversionError(f"{', '.join(missing)} do(es) not exist; pass existing files or directories.")
         return _hub_documents(str(sources[0]), text_field)
     texts, jsons = _files(local)
+    with _quiet_reading():
+        return _read_local(texts, jsons, local, text_field)
+
+
+@contextlib.contextmanager
+def _quiet_reading() -> Iterator[None]:
+    """Reading local files is no download: without datasets' progress bars ("Generating train split", …)."""
+    was_disabled = datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.utils.enable_progress_bars()
+
+
+def _read_local(texts: list[str], jsons: list[str], local: Sequence[str | Path], text_field: str) -> datasets.Dataset:
     parts = []
     try:
         if texts:

@@ -124,6 +124,11 @@ def evaluate(
     if masked_count == 0:
         raise ConversionError("The documents are too short to mask any token; give longer documents.")
     loss = total_loss / masked_count
+    if not math.isfinite(loss):
+        raise ConversionError(
+            f"The masked-LM loss of {name or type(model).__name__} is {loss}, not a number a model can score: its "
+            "weights hold NaN or infinite values, so no result is reported."
+        )
     return Evaluation(
         model=name or type(model).__name__,
         window=window,

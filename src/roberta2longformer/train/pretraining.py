@@ -19,7 +19,7 @@ import csv
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from transformers import (
 from ..core.loading import load_tokenizer, resolve_source
 from ..core.sources import family_for, readable_length
 from ..errors import ConversionError
+from ..io.card import training_card
+from ..io.output import give_normal_permissions
 from ..targets import Target, target_or_none
 from . import data
 
@@ -90,12 +92,19 @@ def load_for_pretraining(
         return model_obj, tokenizer_obj
     location = resolve_source(model)
     try:
-        model_obj = AutoModelForMaskedLM.from_pretrained(location)
+        model_obj, loading = AutoModelForMaskedLM.from_pretrained(location, output_loading_info=True)
     except (OSError, ValueError) as error:
         raise ConversionError(
             f"Could not load a masked-LM model from {location} ({str(error).splitlines()[0][:200]}); "
-            "pretrain needs a …ForMaskedLM checkpoint (convert a masked-LM source, or use --from-config)."
+            "masked-LM training and evaluation need a …ForMaskedLM checkpoint (convert a masked-LM source)."
         ) from None
+    fresh = sorted({*loading.get("missing_keys", ()), *(k for k, *_ in loading.get("mismatched_keys", ()))})
+    if fresh:
+        raise ConversionError(
+            f"{model} has no masked-LM head: loading it as a masked-LM model would start {len(fresh)} weight(s) at "
+            f"random ({', '.join(fresh[:3])}{' …' if len(fresh) > 3 else ''}), so its loss would mean nothing; "
+            "masked-LM training and evaluation need a …ForMaskedLM checkpoint (convert a masked-LM source)."
+        )
     tokenizer_obj = load_tokenizer(tokenizer or location)
     if tokenizer_obj is None:
         raise ConversionError(f"{location} has no tokenizer; pass --tokenizer.")
@@ -137,18 +146,41 @@ def _precision(choice: str) -> dict[str, bool]:
     return {}
 
 
-class GlobalFirstTokenCollator:
-    """Masked-LM batches with global attention on each block's first token (Longformer)."""
+class MaskedBlocks:
+    """Masked-LM batches of equal-length blocks: masks drawn afresh for training blocks, the fixed ones of
+    :func:`with_fixed_masks` for held-out blocks (so every evaluation scores the same masked tokens), and
+    global attention on each block's first token when asked (Longformer)."""
 
-    def __init__(self, collator: DataCollatorForLanguageModeling) -> None:
-        self.collator = collator
+    def __init__(self, tokenizer, mlm_probability: float, *, global_first: bool = False) -> None:
+        self.draw = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=mlm_probability)
+        self.global_first = global_first
 
     def __call__(self, examples):
-        batch = self.collator(examples)
-        mask = torch.zeros_like(batch["input_ids"])
-        mask[:, 0] = 1
-        batch["global_attention_mask"] = mask
+        if "labels" in examples[0]:
+            batch = {key: torch.tensor([example[key] for example in examples]) for key in ("input_ids", "labels")}
+        else:
+            batch = self.draw(examples)
+        if self.global_first:
+            mask = torch.zeros_like(batch["input_ids"])
+            mask[:, 0] = 1
+            batch["global_attention_mask"] = mask
         return batch
+
+
+def with_fixed_masks(blocks, tokenizer, seed: int):
+    """Held-out blocks with their masks drawn once, as :func:`~.evaluation.mask_document` draws a
+    document's (seeded by the seed and the block's index), never the block's first and last token, and
+    at least one token per block."""
+    from .evaluation import IGNORE, mask_document
+
+    def mask(row, index):
+        inner, labels = mask_document(row["input_ids"][1:-1], tokenizer, seed=seed, document=index)
+        if (labels == IGNORE).all():  # a short block may draw no mask: its loss would be 0/0
+            labels[0], inner[0] = inner[0], tokenizer.mask_token_id
+        ids = [row["input_ids"][0], *inner.tolist(), row["input_ids"][-1]]
+        return {"input_ids": ids, "labels": [IGNORE, *labels.tolist(), IGNORE]}
+
+    return blocks.map(mask, with_indices=True, desc="Drawing the held-out masks")
 
 
 class CsvMetrics(TrainerCallback):
@@ -172,6 +204,20 @@ class CsvMetrics(TrainerCallback):
             if new:
                 writer.writeheader()
             writer.writerow(row)
+
+
+class FiniteLosses(TrainerCallback):
+    """Stop a run whose loss is NaN or infinite: no later step can make its numbers right."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        for key in ("loss", "eval_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(value):
+                raise ConversionError(
+                    f"The {'held-out' if key == 'eval_loss' else 'training'} loss became {value} at step "
+                    f"{state.global_step}, so training stopped and no final model was written; lower the learning "
+                    "rate, or use fp32 (--precision fp32) if half precision overflowed."
+                )
 
 
 def _freeze_all_but_positions(model: PreTrainedModel, beyond: int, target: Target | None) -> None:
@@ -211,8 +257,11 @@ def pretrain(
     sources: list[str],
     output_dir: str | Path,
     options: PretrainOptions,
+    *,
+    source_name: str = "",
 ) -> dict[str, Any]:
-    """Continue masked-LM pretraining of ``model`` on ``sources``; save the result in ``output_dir``."""
+    """Continue masked-LM pretraining of ``model`` on ``sources``; save the result, with a model card, in
+    ``output_dir/final`` (``source_name``: what the model was loaded from, for the card)."""
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not options.resume:
         raise ConversionError(
@@ -234,7 +283,8 @@ def pretrain(
     train_blocks = data.pack(train_docs, tokenizer, length)
     eval_blocks = data.pack(held_out_docs, tokenizer, length) if held_out_docs is not None else None
 
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=options.mlm_probability)
+    if eval_blocks is not None:
+        eval_blocks = with_fixed_masks(eval_blocks, tokenizer, options.seed)
     uses_global = target is not None and target.uses_global_tokens
     if options.global_cls and not uses_global:
         raise ConversionError("--global-cls applies to models with global attention (Longformer) only.")
@@ -257,7 +307,7 @@ def pretrain(
         save_total_limit=options.save_total_limit,
         eval_strategy="steps" if eval_blocks is not None else "no",
         eval_steps=options.eval_steps,
-        gradient_checkpointing=options.gradient_checkpointing,
+        **_checkpointing(options.gradient_checkpointing),
         seed=options.seed,
         data_seed=options.seed,
         report_to=options.report_to,
@@ -265,6 +315,9 @@ def pretrain(
         ddp_find_unused_parameters=uses_global and not options.global_cls,
         ddp_backend="gloo" if _distributed() and not torch.cuda.is_available() else None,
         dataloader_drop_last=True,
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinned memory only helps copies to a GPU
+        disable_tqdm=False,  # the progress bar and its ETA, whatever the command line's log level
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (and stops the run), not averaged away
         **_precision(options.precision),
     )
     metrics = CsvMetrics(
@@ -275,9 +328,9 @@ def pretrain(
         args=arguments,
         train_dataset=train_blocks,
         eval_dataset=eval_blocks,
-        data_collator=GlobalFirstTokenCollator(collator) if options.global_cls else collator,
+        data_collator=MaskedBlocks(tokenizer, options.mlm_probability, global_first=options.global_cls),
         processing_class=tokenizer,
-        callbacks=[metrics],
+        callbacks=[metrics, FiniteLosses()],
     )
     resume_from = None
     if options.resume:
@@ -305,6 +358,12 @@ def pretrain(
         summary["eval_loss"] = loss
         if metrics.chars_per_token:
             summary["eval_bpc"] = loss / math.log(2) / metrics.chars_per_token
+    if trainer.is_world_process_zero():
+        card = training_card(
+            trainer.model, summary, source_name=source_name, data=list(sources), options=asdict(options)
+        )
+        (final / "README.md").write_text(card, encoding="utf-8")
+        give_normal_permissions(final)
     return summary
 
 
@@ -317,6 +376,18 @@ def last_complete_checkpoint(output_dir: Path) -> str | None:
         if path.name.split("-")[1].isdigit() and (path / "trainer_state.json").is_file()
     ]
     return str(max(complete)[1]) if complete else None
+
+
+def _checkpointing(enabled: bool) -> dict[str, bool]:
+    """Gradient (activation) checkpointing under the name this transformers takes (5.x renamed it)."""
+    from transformers import TrainingArguments
+
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+        else "gradient_checkpointing"
+    )
+    return {name: enabled}
 
 
 def _distributed() -> bool:

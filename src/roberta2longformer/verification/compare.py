@@ -22,7 +22,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..core.sources import head_for, readable_length
 from ..core.tokenizer import first_defined
 from ..errors import ConversionError, ToleranceError
-from ..runtime import peak_rss_mb
+from ..runtime import environment, peak_rss_mb
 from ..targets import Target, target_for_config, target_or_none
 from .report import Check, VerificationReport
 
@@ -222,6 +222,7 @@ def verify(
         source.train(modes[0]), converted.train(modes[1])
     report.seconds = time.perf_counter() - started
     report.peak_rss_mb = peak_rss_mb()
+    report.environment = {**environment(), "device": str(next(converted.parameters()).device)}
     for line in report.summary_lines():
         logger.info(line)
     if raise_on_failure and not report.passed:

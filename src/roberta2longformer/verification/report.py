@@ -36,6 +36,8 @@ class VerificationReport:
     approximation: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    #: Versions of this tool, transformers and torch, the machine, and the device the models ran on.
+    environment: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:

@@ -24,7 +24,10 @@ def measure(params: dict[str, Any]) -> None:
         .train()
     )
     if params["checkpointing"]:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable = (
+            getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+        )  # 5.x name
+        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     inputs = model_inputs(params["arch"], batch, length, device)
     labels = inputs["input_ids"].clone()
