@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from helpers import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 from roberta2longformer import convert, fast, save_conversion, verify
 from roberta2longformer.cli import app
-from roberta2longformer.core.sources import family_for
+from roberta2longformer.core.sources import AUTO_CLASS, family_for
 from roberta2longformer.core.streaming import _check_against_target, _planned_tensors, _source_state
 from roberta2longformer.targets import all_targets, get_target, target_names
 
@@ -30,14 +30,6 @@ TINY_OPTIONS = {
     "led": {"attention_window": 16, "decoder_max_length": 32},
     "bigbird": {"block_size": 4, "num_random_blocks": 1},
     "nystromformer": {"num_landmarks": 8},
-}
-AUTO_CLASS = {
-    "base": "AutoModel",
-    "masked_lm": "AutoModelForMaskedLM",
-    "sequence_classification": "AutoModelForSequenceClassification",
-    "token_classification": "AutoModelForTokenClassification",
-    "question_answering": "AutoModelForQuestionAnswering",
-    "multiple_choice": "AutoModelForMultipleChoice",
 }
 TARGET_HEADS = [(t.name, head) for t in all_targets() for head in t.model_class_names]
 #: RoBERTa's own checkpoints use 1e-5 (RobertaConfig's default is BERT's 1e-12, which LED refuses).
