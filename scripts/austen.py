@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import warnings
 import zlib
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def _read_novels(data: Path) -> dict[str, list[str]]:
         import rdata
     except ImportError:
         raise ConversionError("Reading the Austen texts needs the rdata package (pip install rdata).") from None
+    warnings.filterwarnings("ignore", message="Unknown file type: assumed RDS")  # rdata on lazy-load objects
     raw = (data / "Rdata.rdx").read_bytes()
     try:
         index_bytes = gzip.decompress(raw)
