@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
@@ -35,14 +36,22 @@ class _Group(click.Group):
 @click.version_option(__version__, "-V", "--version", prog_name="roberta2longformer", message="%(prog)s %(version)s")
 def app() -> None:
     # The commands print the conversion's notes themselves; the library also logs them, for API users.
-    logging.getLogger("roberta2longformer").setLevel(logging.ERROR)
+    logging.getLogger("roberta2longformer.core.convert").setLevel(logging.ERROR)
 
 
 for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, bench):
     app.add_command(command)
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM and SIGHUP end a command as Ctrl-C does: what it was writing is removed on the way out."""
+    click.echo(f"Stopped by {signal.Signals(signum).name}; nothing was written.", err=True)
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """The console entry point (also ``python -m roberta2longformer``)."""
     logging.basicConfig(level=logging.WARNING)
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _stop)
     sys.exit(app.main(prog_name="roberta2longformer"))

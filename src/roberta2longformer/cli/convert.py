@@ -140,7 +140,9 @@ def convert(
 
     quiet_transformers()
     with exit_codes():
-        check_output_dir(output, force=force)
+        from ..core.loading import resolve_source
+
+        check_output_dir(output, force=force, keep=[resolve_source(source)])
         ctx = click.get_current_context()
         options = {name: value for name, value in target_options.items() if given(ctx, name)}  # the rest: defaults
         common = dict(to=to, max_length=max_length, dtype=dtype, seed=seed, position_init=position_init, **options)
@@ -216,7 +218,7 @@ def resize(
 
     quiet_transformers()
     with exit_codes():
-        check_output_dir(output, force=force)
+        check_output_dir(output, force=force, keep=[model])
         resized = run_resize(model, max_length=max_length, position_init=position_init, seed=seed)
         click.echo(
             f"Resized {type(resized.model).__name__} from {resized.options['resized_from']} to {max_length} tokens "
@@ -289,9 +291,10 @@ def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionar
 
     quiet_transformers()
     with exit_codes():
-        check_output_dir(output, force=force)  # before reading a large checkpoint
+        keep = [checkpoint, *([dictionary] if dictionary else [])]
+        check_output_dir(output, force=force, keep=keep)  # before reading a large checkpoint
         model, tokenizer = load_fairseq_roberta(checkpoint, allow_pickle=allow_pickle, dictionary=dictionary)
-        with atomic_output_dir(output, force=force) as staging:
+        with atomic_output_dir(output, force=force, keep=keep) as staging:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
     click.echo(

@@ -11,7 +11,7 @@ import transformers
 from transformers import AutoConfig, AutoTokenizer
 
 from ..errors import ConversionError
-from ..io.checkpoint import read_index
+from ..io.checkpoint import read_index, require_regular_files
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
@@ -92,6 +92,7 @@ def resolve_source(source: str | Path) -> str:
 
 
 def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
+    require_regular_files([path / "config.json", *path.glob("*.safetensors"), *path.glob("*.json")])
     if not (path / "config.json").is_file():
         raise ConversionError(f"{path} has no config.json; pass a directory written by save_pretrained().")
     index = path / "model.safetensors.index.json"

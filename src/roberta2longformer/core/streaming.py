@@ -206,7 +206,7 @@ def convert_checkpoint(
     elif isinstance(tokenizer, (str, Path)):
         tokenizer = load_tokenizer(tokenizer)
 
-    with atomic_output_dir(output, force=force) as staging:
+    with atomic_output_dir(output, force=force, keep=[location]) as staging:
         source_class, head, state, read_notes = _source_state(location, config)
         plan = plan_conversion(config, head, state, tokenizer, request)
         planned = _planned_tensors(plan)

@@ -19,6 +19,7 @@ import functools
 import json
 import os
 import re
+import stat
 import struct
 import sys
 import threading
@@ -114,6 +115,16 @@ def read_index(index: Path) -> dict[str, str]:
     return weight_map
 
 
+def require_regular_files(paths: list[Path]) -> None:
+    """Refuse a FIFO, a device or a directory where a checkpoint file should be: reading one could hang."""
+    odd = [path for path in paths if path.exists() and not stat.S_ISREG(path.stat().st_mode)]
+    if odd:
+        raise ConversionError(
+            f"{odd[0]} is not a regular file (a FIFO, a device or a directory); a checkpoint's files must be plain "
+            "files, so give the checkpoint as save_pretrained wrote it."
+        )
+
+
 def checkpoint_files(directory: Path) -> dict[Path, list[str] | None]:
     """Each safetensors file of a checkpoint with the tensor names the index places in it, or
     ``None`` for a lone unindexed file (all of its tensors: its own header names them)."""
@@ -122,6 +133,7 @@ def checkpoint_files(directory: Path) -> dict[Path, list[str] | None]:
         by_file: dict[Path, list[str] | None] = {}
         for key, name in read_index(index).items():
             by_file.setdefault(directory / name, []).append(key)
+        require_regular_files(list(by_file))
         return by_file
     files = sorted(directory.glob("*.safetensors"))
     if len(files) != 1:
@@ -129,6 +141,7 @@ def checkpoint_files(directory: Path) -> dict[Path, list[str] | None]:
             f"{directory} holds {len(files)} safetensors files and no {SAFE_INDEX_NAME}; "
             "keep one model.safetensors, or shards with their index."
         )
+    require_regular_files(files)
     return {files[0]: None}
 
 

@@ -1,20 +1,52 @@
-"""Writing results: into a temporary directory first, renamed into place only when complete."""
+"""Writing results: into a temporary directory first, moved into place only when complete.
+
+The move is one ``renameat2`` call on Linux: ``RENAME_NOREPLACE`` without ``--force`` (so an output
+that appeared meanwhile, another run's or the user's, is an error and left alone) and
+``RENAME_EXCHANGE`` with it (the old and the new output swap in one step, so a crash leaves one of
+them in place, never neither). Where the filesystem or the platform has no ``renameat2``, the same
+checks run before a plain rename, and a ``--force`` replacement takes two renames: a crash between
+them leaves the old output in ``.NAME.old-*`` beside it, which the next run reports.
+
+Staging directories are named ``.NAME.tmp-PID-…``: a later run into the same output removes those
+whose process is gone (a kill -9, a power cut) and says so.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
+import logging
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import ConversionError
 
+logger = logging.getLogger(__name__)
 
-def check_output_dir(path: str | Path, *, force: bool) -> Path:
-    """Refuse an existing output directory unless ``force``; refuse a path that is a file."""
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
+_AT_FDCWD = -100
+
+
+def check_output_dir(path: str | Path, *, force: bool, keep: Iterable[str | Path] = ()) -> Path:
+    """Refuse an existing output directory unless ``force``, a path that is a file, and an output that
+    is, or holds, one of the paths to ``keep`` (the source: ``--force`` would delete it)."""
     path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise ConversionError(f"{path} names no directory of its own; give the output a name (e.g. out/model).")
+    if path.is_symlink() and not path.exists():
+        raise ConversionError(f"{path} is a dangling symbolic link; remove it or choose another output path.")
+    for kept in keep:
+        if Path(kept).exists() and _is_within(Path(kept), path):
+            raise ConversionError(
+                f"The output {path} is {'the source itself' if _same(Path(kept), path) else 'a directory that holds the source'} "
+                f"({kept}), which writing it (or --force) would destroy; choose an output outside the source."
+            )
     if path.exists() and not path.is_dir():
         raise ConversionError(f"{path} exists and is a file; choose a directory path for the output.")
     if path.exists() and not force:
@@ -22,6 +54,15 @@ def check_output_dir(path: str | Path, *, force: bool) -> Path:
             f"Output directory {path} already exists; choose another path or pass --force (force=True) to replace it."
         )
     return path
+
+
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _is_within(inner: Path, outer: Path) -> bool:
+    inner, outer = inner.resolve(), outer.resolve()
+    return inner == outer or outer in inner.parents
 
 
 def _umask() -> int:
@@ -39,33 +80,127 @@ def give_normal_permissions(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output_dir(path: str | Path, *, force: bool = False) -> Iterator[Path]:
+def atomic_output_dir(path: str | Path, *, force: bool = False, keep: Iterable[str | Path] = ()) -> Iterator[Path]:
     """Yield a fresh temporary directory beside ``path``; move it to ``path`` if the block succeeds.
 
-    On any error the temporary directory is removed and ``path`` is left as it was. With ``force``,
-    an existing ``path`` is replaced only after the new contents are complete.
+    On any error (a full disk, a signal, a failed verification) the temporary directory is removed
+    and ``path`` is left as it was. With ``force``, an existing ``path`` is replaced only after the
+    new contents are complete; without it, a ``path`` that appeared meanwhile is an error.
     """
-    path = check_output_dir(path, force=force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    path = check_output_dir(path, force=force, keep=keep)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _clean_stale_staging(path)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent))
+    except OSError as error:
+        raise ConversionError(_unwritable(path, error)) from None
     try:
         yield staging
         give_normal_permissions(staging)
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            path.rename(retired / path.name)
-            staging.rename(path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(path)
+        _move_into_place(staging, path, force=force)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConversionError(_unwritable(path, error)) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
+def _unwritable(path: Path, error: OSError) -> str:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"No space left on the device of {path.parent} to write {path.name}; free some space or write elsewhere."
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"Cannot write to {path.parent} ({os.strerror(error.errno)}); choose an output directory you can write to."
+        )
+    if error.errno == errno.ENAMETOOLONG:
+        return f"The output name {path.name[:40]}… is too long for the filesystem; choose a shorter one."
+    return f"Could not write {path} ({os.strerror(error.errno) if error.errno else error}); nothing was written."
+
+
+def _move_into_place(staging: Path, path: Path, *, force: bool) -> None:
+    if force and path.exists():
+        if _renameat2(staging, path, _RENAME_EXCHANGE):
+            shutil.rmtree(staging, ignore_errors=True)  # now the old output
+            return
+        retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+        path.rename(retired / path.name)  # a crash before the next line leaves the old output in `retired`
+        staging.rename(path)
+        shutil.rmtree(retired, ignore_errors=True)
+        return
+    try:
+        if _renameat2(staging, path, _RENAME_NOREPLACE):
+            return
+    except FileExistsError:
+        raise _appeared(path) from None
+    if path.exists() or path.is_symlink():  # without renameat2: checked, then renamed (a short window)
+        raise _appeared(path)
+    staging.rename(path)
+
+
+def _appeared(path: Path) -> ConversionError:
+    return ConversionError(
+        f"{path} appeared while this ran (another run's output, or yours) and was left alone; the new result was "
+        "discarded: run again with another output, or with --force to replace it."
+    )
+
+
+def _renameat2(source: Path, target: Path, flags: int) -> bool:
+    """``renameat2(source, target, flags)``; ``False`` where the platform or filesystem has none."""
+    function = _libc_renameat2()
+    if function is None:
+        return False
+    if function(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    if code == errno.EEXIST or (code == errno.ENOTEMPTY and flags == _RENAME_NOREPLACE):
+        raise FileExistsError(code, os.strerror(code), str(target))
+    raise OSError(code, os.strerror(code), str(target))
+
+
+@functools.cache
+def _libc_renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _clean_stale_staging(path: Path) -> None:
+    """Remove the staging directories of runs into ``path`` whose process is gone; report a hidden old output."""
+    for leftover in sorted(path.parent.glob(f".{path.name}.tmp-*")):
+        pid = leftover.name[len(f".{path.name}.tmp-") :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+            logger.warning("Removed %s, the unfinished output of an interrupted run (process %s).", leftover, pid)
+    for hidden in sorted(path.parent.glob(f".{path.name}.old-*")):
+        logger.warning(
+            "%s holds the previous %s of a --force replacement that was interrupted; move %s back if you need it, "
+            "then delete %s.", hidden, path.name, hidden / path.name, hidden,
+        )  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def save_conversion(conversion, report, path: str | Path, *, force: bool = False) -> Path:
     """Write model (safetensors), tokenizer, ``verification.json`` and ``README.md`` atomically."""
-    with atomic_output_dir(path, force=force) as staging:
+    keep = [conversion.source_name] if conversion.source_name else []
+    with atomic_output_dir(path, force=force, keep=keep) as staging:
         conversion.model.save_pretrained(staging)
         if conversion.tokenizer is not None:
             conversion.tokenizer.save_pretrained(staging)

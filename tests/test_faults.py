@@ -1,0 +1,141 @@
+"""Faults and hostile input around the output: nothing lost, nothing half-written, one sentence each.
+
+Each case builds its input here and checks the exit code, a phrase of the message, and that nothing
+new is left beside the output.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import transformers
+from click.testing import CliRunner
+
+from roberta2longformer import ConversionError
+from roberta2longformer.cli import app
+from roberta2longformer.io.output import _RENAME_EXCHANGE, _renameat2, atomic_output_dir
+
+runner = CliRunner()
+SMALL = ["--max-length", "64", "--attention-window", "16", "--no-smoke"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def leftovers(parent, name):
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
+
+
+def test_force_never_replaces_the_source_or_a_directory_holding_it(saved_source, tmp_path):
+    source = saved_source()
+    before = sorted(p.name for p in source.iterdir())
+    result = run("convert", source, source, "--force", *SMALL)
+    assert result.exit_code == 2 and "is the source itself" in result.output
+    result = run("convert", source, tmp_path, "--force", *SMALL)
+    assert result.exit_code == 2 and "holds the source" in result.output
+    assert sorted(p.name for p in source.iterdir()) == before and transformers.AutoConfig.from_pretrained(source)
+    assert leftovers(tmp_path, tmp_path.name) == [] and leftovers(source.parent, source.name) == []
+
+
+def test_an_output_that_appears_meanwhile_is_left_alone(tmp_path):
+    output = tmp_path / "out"
+    with pytest.raises(ConversionError, match="appeared while this ran"), atomic_output_dir(output) as staging:
+        (staging / "new.txt").write_text("new")
+        output.mkdir()  # as the user (or another run) would, while this one writes
+        (output / "mine.txt").write_text("mine")
+    assert (output / "mine.txt").read_text() == "mine" and not (output / "new.txt").exists()
+    assert leftovers(tmp_path, "out") == []
+
+
+def test_an_empty_directory_that_appears_meanwhile_is_not_replaced_either(tmp_path):
+    output = tmp_path / "out"
+    with pytest.raises(ConversionError, match="appeared while this ran"), atomic_output_dir(output) as staging:
+        (staging / "new.txt").write_text("new")
+        output.mkdir()
+    assert list(output.iterdir()) == [] and leftovers(tmp_path, "out") == []
+
+
+def test_force_swaps_old_and_new_in_one_step_where_the_filesystem_can(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    (old / "a").write_text("old"), (new / "a").write_text("new")
+    if not _renameat2(new, old, _RENAME_EXCHANGE):
+        pytest.skip("no renameat2(RENAME_EXCHANGE) here: --force replaces in two renames")
+    assert (old / "a").read_text() == "new" and (new / "a").read_text() == "old"
+
+
+def test_two_runs_into_one_new_output_keep_one_result_and_the_other_says_so(saved_source, tmp_path):
+    source, output = saved_source(), tmp_path / "out"
+    command = [sys.executable, "-m", "roberta2longformer", "convert", str(source), str(output), *SMALL]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in runs]
+    codes = sorted(code for code, _ in results)
+    if codes == [0, 0]:
+        pytest.skip("the two runs did not overlap on this machine")  # the second started after the first finished
+    assert codes == [0, 2], results
+    assert "appeared while this ran" in next(err for code, err in results if code == 2)
+    assert transformers.AutoModelForMaskedLM.from_pretrained(output) and leftovers(tmp_path, "out") == []
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_remove_what_was_being_written(saved_source, tmp_path, stop):
+    source, output = saved_source(), tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "roberta2longformer",
+        "convert",
+        str(source),
+        str(output),
+        "--max-length",
+        "2048",
+        "--attention-window",
+        "16",
+    ]  # the smoke forward at 2048 tokens takes a while
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not leftovers(tmp_path, "out") and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(stop)
+    code = process.wait(timeout=120)
+    assert code == 128 + stop and "nothing was written" in process.stderr.read()
+    assert not output.exists() and leftovers(tmp_path, "out") == []
+
+
+def test_a_later_run_removes_the_staging_of_a_killed_one(saved_source, tmp_path, caplog):
+    stale = tmp_path / ".out.tmp-999999999-abcd"  # no such process
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"\0" * 1024)
+    result = run("convert", saved_source(), tmp_path / "out", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "the unfinished output of an interrupted run" in caplog.text and not stale.exists()
+
+
+def test_a_fifo_in_place_of_the_weights_is_refused_at_once(saved_source, tmp_path):
+    source = saved_source()
+    (source / "model.safetensors").unlink()
+    os.mkfifo(source / "model.safetensors")
+    done = subprocess.run(
+        [sys.executable, "-m", "roberta2longformer", "convert", str(source), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "is not a regular file" in done.stderr
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path, "out") == []
+
+
+@pytest.mark.parametrize("name, phrase", [(".", "names no directory of its own"), ("link", "dangling symbolic link")])
+def test_outputs_that_name_no_new_directory_are_refused(saved_source, tmp_path, monkeypatch, name, phrase):
+    monkeypatch.chdir(tmp_path)
+    if name == "link":
+        os.symlink(tmp_path / "nowhere", tmp_path / "link")
+    result = run("convert", saved_source(), name, "--force", *SMALL)
+    assert result.exit_code == 2 and phrase in result.output
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
