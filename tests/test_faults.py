@@ -139,3 +139,73 @@ def test_outputs_that_name_no_new_directory_are_refused(saved_source, tmp_path, 
     result = run("convert", saved_source(), name, "--force", *SMALL)
     assert result.exit_code == 2 and phrase in result.output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.fixture
+def hostile(saved_source, tmp_path):
+    """Sources that must be refused before anything is loaded from them."""
+    import json
+
+    import torch
+
+    code = saved_source()
+    config = json.loads((code / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}
+    (code / "config.json").write_text(json.dumps(config))
+    (code / "evil.py").write_text("raise SystemExit('the checkpoint ran its code')\n")
+
+    pickled_shard = saved_source()
+    weights = pickled_shard / "model.safetensors"
+    from safetensors.torch import load_file
+
+    torch.save(load_file(weights), pickled_shard / "pytorch_model-00001-of-00001.bin")
+    weights.unlink()
+    state = torch.load(pickled_shard / "pytorch_model-00001-of-00001.bin", weights_only=True)
+    index = {"metadata": {}, "weight_map": dict.fromkeys(state, "pytorch_model-00001-of-00001.bin")}
+    (pickled_shard / "model.safetensors.index.json").write_text(json.dumps(index))
+
+    pickle_only = saved_source()
+    state = load_file(pickle_only / "model.safetensors")
+    torch.save(state, pickle_only / "pytorch_model.bin")
+    (pickle_only / "model.safetensors").unlink()
+    documents = tmp_path / "docs.txt"
+    documents.write_text("a long document " * 200)
+    return {"code": code, "pickled_shard": pickled_shard, "pickle_only": pickle_only, "docs": documents}
+
+
+REFUSED = [
+    (["convert", "{code}", "{out}"], "never runs a checkpoint's code"),
+    (["verify", "{code}", "{code}"], "never runs a checkpoint's code"),
+    (["evaluate", "{code}", "--data", "{docs}"], "never runs a checkpoint's code"),
+    (["convert", "{pickled_shard}", "{out}"], "not safetensors"),
+    (["verify", "{pickled_shard}", "{pickled_shard}"], "not safetensors"),
+    (["evaluate", "{pickle_only}", "--data", "{docs}"], "holds only pickle weights"),
+    (["pretrain", "{pickle_only}", "--data", "{docs}", "-o", "{out}"], "holds only pickle weights"),
+    (["pretrain", "{code}", "--data", "{docs}", "-o", "{out}", "--batch-size", "0"], "0 is not in the range x>=1"),
+    (
+        ["pretrain", "{code}", "--data", "{docs}", "-o", "{out}", "--learning-rate", "-1"],
+        "-1.0 is not in the range x>=0",
+    ),
+    (
+        ["pretrain", "{pickle_only}", "--data", "{docs}", "-o", "{out}", "--schedule", "nonsense"],
+        "Unknown --schedule 'nonsense'",
+    ),
+    (["pretrain", "{code}", "--data", "{docs}", "-o", "{out}", "--max-steps", "0"], "0 is not in the range x>=1"),
+    (["pretrain", "{code}", "--data", "{docs}", "-o", "{out}", "--save-steps", "0"], "0 is not in the range x>=1"),
+    (["pretrain", "{code}", "--data", "{docs}", "-o", "{out}", "--max-length", "0"], "0 is not in the range x>=3"),
+    (["evaluate", "{code}", "--data", "{docs}", "--batch-size", "0"], "0 is not in the range x>=1"),
+    (["evaluate", "{code}", "--data", "{docs}", "--window", "0"], "0 is not in the range x>=3"),
+    (["evaluate", "{pickle_only}", "--data", "{docs}", "--json", "{out}/missing/r.json"], "does not exist"),
+    (["verify", "{pickle_only}", "{pickle_only}", "--json", "{out}/missing/r.json"], "does not exist"),
+]
+
+
+@pytest.mark.parametrize("args, phrase", REFUSED, ids=lambda v: v if isinstance(v, str) else " ".join(v[:1] + v[-2:]))
+def test_hostile_and_bad_input_gets_one_sentence_and_exit_2(hostile, tmp_path, args, phrase):
+    out = tmp_path / "out"
+    words = [a.format(out=out, **hostile) for a in args]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run(*words)
+    assert result.exit_code == 2 and phrase in result.output, result.output
+    assert "Traceback" not in result.output and "ran its code" not in result.output
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == before

@@ -23,7 +23,7 @@ from roberta2longformer.cli import app
 from roberta2longformer.io.fairseq import SPECIALS, build_tokenizer
 from roberta2longformer.train.data import load_documents, pack, split_documents
 from roberta2longformer.train.evaluation import evaluate, mask_document
-from roberta2longformer.train.pretraining import PretrainOptions, pretrain
+from roberta2longformer.train.pretraining import PretrainOptions, last_complete_checkpoint, pretrain
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "roberta2longformer"]
@@ -250,18 +250,26 @@ def _pretrain_command(model: Path, data: Path, output: Path, steps: int, *extra:
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, long_model, documents):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     output = tmp_path / "run"
+    log = (tmp_path / "first-run.log").open("w")  # a file: a pipe nobody reads would fill up and stall the run
     process = subprocess.Popen(
         _pretrain_command(long_model, documents, output, 400, "--save-steps", "5"),
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
+
+    def saved_step() -> int:  # checkpoints come and go (save_total_limit): any complete one past step 10 will do
+        latest = last_complete_checkpoint(output) if output.exists() else None
+        return int(Path(latest).name.split("-")[1]) if latest else 0
+
     deadline = time.time() + 300  # generous: a loaded 2-core machine starts the run slowly
-    while not (output / "checkpoint-10" / "trainer_state.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
+    while saved_step() < 10 and time.time() < deadline:
+        assert process.poll() is None, (tmp_path / "first-run.log").read_text()[-3000:]  # it must still be running
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert (output / "checkpoint-10").exists() and not (output / "final").exists()
+    log.close()
+    assert saved_step() >= 10 and not (output / "final").exists()
     last = max(int(p.name.split("-")[1]) for p in output.glob("checkpoint-*") if (p / "trainer_state.json").exists())
     result = subprocess.run(
         _pretrain_command(long_model, documents, output, last + 3, "--resume", "--save-steps", "5"),

@@ -114,6 +114,14 @@ def name_list(text: str, allowed: tuple[str, ...] | list[str], what: str) -> lis
     return names
 
 
+def check_writable(path: Path | None) -> None:
+    """A ``--json`` file whose directory does not exist is refused before the work, not after it."""
+    if path is not None and not path.parent.is_dir():
+        raise ConversionError(
+            f"--json {path}: the directory {path.parent} does not exist; create it or choose another file."
+        )
+
+
 def print_report(report: Any) -> None:
     for line in report.summary_lines():
         click.echo(line)

@@ -17,6 +17,7 @@ from .common import (
     Command,
     Option,
     allow_pickle_option,
+    check_writable,
     exit_codes,
     fast_attention_option,
     fast_if,
@@ -335,6 +336,7 @@ def verify(
 
     quiet_transformers()
     with exit_codes():
+        check_writable(json_path)
         if is_fairseq_checkpoint(source):
             source_model, tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
         else:

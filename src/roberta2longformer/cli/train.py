@@ -10,6 +10,8 @@ from ..errors import ConversionError
 from .common import (
     Command,
     Option,
+    allow_pickle_option,
+    check_writable,
     exit_codes,
     fast_attention_option,
     fast_if,
@@ -55,25 +57,45 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 @click.option(
     "--sinusoidal-positions", is_flag=True, help="With --from-config: start the position rows as scaled sinusoids."
 )
-@click.option("--max-steps", type=int, default=1000, help="Optimizer steps.")
-@click.option("--batch-size", type=int, default=8, help="Blocks per device per step.")
-@click.option("--gradient-accumulation-steps", type=int, default=1, help="Steps to accumulate before each update.")
-@click.option("--learning-rate", type=float, default=3e-5, help="Peak learning rate.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=1000, help="Optimizer steps.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Blocks per device per step.")
+@click.option(
+    "--gradient-accumulation-steps",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Steps to accumulate before each update.",
+)
+@click.option("--learning-rate", type=click.FloatRange(min=0), default=3e-5, help="Peak learning rate.")
 @click.option(
     "--schedule",
     default="constant_with_warmup",
     help="transformers lr schedule: constant_with_warmup, linear, cosine, ...",
 )
-@click.option("--warmup-ratio", type=float, default=0.05, help="Fraction of the steps spent warming up.")
 @click.option(
-    "--max-length", type=int, default=None, cls=Option, default_text="the model's length", help="Block length."
+    "--warmup-ratio", type=click.FloatRange(0, 1), default=0.05, help="Fraction of the steps spent warming up."
 )
-@click.option("--held-out", type=float, default=0.05, help="Fraction of the documents held out for evaluation.")
-@click.option("--eval-steps", type=int, default=100, help="Evaluate every N steps.")
 @click.option(
-    "--save-steps", type=int, default=100, help="Checkpoint every N steps (a killed run resumes from the last)."
+    "--max-length",
+    type=click.IntRange(min=3),
+    default=None,
+    cls=Option,
+    default_text="the model's length",
+    help="Block length.",
 )
-@click.option("--logging-steps", type=int, default=10, help="Log (metrics.csv) every N steps.")
+@click.option(
+    "--held-out",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.05,
+    help="Fraction of the documents held out for evaluation.",
+)
+@click.option("--eval-steps", type=click.IntRange(min=1), default=100, help="Evaluate every N steps.")
+@click.option(
+    "--save-steps",
+    type=click.IntRange(min=1),
+    default=100,
+    help="Checkpoint every N steps (a killed run resumes from the last).",
+)
+@click.option("--logging-steps", type=click.IntRange(min=1), default=10, help="Log (metrics.csv) every N steps.")
 @click.option("--gradient-checkpointing", is_flag=True, help="Recompute activations to save memory.")
 @click.option(
     "--precision", type=click.Choice(PRECISIONS), default="auto", help="auto: bf16/fp16 on a GPU that has it."
@@ -93,6 +115,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 @click.option("--tensorboard", is_flag=True, help="Also log to TensorBoard (needs tensorboard installed).")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
 @seed_option("Seed for the split, the masks and the data order.")
+@allow_pickle_option("Allow loading pickle weights (.bin), which can run code: only for checkpoints you trust.")
 @fast_attention_option
 def pretrain(
     model: str | None,
@@ -120,6 +143,7 @@ def pretrain(
     tensorboard: bool,
     resume: bool,
     seed: int,
+    allow_pickle: bool,
     fast_attention: bool,
 ) -> None:
     """Continue masked-LM pretraining of MODEL on long documents (the Trainer; multi-GPU via torchrun/accelerate).
@@ -154,13 +178,27 @@ def pretrain(
             resume=resume,
             report_to=["tensorboard"] if tensorboard else [],
         )
+        _check_schedule(schedule)
         model_obj, tokenizer_obj = load_for_pretraining(
-            model, from_config, tokenizer, sinusoidal_positions=sinusoidal_positions, seed=seed
+            model,
+            from_config,
+            tokenizer,
+            sinusoidal_positions=sinusoidal_positions,
+            seed=seed,
+            allow_pickle=allow_pickle,
         )
         fast_if(fast_attention, model_obj)
         summary = run_pretrain(model_obj, tokenizer_obj, list(data), output, options, source_name=model or "")
     for line in summary_lines(summary):
         click.echo(line)
+
+
+def _check_schedule(schedule: str) -> None:
+    from transformers import SchedulerType
+
+    names = [kind.value for kind in SchedulerType]
+    if schedule not in names:
+        raise ConversionError(f"Unknown --schedule {schedule!r}; choose one of {', '.join(names)}.")
 
 
 def summary_lines(summary: dict) -> list[str]:
@@ -197,16 +235,16 @@ def summary_lines(summary: dict) -> list[str]:
 @seed_option("Seed of the masks (the same masks for every model sharing a tokenizer).")
 @click.option(
     "--window",
-    type=int,
+    type=click.IntRange(min=3),
     default=None,
     cls=Option,
     default_text="each model's length",
     help="Read in windows of this many tokens.",
 )
-@click.option("--batch-size", type=int, default=4, help="Windows per forward pass.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, help="Windows per forward pass.")
 @click.option(
     "--max-documents",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     cls=Option,
     default_text="all",
@@ -214,6 +252,7 @@ def summary_lines(summary: dict) -> list[str]:
 )
 @text_field_option
 @json_option("Also write the results as JSON here.")
+@allow_pickle_option("Allow loading pickle weights (.bin), which can run code: only for checkpoints you trust.")
 @fast_attention_option
 def evaluate(
     models: tuple[str, ...],
@@ -224,6 +263,7 @@ def evaluate(
     max_documents: int | None,
     text_field: str,
     json_path: Path | None,
+    allow_pickle: bool,
     fast_attention: bool,
 ) -> None:
     """Masked-LM loss and bits per character of one or more models on held-out long documents.
@@ -239,10 +279,11 @@ def evaluate(
 
     quiet_transformers()
     with exit_codes():
+        check_writable(json_path)  # before the work, not after it
         texts = list(load_documents(list(data), text_field=text_field)["text"])[: max_documents or None]
         results = []
         for name in models:
-            model, tokenizer = load_for_pretraining(name, None, None)
+            model, tokenizer = load_for_pretraining(name, None, None, allow_pickle=allow_pickle)
             fast_if(fast_attention, model, only_if_applicable=True)  # e.g. the short source beside its long model
             results.append(
                 run_evaluate(model, tokenizer, texts, seed=seed, window=window, batch_size=batch_size, name=name)

@@ -95,9 +95,10 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
     require_regular_files([path / "config.json", *path.glob("*.safetensors"), *path.glob("*.json")])
     if not (path / "config.json").is_file():
         raise ConversionError(f"{path} has no config.json; pass a directory written by save_pretrained().")
+    _refuse_code(path / "config.json")
     index = path / "model.safetensors.index.json"
     if index.is_file():
-        _check_shards(index)
+        _check_shards(index, allow_pickle)
         return
     if any(path.glob("*.safetensors")):
         return
@@ -111,8 +112,27 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
     raise ConversionError(f"{path} has a config.json but no weights (*.safetensors).")
 
 
-def _check_shards(index: Path) -> None:
+def _refuse_code(config: Path) -> None:
+    """We never run code shipped with a checkpoint: a config that names some (``auto_map``) is refused."""
+    try:
+        auto_map = json.loads(config.read_text(encoding="utf-8")).get("auto_map")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return  # reported when the config is read
+    if auto_map:
+        raise ConversionError(
+            f"{config} names Python code shipped with the checkpoint (auto_map: {', '.join(sorted(auto_map))}), "
+            "and this tool never runs a checkpoint's code; convert a model of a type transformers itself knows."
+        )
+
+
+def _check_shards(index: Path, allow_pickle: bool = False) -> None:
     shards = sorted(set(read_index(index).values()))
+    pickled = [name for name in shards if not name.endswith(".safetensors")]
+    if pickled and not allow_pickle:
+        raise ConversionError(
+            f"{index.name} names shard(s) that are not safetensors ({', '.join(pickled[:3])}), which could run code "
+            "when loaded; convert them to safetensors, or pass --allow-pickle (allow_pickle=True) if you trust them."
+        )
     missing = [name for name in shards if not (index.parent / name).is_file()]
     if missing:
         raise ConversionError(
@@ -127,7 +147,7 @@ def load_config(source: str | Path, *, allow_pickle: bool = False) -> Pretrained
     if Path(location).exists():
         _check_local_checkpoint(Path(location), allow_pickle)
     try:
-        return AutoConfig.from_pretrained(location)
+        return AutoConfig.from_pretrained(location, trust_remote_code=False)
     except (OSError, ValueError, json.JSONDecodeError) as error:
         raise ConversionError(_unreadable(location, error)) from None
 
@@ -156,7 +176,7 @@ def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedM
     config = load_config(location, allow_pickle=allow_pickle)
     cls = model_class_for(config)
     try:
-        model = cls.from_pretrained(location, use_safetensors=None if allow_pickle else True)
+        model = cls.from_pretrained(location, use_safetensors=None if allow_pickle else True, trust_remote_code=False)
     except (OSError, ValueError, RuntimeError) as error:
         raise ConversionError(_unreadable(location, error)) from None
     except Exception as error:  # safetensors raises its own error type for corrupt files
@@ -176,7 +196,7 @@ def load_tokenizer(source: str | Path):
     ):
         return None
     try:
-        return AutoTokenizer.from_pretrained(location)
+        return AutoTokenizer.from_pretrained(location, trust_remote_code=False)
     except (OSError, ValueError) as error:
         raise ConversionError(
             f"Could not read the tokenizer in {location} ({str(error).splitlines()[0]}); "

@@ -35,7 +35,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from ..core.loading import load_tokenizer, resolve_source
+from ..core.loading import load_config, load_tokenizer, resolve_source
 from ..core.sources import family_for, readable_length
 from ..errors import ConversionError
 from ..io.card import training_card
@@ -80,19 +80,26 @@ def load_for_pretraining(
     *,
     sinusoidal_positions: bool = False,
     seed: int = 0,
+    allow_pickle: bool = False,
 ):
-    """(model, tokenizer): a saved masked-LM model, or a fresh one from a config and a tokenizer."""
+    """(model, tokenizer): a saved masked-LM model, or a fresh one from a config and a tokenizer.
+
+    A saved one goes through the checks of :func:`~..core.loading.load_config` (complete, no code of
+    its own, pickle weights only with ``allow_pickle``)."""
     if from_config is not None:
-        config = AutoConfig.from_pretrained(str(from_config))
+        config = AutoConfig.from_pretrained(str(from_config), trust_remote_code=False)
         torch.manual_seed(seed)
         model_obj = AutoModelForMaskedLM.from_config(config)
         if sinusoidal_positions:
             _sinusoidal_start(model_obj)
-        tokenizer_obj = AutoTokenizer.from_pretrained(str(tokenizer or from_config))
+        tokenizer_obj = AutoTokenizer.from_pretrained(str(tokenizer or from_config), trust_remote_code=False)
         return model_obj, tokenizer_obj
     location = resolve_source(model)
+    load_config(location, allow_pickle=allow_pickle)  # the checks every command makes: complete, no code, no pickle
     try:
-        model_obj, loading = AutoModelForMaskedLM.from_pretrained(location, output_loading_info=True)
+        model_obj, loading = AutoModelForMaskedLM.from_pretrained(
+            location, output_loading_info=True, trust_remote_code=False, use_safetensors=None if allow_pickle else True
+        )
     except (OSError, ValueError) as error:
         raise ConversionError(
             f"Could not load a masked-LM model from {location} ({str(error).splitlines()[0][:200]}); "
