@@ -8,9 +8,13 @@ library (``torch`` and ``transformers`` are imported by :func:`environment` when
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import platform
 import resource
+import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -38,6 +42,19 @@ def _status_mb(field: str) -> float:
             return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
     except (OSError, StopIteration):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@functools.cache
+def libc_function(name: str, argtypes: tuple, restype: Any = ctypes.c_int) -> Callable[..., int] | None:
+    """A function of Linux's C library (``errno`` kept for ``ctypes.get_errno``), or ``None`` elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):
+        return None
+    function.argtypes, function.restype = list(argtypes), restype
+    return function
 
 
 def cpu_name() -> str:

@@ -15,13 +15,11 @@ in order. Tests read every file we write back with safetensors' own ``load_file`
 from __future__ import annotations
 
 import ctypes
-import functools
 import json
 import os
 import re
 import stat
 import struct
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +34,7 @@ from huggingface_hub.constants import SAFETENSORS_WEIGHTS_FILE_PATTERN
 from safetensors import safe_open
 
 from ..errors import ConversionError
+from ..runtime import libc_function
 
 _SAFETENSORS_DTYPES = {
     torch.float64: "F64",
@@ -383,17 +382,8 @@ def _reserve(fd: int, size: int) -> None:
         fallocate(fd, 0, 0, size)  # a failure (unsupported filesystem) only costs the speed-up
 
 
-@functools.cache
 def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).fallocate64
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    function.restype = ctypes.c_int
-    return function
+    return libc_function("fallocate64", (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64))
 
 
 def _write_all(fd: int, data: Any, position: int) -> int:
