@@ -38,3 +38,21 @@ def test_the_quickstart_python_runs_as_written():
     assert (
         type(namespace["model"]).__name__ == "LongformerForMaskedLM" and namespace["tokenizer"].model_max_length == 4096
     )
+
+
+def test_every_python_snippet_of_the_readme_runs_in_order(tmp_path, monkeypatch):
+    """The API sections build on each other (``roberta_model`` from the first); run them all, with the
+    built-in RoBERTa as the user's model and a short text as ``long_text``."""
+    from roberta2longformer.core.loading import resolve_source
+
+    monkeypatch.chdir(tmp_path)
+    snippets = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert len(snippets) >= 6
+    namespace: dict = {"long_text": "It is a truth universally acknowledged that a long document needs a long model."}
+    for snippet in snippets:
+        code = snippet.replace('"path/to/your-model"', f'"{BUILTIN}"').replace(
+            '"path/to/roberta"', repr(resolve_source(BUILTIN))
+        )
+        exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    assert (tmp_path / "out" / "longformer" / "config.json").is_file()
+    assert namespace["summary_ids"].shape[0] == 1 and namespace["model"].config.max_position_embeddings == 16384 + 2
