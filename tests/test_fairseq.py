@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 import torch
 import transformers
@@ -120,6 +121,12 @@ def test_import_fairseq_cli_and_verify_cli(tmp_path, sapiens_checkpoint, sapiens
     assert result.exit_code == 2 and "--allow-pickle" in result.output and not (tmp_path / "hf").exists()
     result = runner.invoke(app, ["import-fairseq", str(sapiens_checkpoint), str(tmp_path / "hf"), "--allow-pickle"])
     assert result.exit_code == 0, result.output
+    card = huggingface_hub.ModelCard.load(tmp_path / "hf" / "README.md")
+    assert (
+        card.data.library_name == "transformers"
+        and card.data.pipeline_tag == "fill-mask"
+        and "fairseq" in card.data.tags
+    )
     model = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "hf").eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
     assert torch.equal(_masked_predictions(model, tokenizer)[0], _masked_predictions(*sapiens)[0])

@@ -287,6 +287,7 @@ def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionar
 
     Example: roberta2longformer import-fairseq gottbert/model.pt out/gottbert --allow-pickle
     """
+    from ..io.card import import_card
     from ..io.fairseq import load_fairseq_roberta
     from ..io.output import atomic_output_dir, check_output_dir
 
@@ -298,9 +299,10 @@ def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionar
         with atomic_output_dir(output, force=force, keep=keep) as staging:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
+            (staging / "README.md").write_text(import_card(model, str(checkpoint)), encoding="utf-8")
     click.echo(
         f"Wrote {output}: RobertaForMaskedLM ({model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}, "
-        f"{model.config.vocab_size} tokens, {model.config.max_position_embeddings - 2} positions) and its tokenizer"
+        f"{model.config.vocab_size} tokens, {model.config.max_position_embeddings - 2} positions), its tokenizer and a model card"
     )
 
 

@@ -166,3 +166,30 @@ def training_card(model, summary: dict, *, source_name: str, data: list[str], op
         f"Settings: {settings}. Its training log is `metrics.csv` beside this directory.",
     ]
     return with_front_matter({k: v for k, v in metadata.items() if v is not None}, "\n".join(lines) + "\n")
+
+
+def import_card(model, checkpoint: str) -> str:
+    """The card of a fairseq checkpoint written as a transformers model by ``import-fairseq``."""
+    config = model.config
+    body = "\n".join([
+        f"# {type(model).__name__} imported from the fairseq checkpoint `{model_name(checkpoint)}`",
+        "",
+        f"Written by `roberta2longformer import-fairseq`: {config.num_hidden_layers} layers, hidden {config.hidden_size}, "
+        f"{config.vocab_size} tokens, {config.max_position_embeddings - 2} positions; fairseq's weights under "
+        "transformers' names and its dictionary as a fast tokenizer (no fairseq needed). Nothing of the pickle ran: "
+        "only tensors and settings were read.",
+        "",
+        "```python",
+        "from transformers import AutoModelForMaskedLM, AutoTokenizer",
+        'model = AutoModelForMaskedLM.from_pretrained("path/to/this/directory")',
+        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
+        "```",
+        "",
+        "Convert it to a long model with `roberta2longformer convert`.",
+    ])  # fmt: skip
+    metadata = {
+        "library_name": "transformers",
+        "tags": ["fairseq", "roberta", "roberta2longformer"],
+        "pipeline_tag": "fill-mask",
+    }
+    return with_front_matter(metadata, body + "\n")
