@@ -44,7 +44,7 @@ def card_metadata(conversion: Conversion) -> dict:
         "tags": [target.name, "long-context", "roberta2longformer"],
         "pipeline_tag": "text2text-generation" if target.is_encoder_decoder else PIPELINE_TAG.get(head),
     }
-    return {key: value for key, value in data.items() if value is not None}
+    return data
 
 
 def usage(conversion: Conversion) -> list[str]:
@@ -53,20 +53,27 @@ def usage(conversion: Conversion) -> list[str]:
         auto = "AutoModelForSeq2SeqLM"
     else:
         auto = AUTO_CLASS[head_for_class_name(conversion.model_class)]
+    return loading_snippet(auto, conversion.model_class)
+
+
+def loading_snippet(auto: str, class_name: str) -> list[str]:
+    """The card's Python block: load the model with the ``auto`` class and its tokenizer."""
     return [
         "```python",
         f"from transformers import {auto}, AutoTokenizer",
-        f'model = {auto}.from_pretrained("path/to/this/directory")  # a {conversion.model_class}',
+        f'model = {auto}.from_pretrained("path/to/this/directory")  # a {class_name}',
         'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
         "```",
     ]
 
 
 def with_front_matter(metadata: dict, body: str) -> str:
-    """A model card as huggingface_hub writes one: YAML front matter, then the Markdown body."""
+    """A model card as huggingface_hub writes one: YAML front matter (fields that are ``None`` left out),
+    then the Markdown body."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    return str(ModelCard(f"---\n{ModelCardData(**metadata).to_yaml()}\n---\n\n{body}"))
+    known = {key: value for key, value in metadata.items() if value is not None}
+    return str(ModelCard(f"---\n{ModelCardData(**known).to_yaml()}\n---\n\n{body}"))
 
 
 def render_card(conversion: Conversion, report: VerificationReport | None) -> str:
@@ -157,15 +164,11 @@ def training_card(model, summary: dict, *, source_name: str, data: list[str], op
         "",
         held_out,
         "",
-        "```python",
-        "from transformers import AutoModelForMaskedLM, AutoTokenizer",
-        'model = AutoModelForMaskedLM.from_pretrained("path/to/this/directory")',
-        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
-        "```",
+        *loading_snippet("AutoModelForMaskedLM", type(model).__name__),
         "",
         f"Settings: {settings}. Its training log is `metrics.csv` beside this directory.",
     ]
-    return with_front_matter({k: v for k, v in metadata.items() if v is not None}, "\n".join(lines) + "\n")
+    return with_front_matter(metadata, "\n".join(lines) + "\n")
 
 
 def import_card(model, checkpoint: str) -> str:
@@ -179,11 +182,7 @@ def import_card(model, checkpoint: str) -> str:
         "transformers' names and its dictionary as a fast tokenizer (no fairseq needed). Nothing of the pickle ran: "
         "only tensors and settings were read.",
         "",
-        "```python",
-        "from transformers import AutoModelForMaskedLM, AutoTokenizer",
-        'model = AutoModelForMaskedLM.from_pretrained("path/to/this/directory")',
-        'tokenizer = AutoTokenizer.from_pretrained("path/to/this/directory")',
-        "```",
+        *loading_snippet("AutoModelForMaskedLM", type(model).__name__),
         "",
         "Convert it to a long model with `roberta2longformer convert`.",
     ])  # fmt: skip
