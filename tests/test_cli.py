@@ -120,6 +120,8 @@ def test_unsupported_head_is_refused(tmp_path):
 
 def test_missing_source_is_refused(tmp_path):
     result = run("convert", tmp_path / "nowhere", tmp_path / "long")
+    assert result.exit_code == 2 and "nowhere does not exist" in result.output
+    result = run("convert", "no-such-org/no-such-model", tmp_path / "long")  # could be a hub id: offline, it fails
     assert result.exit_code == 2
     assert "is not a local directory and could not be loaded as a hub model id" in result.output
     assert nothing_written(tmp_path, "long")

@@ -209,3 +209,110 @@ def test_hostile_and_bad_input_gets_one_sentence_and_exit_2(hostile, tmp_path, a
     assert result.exit_code == 2 and phrase in result.output, result.output
     assert "Traceback" not in result.output and "ran its code" not in result.output
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def _edit_config(path, **fields):
+    import json
+
+    config = json.loads((path / "config.json").read_text())
+    config.update(fields)
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def _edit_weights(path, change):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(path / "model.safetensors")
+    change(state)
+    save_file(state, path / "model.safetensors", metadata={"format": "pt"})
+
+
+WORDS = "roberta.embeddings.word_embeddings.weight"
+# (id, how the saved source is spoiled, extra arguments, a phrase of the one sentence)
+BAD_SOURCES = [
+    (
+        "integer weights",
+        lambda p: _edit_weights(p, lambda s: s.update({WORDS: s[WORDS].long()})),
+        [],
+        "not floating point",
+    ),
+    ("no layers", lambda p: _edit_config(p, num_hidden_layers=0), [], "num_hidden_layers=0"),
+    ("negative positions", lambda p: _edit_config(p, max_position_embeddings=-5), [], "max_position_embeddings=-5"),
+    ("heads do not divide", lambda p: _edit_config(p, num_attention_heads=5), [], "not a multiple of"),
+    ("string hidden_size", lambda p: _edit_config(p, hidden_size="32"), [], "hidden_size"),
+    ("pad id out of range", lambda p: _edit_config(p, pad_token_id=999), [], "pad"),
+    ("vocab_size too small", lambda p: _edit_config(p, vocab_size=10), [], "does not match its config.json"),
+    ("unknown activation", lambda p: _edit_config(p, hidden_act="swishy"), [], "hidden_act='swishy'"),
+    ("a pipeline as the class", lambda p: _edit_config(p, architectures=["FillMaskPipeline"]), [], "not a model class"),
+    (
+        "a tokenizer as the class",
+        lambda p: _edit_config(p, architectures=["RobertaTokenizer"]),
+        [],
+        "not a model class",
+    ),
+    ("fewer layers than weights", lambda p: _edit_config(p, num_hidden_layers=1), [], "weights for 2 layers"),
+    ("a missing weight", lambda p: _edit_weights(p, lambda s: s.pop(WORDS)), [], "lacks"),
+    ("corrupt config", lambda p: (p / "config.json").write_text("{not json"), [], "not a valid JSON"),
+    ("window over length", None, ["--attention-window", "128"], "larger than max_length"),
+    ("length of 1", None, ["--max-length", "1"], "at least 2 tokens"),
+    ("a billion tokens", None, ["--max-length", "1000000000"], "position table needs"),
+    ("seed beyond 32 bits", None, ["--seed", str(2**70)], "not in the range"),
+]
+
+
+@pytest.mark.parametrize("in_memory", [False, True], ids=["streaming", "in-memory"])
+@pytest.mark.parametrize("spoil, extra, phrase", [row[1:] for row in BAD_SOURCES], ids=[row[0] for row in BAD_SOURCES])
+def test_a_bad_source_or_option_gets_one_sentence_and_exit_2(saved_source, tmp_path, spoil, extra, phrase, in_memory):
+    source = saved_source()
+    if spoil is not None:
+        spoil(source)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    options = ["--max-length", "64", "--attention-window", "16", *extra, *(["--in-memory"] if in_memory else [])]
+    result = run("convert", source, tmp_path / "out", *options)
+    assert result.exit_code == 2 and phrase in result.output, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+MISLEADING = [
+    (["resize", "{tmp}/nowhere", "{tmp}/out", "--max-length", "128"], "nowhere does not exist"),
+    (["import-fairseq", "{tmp}/nowhere", "{tmp}/out", "--allow-pickle"], "nowhere does not exist"),
+    (["convert", "{source}/config.json", "{tmp}/out"], "is a file, not a model directory"),
+    (["resize", "{long}", "{tmp}/out", "--max-length", "8"], "larger than max_length"),
+]
+
+
+@pytest.mark.parametrize("args, phrase", MISLEADING, ids=lambda v: v if isinstance(v, str) else " ".join(v[:2]))
+def test_messages_say_what_is_wrong(saved_source, tmp_path, args, phrase):
+    source = saved_source()
+    long = tmp_path / "long"
+    assert run("convert", source, long, *SMALL).exit_code == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run(*(a.format(tmp=tmp_path, source=source, long=long) for a in args))
+    assert result.exit_code == 2 and phrase in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("in_memory", [False, True], ids=["streaming", "in-memory"])
+def test_a_disk_too_small_is_said_before_writing(saved_source, tmp_path, monkeypatch, in_memory):
+    import collections
+
+    from roberta2longformer.io import output
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(output.shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
+    source = saved_source()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run("convert", source, tmp_path / "out", *SMALL, *(["--in-memory"] if in_memory else []))
+    assert result.exit_code == 2 and "No space left" in result.output and "MB free" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_max_shard_size_is_honoured_in_memory_too(saved_source, tmp_path):
+    import json
+
+    result = run("convert", saved_source(), tmp_path / "out", *SMALL, "--in-memory", "--max-shard-size", "40KB")
+    assert result.exit_code == 0, result.output
+    index = json.loads((tmp_path / "out" / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 1
+    assert transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "out")

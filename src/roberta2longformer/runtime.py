@@ -44,6 +44,15 @@ def _status_mb(field: str) -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can get without swapping (``MemAvailable``), or ``None`` where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
 @functools.cache
 def libc_function(name: str, argtypes: tuple, restype: Any = ctypes.c_int) -> Callable[..., int] | None:
     """A function of Linux's C library (``errno`` kept for ``ctypes.get_errno``), or ``None`` elsewhere."""

@@ -155,7 +155,7 @@ text_field_option = click.option("--text-field", default="text", help="The text 
 
 
 def seed_option(help: str):  # noqa: A002  (click's name)
-    return click.option("--seed", type=int, default=0, help=help)
+    return click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, help=help)
 
 
 def json_option(help: str):  # noqa: A002

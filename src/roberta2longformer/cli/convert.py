@@ -182,7 +182,15 @@ def convert(
             f"({max_length} tokens) in {conversion.seconds:.1f} s"
         )
         _verify_and_save(
-            conversion, output, verify=verify, smoke=smoke, seed=seed, force=force, name=source, texts=read_texts(texts)
+            conversion,
+            output,
+            verify=verify,
+            smoke=smoke,
+            seed=seed,
+            force=force,
+            name=source,
+            texts=read_texts(texts),
+            max_shard_size=max_shard_size,
         )
 
 
@@ -238,6 +246,7 @@ def _verify_and_save(
     force: bool,
     name: str,
     texts: list[str] | None = None,
+    max_shard_size: str = "5GB",
 ) -> None:
     """Verify before writing anything (exit 1, nothing written, when the result differs), then save."""
     from ..io.output import save_conversion
@@ -258,7 +267,7 @@ def _verify_and_save(
         print_report(report)
         if not report.passed:
             raise ToleranceError(report.failures())
-    save_conversion(conversion, report, output, force=force)
+    save_conversion(conversion, report, output, force=force, max_shard_size=max_shard_size)
     click.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
 
 

@@ -18,7 +18,7 @@ from ..io.checkpoint import LazyState
 from ..targets import DEFAULT_TARGET, DTYPE_NAMES, Target, get_target
 from .config_map import derive_config, uncarried_notes
 from .keys import load_checked, rename_keys
-from .loading import load_config, load_model, load_tokenizer
+from .loading import check_floating, load_config, load_model, load_tokenizer
 from .positions import rebuild_position_table
 from .sources import POSITION_KEY, SourceFamily, family_for, head_for
 from .tokenizer import check_tokenizer_matches, convert_tokenizer, first_defined
@@ -136,6 +136,8 @@ def parse_request(
 ) -> Request:
     """Refuse an unknown target, a bad length, dtype or option; fill in the target's defaults."""
     target = get_target(to)
+    if not (isinstance(seed, int) and 0 <= seed < 2**32):
+        raise ConversionError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}.")
     return Request(target, max_length, parse_options(target, max_length, options), parse_dtype(dtype), seed)
 
 
@@ -184,6 +186,7 @@ def plan_conversion(
     )
     family = check_convertible(config, head, target, tokenizer)
     state = LazyState(family.to_canonical(source_state, head))
+    check_floating(dict.items(state))
     source_keys = tuple(state)  # before the target reshapes anything
     source_dtype = dict.__getitem__(state, "base.embeddings.word_embeddings.weight").dtype
     target_config = derive_config(
@@ -193,6 +196,7 @@ def plan_conversion(
         dtype=dtype or source_dtype,
         field_map=target.field_map,
     )
+    _check_memory_for_positions(max_length, config.hidden_size, target_config.dtype)
     generator = torch.Generator().manual_seed(seed)
     source_table = state[POSITION_KEY]
 
@@ -238,6 +242,18 @@ def plan_conversion(
         _carried(source_keys, head, config, dropped_modules),
         tuple(dropped_modules),
     )
+
+
+def _check_memory_for_positions(max_length: int, hidden_size: int, dtype: torch.dtype) -> None:
+    """Refuse a position table that cannot be built here, before trying (torch would fail midway)."""
+    from ..runtime import available_memory_bytes
+
+    needed, available = max_length * hidden_size * dtype.itemsize, available_memory_bytes()
+    if available is not None and needed > available:
+        raise ConversionError(
+            f"A {max_length:,}-token position table needs {needed / 1e6:,.0f} MB of memory and "
+            f"{available / 1e6:,.0f} MB are available; choose a smaller --max-length (max_length)."
+        )
 
 
 _HEAD_WORDS = {

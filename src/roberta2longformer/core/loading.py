@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import transformers
 from transformers import AutoConfig, AutoTokenizer
 
 from ..errors import ConversionError
-from ..io.checkpoint import read_index, require_regular_files
+from ..io.checkpoint import read_index, read_lazily, require_regular_files
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
@@ -61,10 +62,20 @@ def source_license(source: str | Path) -> str | None:
         return None
 
 
+def _names_a_path(text: str) -> bool:
+    """Text a hub id cannot be (``org/name`` at most, no leading ``.``, ``/`` or ``~``)."""
+    return text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
+
+
 def resolve_source(source: str | Path) -> str:
     """A local directory for ``builtin:NAME``, the path or hub id otherwise."""
     text = str(source)
     if not text.startswith(BUILTIN_PREFIX):
+        if _names_a_path(text) and not Path(text).exists():
+            raise ConversionError(
+                f"{text} does not exist; give a model directory (written by save_pretrained()), "
+                f"{BUILTIN_PREFIX}NAME or a hub id."
+            )
         return text
     name = text[len(BUILTIN_PREFIX) :]
     if name not in BUILTIN_MODELS:
@@ -92,6 +103,11 @@ def resolve_source(source: str | Path) -> str:
 
 
 def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
+    if not path.is_dir():
+        raise ConversionError(
+            f"{path} is a file, not a model directory; pass the directory that holds its config.json "
+            "(written by save_pretrained())."
+        )
     require_regular_files([path / "config.json", *path.glob("*.safetensors"), *path.glob("*.json")])
     if not (path / "config.json").is_file():
         raise ConversionError(f"{path} has no config.json; pass a directory written by save_pretrained().")
@@ -148,12 +164,17 @@ def load_config(source: str | Path, *, allow_pickle: bool = False) -> Pretrained
         _check_local_checkpoint(Path(location), allow_pickle)
     try:
         return AutoConfig.from_pretrained(location, trust_remote_code=False)
-    except (OSError, ValueError, json.JSONDecodeError) as error:
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as error:
+        raise ConversionError(_unreadable(location, error)) from None
+    except Exception as error:  # huggingface_hub's strict dataclasses refuse a field of the wrong type
+        if "Validation" not in type(error).__name__:
+            raise
         raise ConversionError(_unreadable(location, error)) from None
 
 
 def _unreadable(location: str, error: Exception) -> str:
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lines = [line.strip() for line in str(error).strip().splitlines()[:2]]
+    first_line = " ".join(lines) if lines else type(error).__name__
     if Path(location).exists():
         return f"Could not read the checkpoint in {location} ({first_line}); check that it is complete and was written by save_pretrained()."
     return (
@@ -166,24 +187,86 @@ def model_class_for(config: PretrainedConfig) -> type[PreTrainedModel]:
     """The class the checkpoint was saved from (``architectures[0]``), else the base Auto class."""
     for name in getattr(config, "architectures", None) or ():
         cls = getattr(transformers, name, None)
-        if cls is not None:
+        if isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel):
             return cls
+        if cls is not None:
+            raise ConversionError(
+                f"config.json names {name} as the model's class (architectures), which is not a model class; "
+                "give the config.json that was saved with the model."
+            )
     return transformers.AutoModel
+
+
+def check_floating(tensors: Iterable[tuple[str, Any]]) -> None:
+    """A model's weights are floating point; integer (or bool) ones mean a checkpoint that is not a model's."""
+    wrong = [f"{key} ({str(t.dtype).removeprefix('torch.')})" for key, t in tensors if not t.dtype.is_floating_point]
+    if wrong:
+        raise ConversionError(
+            f"The checkpoint holds {len(wrong)} weight(s) that are not floating point ({', '.join(wrong[:3])}); "
+            "a model's weights are floats, so re-save it from the model with save_pretrained()."
+        )
+
+
+def check_shapes(location: str, config: PretrainedConfig, stored: Mapping[str, Any]) -> None:
+    """Refuse stored weights whose shapes differ from what the config declares, naming them (transformers
+    would say only that sizes mismatch). A source of a family we convert is checked against the family's
+    layout; other models (our targets) are left to transformers."""
+    from .sources import family_for, head_for_class_name, saved_class_name, supported_family
+
+    if not supported_family(config):
+        return
+    family, head = family_for(config), head_for_class_name(saved_class_name(config))
+    stored_as = family.canonical_names(stored, head)
+    shapes = {name: tuple(dict.__getitem__(stored, key).shape) for name, key in stored_as.items()}  # headers only
+    wrong = [
+        f"{stored_as[name]} {shapes[name]} (config.json says {shape})"
+        for name, shape in family.canonical_layout(config, head).items()
+        if name in shapes and shapes[name] != shape
+    ]
+    if wrong:
+        raise ConversionError(
+            f"The checkpoint in {location} does not match its config.json ({'; '.join(wrong[:3])}); "
+            "give the config.json that was saved with these weights."
+        )
 
 
 def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedModel:
     location = resolve_source(source)
     config = load_config(location, allow_pickle=allow_pickle)
     cls = model_class_for(config)
+    if Path(location).is_dir() and any(Path(location).glob("*.safetensors")):
+        # from_pretrained would cast integer weights to floats without a word
+        stored = read_lazily(location)
+        check_floating((k, v) for k, v in dict.items(stored) if k.endswith((".weight", ".bias")))
+        check_shapes(location, config, stored)
     try:
-        model = cls.from_pretrained(location, use_safetensors=None if allow_pickle else True, trust_remote_code=False)
+        model, info = cls.from_pretrained(
+            location, use_safetensors=None if allow_pickle else True, trust_remote_code=False, output_loading_info=True
+        )
     except (OSError, ValueError, RuntimeError) as error:
         raise ConversionError(_unreadable(location, error)) from None
     except Exception as error:  # safetensors raises its own error type for corrupt files
         if type(error).__name__ != "SafetensorError":
             raise
         raise ConversionError(_unreadable(location, error)) from None
+    from .sources import check_layer_count
+
+    check_layer_count(config, info.get("unexpected_keys", ()), location)
+    _refuse_random_weights(info.get("missing_keys", ()), location, cls)
     return model.eval()
+
+
+def _refuse_random_weights(missing: Iterable[str], location: str, cls: type) -> None:
+    """Weights missing from the checkpoint are filled at random by from_pretrained: a model that cannot be
+    right. A missing pooler is the exception (models are routinely saved without one, and every user of the
+    checkpoint gets the same random pooler), and is carried over as from_pretrained builds it."""
+    random = sorted(key for key in missing if ".pooler." not in f".{key}")
+    if random:
+        raise ConversionError(
+            f"The checkpoint in {location} lacks {len(random)} weight(s) that a {cls.__name__} has "
+            f"({', '.join(random[:3])}{' …' if len(random) > 3 else ''}), which loading would fill at random; "
+            "it is incomplete, re-save it with save_pretrained()."
+        )
 
 
 def load_tokenizer(source: str | Path):

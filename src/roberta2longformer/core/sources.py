@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import ConversionError
+from ..errors import ConversionError, is_positive_int
 from .keys import Rename, rename, rename_keys
 from .positions import roberta_position_offset
 
@@ -261,12 +261,17 @@ def supported_families() -> str:
     return ", ".join(f"{f.name} ({'/'.join(f.model_types)})" for f in FAMILIES)
 
 
+def supported_family(config: PretrainedConfig) -> bool:
+    return any(getattr(config, "model_type", None) in family.model_types for family in FAMILIES)
+
+
 def family_for(config: PretrainedConfig) -> SourceFamily:
     """The family of a source config, or a clear error that lists the supported ones."""
     model_type = getattr(config, "model_type", None)
     for family in FAMILIES:
         if model_type in family.model_types:
             _check_absolute_positions(config)
+            check_config_values(config, family.position_offset)
             return family
     raise ConversionError(
         f"Source model type {model_type!r} is not supported; supported families are {supported_families()}."
@@ -282,6 +287,69 @@ def readable_length(config: PretrainedConfig) -> int:
     if target is not None:
         return target.max_length(config)
     return config.max_position_embeddings - family_for(config).position_offset(config)
+
+
+_SIZE_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "vocab_size",
+)
+
+
+def config_problems(config: PretrainedConfig, position_offset: Callable[[PretrainedConfig], int]) -> list[str]:
+    """What in a source config no model can have (sizes, ids, activation), in words; empty when sane."""
+    problems = [
+        f"{name}={getattr(config, name, None)!r} (must be a positive whole number)"
+        for name in _SIZE_FIELDS
+        if not is_positive_int(getattr(config, name, None))
+    ]
+    if problems:
+        return problems
+    if config.hidden_size % config.num_attention_heads:
+        problems.append(
+            f"hidden_size={config.hidden_size} is not a multiple of num_attention_heads={config.num_attention_heads}"
+        )
+    pad = getattr(config, "pad_token_id", None)
+    if pad is not None and not (isinstance(pad, int) and 0 <= pad < config.vocab_size):
+        problems.append(f"pad_token_id={pad!r} is not an id of the {config.vocab_size}-token vocabulary")
+    if not problems:
+        offset = position_offset(config)
+        if config.max_position_embeddings <= offset:
+            problems.append(
+                f"max_position_embeddings={config.max_position_embeddings} leaves no position after the {offset} offset rows"
+            )
+    activation = getattr(config, "hidden_act", "gelu")
+    if isinstance(activation, str):
+        from transformers.activations import ACT2FN
+
+        if activation not in ACT2FN:
+            problems.append(f"hidden_act={activation!r} is not an activation transformers knows")
+    return problems
+
+
+_LAYER_INDEX = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+
+
+def check_layer_count(config: PretrainedConfig, keys: Iterable[str], location: object) -> None:
+    """Refuse weights for more layers than the config has: a model built from it would drop them."""
+    indices = {int(m.group(1)) for key in keys if (m := _LAYER_INDEX.search(key))}
+    if indices and max(indices) >= config.num_hidden_layers:
+        raise ConversionError(
+            f"The checkpoint in {location} has weights for {max(indices) + 1} layers but its config.json says "
+            f"num_hidden_layers={config.num_hidden_layers}; give the config.json that was saved with these weights."
+        )
+
+
+def check_config_values(config: PretrainedConfig, position_offset: Callable[[PretrainedConfig], int]) -> None:
+    problems = config_problems(config, position_offset)
+    if problems:
+        raise ConversionError(
+            f"The source's config.json cannot describe a model ({'; '.join(problems)}); "
+            "give the config.json that was saved with these weights."
+        )
 
 
 def _check_absolute_positions(config: PretrainedConfig) -> None:
@@ -309,6 +377,11 @@ def head_for_class_name(name: str) -> str:
     for suffix, head in _HEAD_BY_CLASS_SUFFIX.items():
         if name.endswith(suffix):
             return head
+    if "For" not in name:  # a pipeline, tokenizer or config class named in architectures
+        raise ConversionError(
+            f"config.json names {name} as the model's class (architectures), which is not a model class; "
+            "give the config.json that was saved with the model."
+        )
     raise ConversionError(
         f"{name} has a head we cannot carry over; supported are the base model and the "
         f"{', '.join(s for s in _HEAD_BY_CLASS_SUFFIX if s != 'Model')} heads."

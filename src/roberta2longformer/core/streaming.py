@@ -20,6 +20,7 @@ conversion, and its time and memory are reported separately.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,12 +33,12 @@ if TYPE_CHECKING:
 
 from ..errors import ConversionError, ToleranceError
 from ..io.checkpoint import LazyState, Planned, read_lazily, start_checkpoint
-from ..io.output import atomic_output_dir, write_report_and_card
+from ..io.output import atomic_output_dir, require_free_space, write_report_and_card
 from ..targets import DEFAULT_TARGET
 from .convert import Conversion, Plan, converted_tokenizer, parse_request, plan_conversion
 from .keys import check_fits
-from .loading import load_config, load_model, load_tokenizer, resolve_source
-from .sources import family_for, head_for_class_name, saved_class_name
+from .loading import check_shapes, load_config, load_model, load_tokenizer, resolve_source
+from .sources import check_layer_count, family_for, head_for_class_name, saved_class_name
 
 if TYPE_CHECKING:
     from ..verification import VerificationReport
@@ -83,6 +84,7 @@ def _source_state(location: str, config: PretrainedConfig) -> tuple[str, str, La
     head = head_for_class_name(class_name)
     family = family_for(config)
     stored = read_lazily(location)
+    check_layer_count(config, stored, location)
     stored_as = family.canonical_names(stored, head)  # canonical name → stored key
     layout = family.canonical_layout(config, head)
     missing = [name for name in layout if name not in stored_as]
@@ -97,16 +99,7 @@ def _source_state(location: str, config: PretrainedConfig) -> tuple[str, str, La
             f"The checkpoint in {location} lacks {len(missing)} weight(s) that a {class_name} has "
             f"({', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}); it is incomplete, re-save it with save_pretrained()."
         )
-    wrong = [
-        f"{stored_as[name]} {tuple(dict.__getitem__(stored, stored_as[name]).shape)} (config.json says {shape})"
-        for name, shape in layout.items()
-        if tuple(dict.__getitem__(stored, stored_as[name]).shape) != shape
-    ]
-    if wrong:
-        raise ConversionError(
-            f"The checkpoint in {location} does not match its config.json ({'; '.join(wrong[:3])}); "
-            "give the config.json that was saved with these weights."
-        )
+    check_shapes(location, config, stored)
     kept = [stored_as[name] for name in layout]
     notes = []
     ignored = sorted(set(stored) - set(kept))
@@ -210,6 +203,7 @@ def convert_checkpoint(
         source_class, head, state, read_notes = _source_state(location, config)
         plan = plan_conversion(config, head, state, tokenizer, request)
         planned = _planned_tensors(plan)
+        require_free_space(staging, sum(math.prod(item.shape) * item.dtype.itemsize for item in planned))
         with start_checkpoint(staging, planned, max_shard_size=max_shard_size, progress=progress) as writer:
             # While the kernel copies the weights: with verification (which needs the model classes
             # anyway), build the target on the meta device and check the plan against it (a mismatch

@@ -77,10 +77,12 @@ def checkpoint_file(source: str | Path) -> Path:
     path = Path(str(source))
     if path.is_file():
         return path
+    if not path.is_dir():
+        raise ConversionError(f"{path} does not exist; pass a fairseq RoBERTa checkpoint (.pt) or its directory.")
     candidates = [path / "model.pt", path / "checkpoint_best.pt", *sorted(path.glob("*.pt"))]
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
-        raise ConversionError(f"{path} has a dict.txt but no fairseq checkpoint (*.pt); pass the .pt file.")
+        raise ConversionError(f"{path} holds no fairseq checkpoint (*.pt); pass the .pt file.")
     return found
 
 

@@ -105,6 +105,17 @@ def atomic_output_dir(path: str | Path, *, force: bool = False, keep: Iterable[s
         raise
 
 
+def require_free_space(staging: Path, needed: int) -> None:
+    """Refuse to start writing ``needed`` bytes where there is not room for them (a full disk midway
+    would be cleaned up too, but only after minutes of work)."""
+    free = shutil.disk_usage(staging).free
+    if needed > free:
+        raise ConversionError(
+            f"No space left on the device of {staging.parent}: need {needed / 1e6:,.0f} MB, "
+            f"{free / 1e6:,.0f} MB free; free some space or write elsewhere."
+        )
+
+
 def _unwritable(path: Path, error: OSError) -> str:
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"No space left on the device of {path.parent} to write {path.name}; free some space or write elsewhere."
@@ -187,15 +198,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def save_conversion(conversion, report, path: str | Path, *, force: bool = False) -> Path:
-    """Write model (safetensors), tokenizer, ``verification.json`` and ``README.md`` atomically."""
+def save_conversion(
+    conversion, report, path: str | Path, *, force: bool = False, max_shard_size: int | str = "5GB"
+) -> Path:
+    """Write model (safetensors, sharded over ``max_shard_size``), tokenizer, ``verification.json`` and
+    ``README.md`` atomically."""
     keep = [conversion.source_name] if conversion.source_name else []
     with atomic_output_dir(path, force=force, keep=keep) as staging:
-        conversion.model.save_pretrained(staging)
+        require_free_space(staging, model_bytes(conversion.model))
+        conversion.model.save_pretrained(staging, max_shard_size=max_shard_size)
         if conversion.tokenizer is not None:
             conversion.tokenizer.save_pretrained(staging)
         write_report_and_card(conversion, report, staging)
     return Path(path)
+
+
+def model_bytes(model) -> int:
+    """What a model's weights take on disk (shared tensors counted once)."""
+    seen = {(t.data_ptr(), t.numel()): t.numel() * t.element_size() for t in model.state_dict().values()}
+    return sum(seen.values())
 
 
 def write_report_and_card(conversion, report, directory: Path) -> None:

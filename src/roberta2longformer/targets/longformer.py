@@ -36,6 +36,17 @@ def attention_windows(window: int | list[int] | tuple[int, ...]) -> list[int]:
     return windows
 
 
+def check_window_fits(windows: list[int], max_length: int) -> None:
+    """A window wider than the longest input attends to padding only; it is a mistyped option."""
+    if max_length < 2:
+        raise ConversionError(f"max_length must be at least 2 tokens (one window of 2), got {max_length}.")
+    if max(windows) > max_length:
+        raise ConversionError(
+            f"attention_window ({max(windows)}) is larger than max_length ({max_length}): no input is that long; "
+            f"choose a window of at most {max_length - max_length % 2} tokens (512 is usual), or a longer max_length."
+        )
+
+
 def check_window_count(windows: list[int], layers: int) -> None:
     if len(windows) > 1 and len(windows) != layers:
         raise ConversionError(
@@ -105,7 +116,7 @@ class Longformer(Target):
         return roberta_position_offset(config.pad_token_id)
 
     def validate(self, max_length: int, options: Mapping[str, Any]) -> None:
-        attention_windows(options["attention_window"])
+        check_window_fits(attention_windows(options["attention_window"]), max_length)
         super().validate(max_length, options)
 
     def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
