@@ -83,25 +83,40 @@ def test_two_runs_into_one_new_output_keep_one_result_and_the_other_says_so(save
     assert transformers.AutoModelForMaskedLM.from_pretrained(output) and leftovers(tmp_path, "out") == []
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
-def test_sigterm_and_sighup_remove_what_was_being_written(saved_source, tmp_path, stop):
+def _staged(tmp_path, name):
+    """The staging directory's files, once it exists (else ``None``)."""
+    found = leftovers(tmp_path, "out")
+    return {p.name for p in (tmp_path / found[0]).iterdir()} if found else None
+
+
+# When to signal: before anything is written (loading), while the weights are written, while verifying.
+PHASES = {
+    "loading": lambda staged, started: time.time() - started > 0.5,
+    "writing": lambda staged, started: staged is not None,
+    "verifying": lambda staged, started: staged is not None and "tokenizer.json" in staged,
+}
+
+
+@pytest.mark.parametrize(
+    "stop, phase",
+    [
+        (signal.SIGTERM, "loading"),
+        (signal.SIGTERM, "writing"),
+        (signal.SIGTERM, "verifying"),
+        (signal.SIGHUP, "writing"),
+    ],
+    ids=["SIGTERM-loading", "SIGTERM-writing", "SIGTERM-verifying", "SIGHUP-writing"],
+)
+def test_sigterm_and_sighup_remove_what_was_being_written(saved_source, tmp_path, stop, phase):
     source, output = saved_source(), tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "roberta2longformer",
-        "convert",
-        str(source),
-        str(output),
-        "--max-length",
-        "2048",
-        "--attention-window",
-        "16",
-    ]  # the smoke forward at 2048 tokens takes a while
+    # 16384 tokens: verification (its smoke forward) lasts a second or more, so each phase can be hit
+    command = [sys.executable, "-m", "roberta2longformer", "convert", str(source), str(output)]
+    command += ["--max-length", "16384", "--attention-window", "16"]
+    started = time.time()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not leftovers(tmp_path, "out") and time.time() < deadline and process.poll() is None:
-        time.sleep(0.02)
+    while process.poll() is None and not PHASES[phase](_staged(tmp_path, "out"), started):
+        time.sleep(0.01)
+    assert process.poll() is None, "the conversion ended before the phase was reached"
     process.send_signal(stop)
     code = process.wait(timeout=120)
     assert code == 128 + stop and "nothing was written" in process.stderr.read()

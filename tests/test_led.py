@@ -21,7 +21,7 @@ def test_encoder_reproduces_every_family(family, head, tokenizer_for):
     assert type(conversion.model) is transformers.LEDForConditionalGeneration
     report = verify(source, conversion.model, tokenizer_for(family))
     assert report.passed and report.max_abs_diff <= 1e-4 and report.exact_length == 32
-    assert {c.output for c in report.checks} == {"encoder last_hidden_state"}
+    assert {c.output for c in report.checks if c.case != "weights"} == {"encoder last_hidden_state"}
     assert report.smoke["finite"] and report.smoke["length"] == 128
     assert report.smoke["generated_tokens"] > 1
 

@@ -27,8 +27,10 @@ def test_an_exact_conversion_passes_with_every_case_and_output(pair, bpe_tokeniz
     assert any("batch 2" in c and "global CLS" in c for c in cases)  # batch > 1, global tokens
     assert any("padded" in c for c in cases)  # padding
     assert any(c.startswith("text") for c in cases)  # real text through the tokenizer
-    assert {check.output for check in report.checks} == {"hidden_states[-1]", "logits"}
-    assert all(check.passed and check.atol == 1e-4 for check in report.checks)
+    outputs = {check.output for check in report.checks if check.case != "weights"}
+    assert outputs == {"hidden_states[-1]", "logits"}
+    assert all(check.passed and check.atol == 1e-4 for check in report.checks if check.case != "weights")
+    assert all(check.passed and check.atol == 0 for check in report.checks if check.case == "weights")
     assert report.smoke["length"] == 64 and report.smoke["finite"]
     assert report.peak_rss_mb > 0 and report.seconds > 0
 
@@ -44,7 +46,10 @@ def test_a_changed_weight_fails_every_affected_output_together(pair, bpe_tokeniz
         converted.lm_head.dense.weight.mul_(1.5)
     with pytest.raises(ToleranceError) as raised:
         verify(source, converted, bpe_tokenizer, smoke=False)
-    assert raised.value.failures and all("logits" in failure for failure in raised.value.failures)
+    outputs = [failure for failure in raised.value.failures if "weights:" not in failure]
+    assert outputs and all("logits" in failure for failure in outputs)
+    weights = [failure for failure in raised.value.failures if "weights:" in failure]
+    assert len(weights) == 1 and "differing: lm_head.dense.weight" in weights[0]
     report = verify(source, converted, bpe_tokenizer, smoke=False, raise_on_failure=False)
     assert not report.passed and report.failures() == raised.value.failures
     assert all(check.passed for check in report.checks if check.output == "hidden_states[-1]")
@@ -55,8 +60,37 @@ def test_a_non_finite_smoke_run_fails(pair):
     with torch.no_grad():  # a row only the full-length smoke input reads
         converted.longformer.embeddings.position_embeddings.weight[60].fill_(float("nan"))
     report = verify(source, converted, raise_on_failure=False)
-    assert all(check.passed for check in report.checks)
-    assert not report.passed and report.failures() == ["smoke forward at 64 tokens produced non-finite values"]
+    assert all(check.passed for check in report.checks if check.case != "weights")
+    assert report.failures()[-1] == "smoke forward at 64 tokens produced non-finite values"
+    assert any("not: longformer.embeddings.position_embeddings.weight" in f for f in report.failures())
+    without_smoke = verify(source, converted, smoke=False, raise_on_failure=False)  # the weights say it anyway
+    assert not without_smoke.passed and any("every tensor finite" in f for f in without_smoke.failures())
+
+
+@pytest.mark.parametrize(
+    "spoil, phrase",
+    [
+        (lambda m: m.longformer.embeddings.position_embeddings.weight[40].add_(0.5), "position rows 34–65"),
+        (lambda m: m.longformer.embeddings.position_embeddings.weight[20].add_(0.5), "position rows 0–33"),
+        (lambda m: m.longformer.embeddings.word_embeddings.weight[3:13].add_(5.0), "differing: longformer.embeddings"),
+        (lambda m: m.longformer.encoder.layer[0].attention.self.query_global.weight.mul_(2), "query_global"),
+    ],
+    ids=["a tiled row", "a learned row beyond the probes", "embedding rows of unprobed tokens", "a global projection"],
+)
+def test_the_weight_proof_sees_what_no_probe_input_touches(pair, bpe_tokenizer, spoil, phrase):
+    source, converted = pair
+    with torch.no_grad():
+        spoil(converted)
+    report = verify(source, converted, bpe_tokenizer, smoke=False, raise_on_failure=False)
+    assert not report.passed and any(phrase in failure for failure in report.failures()), report.failures()
+
+
+def test_the_weight_proof_uses_the_options_a_model_was_made_with(bpe_tokenizer):
+    source = make_source("roberta", "masked_lm")
+    conversion = convert(source, bpe_tokenizer, max_length=64, attention_window=16, position_init="random", seed=7)
+    assert verify(source, conversion.model, smoke=False, options=conversion.options).passed
+    guessed = verify(source, conversion.model, smoke=False, raise_on_failure=False)  # tile assumed
+    assert [f for f in guessed.failures() if "unknown" in f and "position rows 34–65" in f]
 
 
 def test_models_with_different_heads_are_refused(bpe_tokenizer):

@@ -18,7 +18,14 @@ def _convert_and_check(to, model, tokenizer, max_length, *, check, dtype, allow_
         model, tokenizer, to=to, max_length=max_length, dtype=dtype, allow_pickle=allow_pickle, seed=seed, **options
     )
     if check:
-        verify(conversion.source_model, conversion.model, conversion.source_tokenizer, smoke=False, seed=seed)
+        verify(
+            conversion.source_model,
+            conversion.model,
+            conversion.source_tokenizer,
+            smoke=False,
+            seed=seed,
+            options=conversion.options,
+        )
     return conversion.model, conversion.tokenizer
 
 
@@ -180,5 +187,12 @@ def resize_longformer(
     """
     resized = resize(model, tokenizer, max_length, position_init=position_init, seed=seed)
     if check:
-        verify(resized.source_model, resized.model, resized.source_tokenizer, smoke=False, seed=seed)
+        verify(
+            resized.source_model,
+            resized.model,
+            resized.source_tokenizer,
+            smoke=False,
+            seed=seed,
+            options=resized.options,
+        )
     return resized.model, resized.tokenizer

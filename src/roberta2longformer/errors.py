@@ -27,7 +27,7 @@ class ToleranceError(ValueError):
             )
         else:
             self.summary = f"{count}; do not use it, and please report this with the source config."
-        lines = "\n".join(f"  ✗ {failure}" for failure in failures)
+        lines = "\n".join(f"  {failure}" if failure.startswith("✗") else f"  ✗ {failure}" for failure in failures)
         super().__init__(f"{self.summary}\n{lines}")
 
 

@@ -263,6 +263,7 @@ def _verify_and_save(
             raise_on_failure=False,
             source_name=name,
             texts=texts,
+            options=conversion.options,
         )
         print_report(report)
         if not report.passed:
@@ -343,6 +344,7 @@ def verify(
     """
     from ..core.loading import load_model, load_tokenizer
     from ..io.fairseq import is_fairseq_checkpoint, load_fairseq_roberta
+    from ..io.output import recorded_options
     from ..verification import verify as run_verify
 
     quiet_transformers()
@@ -362,6 +364,7 @@ def verify(
             raise_on_failure=False,
             source_name=source,
             texts=read_texts(texts),
+            options=recorded_options(converted),
         )
         print_report(report)
         if json_path is not None:

@@ -247,6 +247,7 @@ def convert_checkpoint(
                 raise_on_failure=False,
                 source_name=str(source),
                 texts=texts,
+                options=plan.options,
             )
             verify_seconds = time.perf_counter() - verify_started
             on_report(report)

@@ -219,6 +219,17 @@ def model_bytes(model) -> int:
     return sum(seen.values())
 
 
+def recorded_options(directory: str | Path) -> dict | None:
+    """The options a saved conversion was made with, from its ``verification.json`` (``None``: unknown)."""
+    import json
+
+    try:
+        options = json.loads((Path(directory) / "verification.json").read_text(encoding="utf-8")).get("options")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return options if isinstance(options, dict) and options else None
+
+
 def write_report_and_card(conversion, report, directory: Path) -> None:
     """``verification.json`` (when verified) and the ``README.md`` model card."""
     from .card import render_card

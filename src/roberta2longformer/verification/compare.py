@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ from ..errors import ConversionError, ToleranceError
 from ..runtime import environment, peak_rss_mb
 from ..targets import Target, target_for_config, target_or_none
 from .report import Check, VerificationReport
+from .weights import weight_checks
 
 logger = logging.getLogger(__name__)
 
@@ -162,11 +163,14 @@ def verify(
     raise_on_failure: bool = True,
     source_name: str = "",
     texts: Sequence[str] | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> VerificationReport:
     """Compare ``converted`` against ``source`` and return a report (raise on failure by default).
 
     ``texts``: real inputs for the text case, in the source's domain (default: English and German
-    sentences; e.g. protein sequences for a protein model).
+    sentences; e.g. protein sequences for a protein model). ``options``: those the conversion was made
+    with (``Conversion.options``: ``position_init``, ``seed``…), for the weight-level proof; without
+    them the defaults are assumed, and the report says so.
     """
     started = time.perf_counter()
     target = target_for_config(converted.config)
@@ -179,6 +183,7 @@ def verify(
             f"The source is a {head} model but the converted one a {converted_head} model; "
             "compare models with the same head."
         )
+    _check_tokenizer_fits(tokenizer, source.config)
     dtype = next(converted.parameters()).dtype
     atol = atol if atol is not None else ATOL.get(dtype, 1e-4)
     if same_architecture:
@@ -197,6 +202,7 @@ def verify(
         target_class=type(converted).__name__,
         exact_length=exact_length,
         max_length=target.max_length(converted.config),
+        options=dict(options or {}),
     )
     modes = source.training, converted.training
     source.eval(), converted.eval()
@@ -207,6 +213,7 @@ def verify(
             report.checks.extend(
                 _check_case(source, converted, target, head, case, inputs, global_first, atol, same_architecture)
             )
+        report.checks.extend(weight_checks(source, converted, target, head, options, same_architecture))
         if target.approximates_attention and not same_architecture:
             make_inputs = lambda length: _random_batch(  # noqa: E731
                 torch.Generator().manual_seed(seed), [length] * 2, source.config, _frame_ids(source.config, tokenizer)
@@ -228,6 +235,14 @@ def verify(
     if raise_on_failure and not report.passed:
         raise ToleranceError(report.failures())
     return report
+
+
+def _check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase | None, config) -> None:
+    if tokenizer is not None and len(tokenizer) > config.vocab_size:
+        raise ConversionError(
+            f"The tokenizer has {len(tokenizer)} tokens but the source's embedding only {config.vocab_size} rows, so "
+            "some of its ids have no vector; pass the tokenizer that was saved with the model."
+        )
 
 
 def _check_case(

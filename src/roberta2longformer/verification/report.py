@@ -38,6 +38,8 @@ class VerificationReport:
     peak_rss_mb: float = 0.0
     #: Versions of this tool, transformers and torch, the machine, and the device the models ran on.
     environment: dict[str, Any] = field(default_factory=dict)
+    #: The conversion options the weight-level proof planned with (empty: unknown, defaults assumed).
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
