@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -126,8 +127,13 @@ def test_pretrain_resume_recopy_globals_and_evaluate(tmp_path, long_model, docum
     assert not torch.equal(trained.lm_head.dense.weight, original.lm_head.dense.weight)
     with (tmp_path / "run" / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert {int(r["step"]) for r in rows if r["loss"]} == set(range(1, 7))  # the resumed run appended
+    assert [int(r["step"]) for r in rows if r["loss"]] == list(range(1, 7))  # the resumed run appended, once each
+    assert [int(r["step"]) for r in rows if r["eval_loss"]] == [2, 4, 6]  # the last step evaluated once
+    assert all(any(r[k] for k in ("loss", "eval_loss", "learning_rate")) for r in rows)  # no empty rows
     assert all(float(r["eval_bpc"]) > 0 for r in rows if r["eval_loss"])
+    model = transformers.AutoModelForMaskedLM.from_pretrained(long_model)
+    with pytest.raises(ConversionError, match="already reached step 6 of --max-steps 6"):
+        pretrain(model, tokenizer, [str(documents)], tmp_path / "run", options)  # finished: no step past the end
     texts = list(load_documents([documents])["text"])
     before, after = (evaluate(m, tokenizer, texts) for m in (original, trained))
     assert before.masked == after.masked and after.loss < before.loss  # same masks; 6 steps at lr 1e-3 help
@@ -283,6 +289,27 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, long_model, doc
         f"resumed from {output / f'checkpoint-{last}'}" in result.stdout
         and f"Trained {last + 3} steps" in result.stdout
     )
+    with (output / "metrics.csv").open() as handle:  # steps the killed run logged past its checkpoint are gone
+        steps = [int(row["step"]) for row in csv.DictReader(handle) if row["loss"]]
+    assert steps == list(range(1, last + 4)), steps
+
+
+def test_resume_skips_a_partial_checkpoint_and_says_when_there_is_none(tmp_path, long_model, documents, caplog):
+    model = transformers.AutoModelForMaskedLM.from_pretrained(long_model)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(long_model)
+    options = PretrainOptions(max_steps=2, batch_size=2, save_steps=2, logging_steps=1, held_out=0, precision="fp32")
+    pretrain(model, tokenizer, [str(documents)], tmp_path / "run", options)
+    complete = tmp_path / "run" / "checkpoint-2"
+    partial = tmp_path / "run" / "checkpoint-3"  # as a full disk leaves it: the state written, the weights cut short
+    shutil.copytree(complete, partial)
+    weights = partial / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert last_complete_checkpoint(tmp_path / "run") == str(complete)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    options.resume = True
+    pretrain(transformers.AutoModelForMaskedLM.from_pretrained(long_model), tokenizer, [str(documents)], empty, options)
+    assert "holds no complete checkpoint to resume from; training starts at step 0" in caplog.text
 
 
 def test_two_process_ddp_run_on_cpu(tmp_path, long_model, documents):

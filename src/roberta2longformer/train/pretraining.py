@@ -16,6 +16,8 @@ checkpointing, schedules, bf16/fp16, checkpoints and ``resume``, and multi-GPU/m
 from __future__ import annotations
 
 import csv
+import json
+import logging
 import math
 import os
 import re
@@ -42,6 +44,8 @@ from ..io.card import training_card
 from ..io.output import give_normal_permissions
 from ..targets import Target, target_or_none
 from . import data
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -194,13 +198,29 @@ class CsvMetrics(TrainerCallback):
     """Every logged metric, one row per log, appended to ``metrics.csv`` (survives resumes)."""
 
     FIELDS = ("step", "epoch", "loss", "eval_loss", "eval_bpc", "learning_rate", "grad_norm")
+    #: A log with none of these (the end-of-training summary: runtime, train_loss) is not a row.
+    MEASURED = ("loss", "eval_loss", "learning_rate", "grad_norm")
 
     def __init__(self, path: Path, chars_per_token: float | None) -> None:
         self.path = path
         self.chars_per_token = chars_per_token  # of the held-out documents: turns eval loss into BPC
 
+    def keep_until(self, step: int) -> None:
+        """Drop the rows logged after ``step`` (a resumed run logs those steps again), so the file
+        stays one history in which the steps only go up."""
+        if not self.path.exists():
+            return
+        with self.path.open(newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.DictReader(handle) if row.get("step", "").isdigit() and int(row["step"]) <= step]
+        staging = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        with staging.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        staging.replace(self.path)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not any(logs.get(k) is not None for k in self.FIELDS if k != "step"):
+        if not state.is_world_process_zero or not any(logs.get(k) is not None for k in self.MEASURED):
             return
         new = not self.path.exists()
         row = {"step": state.global_step, **{k: logs.get(k) for k in self.FIELDS if k != "step"}}
@@ -339,9 +359,9 @@ def pretrain(
         processing_class=tokenizer,
         callbacks=[metrics, FiniteLosses()],
     )
-    resume_from = None
-    if options.resume:
-        resume_from = last_complete_checkpoint(output_dir)
+    resume_from = _resume_point(output_dir, options) if options.resume else None
+    if trainer.is_world_process_zero() and options.resume:
+        metrics.keep_until(_checkpoint_step(resume_from) if resume_from else 0)
     result = trainer.train(resume_from_checkpoint=resume_from)
     recopied = 0
     if uses_global and not options.global_cls:
@@ -361,7 +381,7 @@ def pretrain(
         "final": str(final),
     }
     if eval_blocks is not None:
-        loss = trainer.evaluate()["eval_loss"]
+        loss = _last_eval_loss(trainer) or trainer.evaluate()["eval_loss"]
         summary["eval_loss"] = loss
         if metrics.chars_per_token:
             summary["eval_bpc"] = loss / math.log(2) / metrics.chars_per_token
@@ -374,15 +394,59 @@ def pretrain(
     return summary
 
 
+def _last_eval_loss(trainer) -> float | None:
+    """The held-out loss already measured at the last step (eval_steps divides max_steps), so that the
+    final step is evaluated, and logged, once."""
+    history = trainer.state.log_history
+    at_end = [
+        log["eval_loss"] for log in history if "eval_loss" in log and log.get("step") == trainer.state.global_step
+    ]
+    return at_end[-1] if at_end else None
+
+
+def _resume_point(output_dir: Path, options: PretrainOptions) -> str | None:
+    """The checkpoint ``--resume`` continues from, after saying what it found."""
+    checkpoint = last_complete_checkpoint(output_dir)
+    if checkpoint is None:
+        logger.warning("%s holds no complete checkpoint to resume from; training starts at step 0.", output_dir)
+        return None
+    step = _checkpoint_step(checkpoint)
+    if step >= options.max_steps:
+        raise ConversionError(
+            f"The run in {output_dir} already reached step {step} of --max-steps {options.max_steps}; "
+            "raise --max-steps to train further."
+        )
+    return checkpoint
+
+
+def _checkpoint_step(checkpoint: str | Path) -> int:
+    return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+
+
 def last_complete_checkpoint(output_dir: Path) -> str | None:
-    """The newest ``checkpoint-N`` whose trainer state was written: a run killed while saving
-    leaves a partial directory behind, and resuming from it would fail."""
+    """The newest ``checkpoint-N`` that was saved completely: a run killed while saving (or out of disk)
+    leaves a partial directory behind, and resuming from it would fail or, worse, load half a state."""
     complete = [
         (int(path.name.split("-")[1]), path)
         for path in output_dir.glob("checkpoint-*")
-        if path.name.split("-")[1].isdigit() and (path / "trainer_state.json").is_file()
+        if path.name.split("-")[1].isdigit() and _is_complete(path)
     ]
     return str(max(complete)[1]) if complete else None
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    """Trainer writes the model, the optimizer and scheduler, then the trainer state: all must be there and readable."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        int(state["global_step"])
+        files = [checkpoint / "optimizer.pt", checkpoint / "scheduler.pt"]
+        if not all(path.is_file() and path.stat().st_size > 0 for path in files):
+            return False
+        from ..io.checkpoint import read_lazily
+
+        return bool(read_lazily(checkpoint))  # every safetensors header (and its file size) checks out
+    except (OSError, ValueError, KeyError, TypeError, ConversionError):
+        return False
 
 
 def _checkpointing(enabled: bool) -> dict[str, bool]:
