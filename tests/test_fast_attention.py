@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
@@ -212,15 +213,20 @@ def test_cli_verify_and_evaluate_with_fast_attention(tmp_path, bpe_tokenizer):
         ).exit_code
         == 0
     )
-    verified = runner.invoke(app, ["verify", str(source), str(converted_dir), "--fast-attention", "--no-smoke"])
-    assert verified.exit_code == 0, verified.output
+    for flag, backend in (([], "roberta2longformer.fast"), (["--no-fast-attention"], "transformers")):
+        report = tmp_path / f"verify{len(flag)}.json"
+        verified = runner.invoke(app, ["verify", str(source), str(converted_dir), "--json", str(report), *flag])
+        assert verified.exit_code == 0, verified.output
+        assert f"attention computed by {backend}" in verified.output
+        assert json.loads(report.read_text())["attention"] == backend
     (tmp_path / "doc.txt").write_text("It is a truth universally acknowledged. " * 12)
+    results = tmp_path / "evaluate.json"
     evaluated = runner.invoke(
-        app, ["evaluate", str(source), str(converted_dir), "--data", str(tmp_path / "doc.txt"), "--fast-attention"]
+        app, ["evaluate", str(source), str(converted_dir), "--data", str(tmp_path / "doc.txt"), "--json", str(results)]
     )
     assert evaluated.exit_code == 0, evaluated.output
-    refused = runner.invoke(app, ["verify", str(source), str(source), "--fast-attention"])
-    assert refused.exit_code == 2 and "no Longformer self-attention" in refused.output
+    backends = [row["attention"] for row in json.loads(results.read_text())]
+    assert backends == ["transformers", "roberta2longformer.fast"]  # the short source has no Longformer layers
 
 
 def test_bfloat16_matches_within_half_precision_rounding():

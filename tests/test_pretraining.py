@@ -201,7 +201,7 @@ def test_cli_pretrain_and_evaluate(tmp_path, long_model, documents, recwarn):
             "--gradient-checkpointing",
             "--gradient-accumulation-steps",
             "2",
-            "--fast-attention",
+            "--no-fast-attention",
         ],
     )
     assert result.exit_code == 0, result.output

@@ -127,11 +127,11 @@ def print_report(report: Any) -> None:
         click.echo(line)
 
 
-def fast_if(wanted: bool, model: Any, *, only_if_applicable: bool = False) -> Any:
-    """Switch ``model`` to the fast attention backend when asked (a clear error if it has no Longformer layers)."""
+def fast_if(wanted: bool, model: Any) -> Any:
+    """Switch ``model`` to the fast attention backend when asked and it has Longformer layers."""
     from .. import fast
 
-    if wanted and not (only_if_applicable and not fast.applies_to(model)):
+    if wanted and fast.applies_to(model):
         fast.enable(model)
     return model
 
@@ -147,9 +147,10 @@ texts_option = click.option(
     help="A file of real inputs in the source's domain, one per line (default: English and German sentences).",
 )
 fast_attention_option = click.option(
-    "--fast-attention",
-    is_flag=True,
-    help="Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory).",
+    "--fast-attention/--no-fast-attention",
+    default=True,
+    help="Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory); "
+    "--no-fast-attention runs transformers' own code. Other models always run their own.",
 )
 text_field_option = click.option("--text-field", default="text", help="The text field of JSON Lines data.")
 

@@ -20,7 +20,6 @@ from .common import (
     check_writable,
     exit_codes,
     fast_attention_option,
-    fast_if,
     force_option,
     given,
     json_option,
@@ -106,6 +105,7 @@ def _add_params(params: list[click.Parameter]):
 @click.option(
     "--max-shard-size", default="5GB", help="Write the weights as shards of at most this size, with an index."
 )
+@fast_attention_option
 @click.option(
     "--in-memory",
     is_flag=True,
@@ -126,6 +126,7 @@ def convert(
     seed: int,
     texts: Path | None,
     max_shard_size: str,
+    fast_attention: bool,
     in_memory: bool,
     **target_options: Any,
 ) -> None:
@@ -157,6 +158,7 @@ def convert(
                     smoke=smoke,
                     texts=read_texts(texts),
                     max_shard_size=max_shard_size,
+                    fast_attention=fast_attention,
                     on_report=print_report,
                     **common,
                 )
@@ -191,6 +193,7 @@ def convert(
             name=source,
             texts=read_texts(texts),
             max_shard_size=max_shard_size,
+            fast_attention=fast_attention,
         )
 
 
@@ -215,8 +218,17 @@ def convert(
     "--smoke/--no-smoke", default=True, help="During verification, also run one forward pass at the new length."
 )
 @seed_option("Seed for random position rows and verification inputs.")
+@fast_attention_option
 def resize(
-    model: str, output: Path, max_length: int, position_init: str, force: bool, verify: bool, smoke: bool, seed: int
+    model: str,
+    output: Path,
+    max_length: int,
+    position_init: str,
+    force: bool,
+    verify: bool,
+    smoke: bool,
+    seed: int,
+    fast_attention: bool,
 ) -> None:
     """Grow or shrink MODEL's position table to --max-length tokens, keep every other weight, verify.
 
@@ -233,7 +245,16 @@ def resize(
             f"Resized {type(resized.model).__name__} from {resized.options['resized_from']} to {max_length} tokens "
             f"in {resized.seconds:.1f} s"
         )
-        _verify_and_save(resized, output, verify=verify, smoke=smoke, seed=seed, force=force, name=model)
+        _verify_and_save(
+            resized,
+            output,
+            verify=verify,
+            smoke=smoke,
+            seed=seed,
+            force=force,
+            name=model,
+            fast_attention=fast_attention,
+        )
 
 
 def _verify_and_save(
@@ -247,6 +268,7 @@ def _verify_and_save(
     name: str,
     texts: list[str] | None = None,
     max_shard_size: str = "5GB",
+    fast_attention: bool = True,
 ) -> None:
     """Verify before writing anything (exit 1, nothing written, when the result differs), then save."""
     from ..io.output import save_conversion
@@ -264,6 +286,7 @@ def _verify_and_save(
             source_name=name,
             texts=texts,
             options=conversion.options,
+            fast_attention=fast_attention,
         )
         print_report(report)
         if not report.passed:
@@ -354,7 +377,7 @@ def verify(
             source_model, tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
         else:
             source_model, tokenizer = load_model(source, allow_pickle=allow_pickle), load_tokenizer(source)
-        converted_model = fast_if(fast_attention, load_model(converted))
+        converted_model = load_model(converted)
         report = run_verify(
             source_model,
             converted_model,
@@ -365,6 +388,7 @@ def verify(
             source_name=source,
             texts=read_texts(texts),
             options=recorded_options(converted),
+            fast_attention=fast_attention,
         )
         print_report(report)
         if json_path is not None:

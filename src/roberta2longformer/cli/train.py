@@ -284,7 +284,7 @@ def evaluate(
         results = []
         for name in models:
             model, tokenizer = load_for_pretraining(name, None, None, allow_pickle=allow_pickle)
-            fast_if(fast_attention, model, only_if_applicable=True)  # e.g. the short source beside its long model
+            fast_if(fast_attention, model)  # not the short source beside its long model
             results.append(
                 run_evaluate(model, tokenizer, texts, seed=seed, window=window, batch_size=batch_size, name=name)
             )

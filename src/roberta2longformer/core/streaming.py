@@ -176,6 +176,7 @@ def convert_checkpoint(
     texts: Sequence[str] | None = None,
     max_shard_size: int | str = "5GB",
     progress: bool = True,
+    fast_attention: bool = True,
     on_report: Callable[[VerificationReport], None] = lambda report: None,
     **options: Any,
 ) -> WrittenConversion:
@@ -185,6 +186,7 @@ def convert_checkpoint(
     (bit for bit), plus the tokenizer, ``verification.json`` and a model card, into a temporary
     directory that is renamed to ``output`` only when everything, verification included, succeeded.
     Outputs over ``max_shard_size`` are written as shards with a ``model.safetensors.index.json``.
+    Verification runs a Longformer or LED through the fast attention backend unless ``fast_attention=False``.
     """
     started = time.perf_counter()
     request = parse_request(to, max_length, dtype, seed, options)
@@ -248,6 +250,7 @@ def convert_checkpoint(
                 source_name=str(source),
                 texts=texts,
                 options=plan.options,
+                fast_attention=fast_attention,
             )
             verify_seconds = time.perf_counter() - verify_started
             on_report(report)

@@ -18,6 +18,7 @@ from .attention import MASK_CACHE, GlobalSlots, MaskCache, blocked_forward, glob
 __all__ = [
     "GlobalSlots",
     "applies_to",
+    "backend_name",
     "blocked_forward",
     "disable",
     "enable",
@@ -69,3 +70,8 @@ def disable(model: nn.Module) -> nn.Module:
 
 def is_enabled(model: nn.Module) -> bool:
     return any(getattr(m, _MARK, False) for m in self_attention_modules(model))
+
+
+def backend_name(model: nn.Module) -> str:
+    """What computes ``model``'s attention, for reports: this backend, or the model's own code."""
+    return "roberta2longformer.fast" if is_enabled(model) else "transformers"

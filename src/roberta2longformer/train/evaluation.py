@@ -20,6 +20,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import ConversionError
+from ..fast import backend_name
 from ..targets import target_or_none
 from .pretraining import model_length
 
@@ -36,6 +37,8 @@ class Evaluation:
     masked: int
     loss: float
     bpc: float
+    #: What computed the attention (``roberta2longformer.fast`` or ``transformers``).
+    attention: str = "transformers"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,6 +141,7 @@ def evaluate(
         masked=masked_count,
         loss=loss,
         bpc=loss / math.log(2) / (characters / tokens),
+        attention=backend_name(model),
     )
 
 

@@ -40,6 +40,7 @@ from transformers import (
 from ..core.loading import load_config, load_tokenizer, resolve_source
 from ..core.sources import family_for, readable_length
 from ..errors import ConversionError
+from ..fast import backend_name
 from ..io.card import training_card
 from ..io.output import give_normal_permissions
 from ..targets import Target, target_or_none
@@ -378,6 +379,7 @@ def pretrain(
         "block_length": length,
         "resumed_from": resume_from,
         "global_projections_recopied": recopied,
+        "attention": backend_name(trainer.model),
         "final": str(final),
     }
     if eval_blocks is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from .. import fast
 from ..core.sources import head_for, readable_length
 from ..core.tokenizer import first_defined
 from ..errors import ConversionError, ToleranceError
@@ -164,13 +165,16 @@ def verify(
     source_name: str = "",
     texts: Sequence[str] | None = None,
     options: Mapping[str, Any] | None = None,
+    fast_attention: bool = True,
 ) -> VerificationReport:
     """Compare ``converted`` against ``source`` and return a report (raise on failure by default).
 
     ``texts``: real inputs for the text case, in the source's domain (default: English and German
     sentences; e.g. protein sequences for a protein model). ``options``: those the conversion was made
     with (``Conversion.options``: ``position_init``, ``seed``…), for the weight-level proof; without
-    them the defaults are assumed, and the report says so.
+    them the defaults are assumed, and the report says so. ``fast_attention``: run a Longformer or LED
+    through :mod:`roberta2longformer.fast` (same results, less time) for the duration; ``False`` runs
+    transformers' own attention. The report records which ran.
     """
     started = time.perf_counter()
     target = target_for_config(converted.config)
@@ -206,6 +210,10 @@ def verify(
     )
     modes = source.training, converted.training
     source.eval(), converted.eval()
+    switched = fast_attention and fast.applies_to(converted) and not fast.is_enabled(converted)
+    if switched:
+        fast.enable(converted)
+    report.attention = fast.backend_name(converted)
     try:
         for case, inputs, global_first in _cases(source.config, tokenizer, exact_length, seed, texts or SAMPLE_TEXTS):
             if not target.extra_inputs(inputs["input_ids"], global_first):
@@ -227,6 +235,8 @@ def verify(
             report.smoke = _smoke(converted, target, head, length, seed)
     finally:
         source.train(modes[0]), converted.train(modes[1])
+        if switched:
+            fast.disable(converted)
     report.seconds = time.perf_counter() - started
     report.peak_rss_mb = peak_rss_mb()
     report.environment = {**environment(), "device": str(next(converted.parameters()).device)}

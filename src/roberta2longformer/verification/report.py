@@ -38,6 +38,8 @@ class VerificationReport:
     peak_rss_mb: float = 0.0
     #: Versions of this tool, transformers and torch, the machine, and the device the models ran on.
     environment: dict[str, Any] = field(default_factory=dict)
+    #: What computed the converted model's attention (``roberta2longformer.fast`` or ``transformers``).
+    attention: str = "transformers"
     #: The conversion options the weight-level proof planned with (empty: unknown, defaults assumed).
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -76,6 +78,7 @@ class VerificationReport:
                 f"{mark} smoke: forward at {self.smoke['length']} tokens in {self.smoke['seconds']:.2f} s, "
                 f"finite={self.smoke['finite']}{more}"
             )
+        lines.append(f"· attention computed by {self.attention}")
         lines += [
             f"· approximation at {a['length']} tokens ({a['regime']}): max|diff| {a['max_abs_diff']:.2e}, "
             f"mean cosine {a['mean_cosine']:.4f} (not an exactness check)"
