@@ -57,4 +57,6 @@ def test_bench_startup_times_whole_processes_side_by_side(tmp_path):
     assert rows["roberta2longformer --help"]["baseline"] == "python -c 'import transformers'"
     convert_row = rows["roberta2longformer convert --no-verify (small → 1024)"]
     assert convert_row["baseline"].startswith("floor") and convert_row["x_baseline"] > 0
+    verified = rows["roberta2longformer convert, default verification (small → 1024)"]
+    assert verified["baseline"].startswith("one transformers Longformer forward at 1024") and verified["x_baseline"] > 0
     assert "## Startup" in (output / "results.md").read_text() and (output / "startup.png").stat().st_size > 10_000

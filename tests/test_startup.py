@@ -78,3 +78,15 @@ def test_a_streaming_conversion_builds_model_classes_only_to_verify(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"code": 0, "modeling": loads_model_classes}, done.stderr
     assert (output / "model.safetensors").is_file() and (output / "config.json").is_file()
+
+
+def test_the_activation_names_read_from_transformers_source_are_its_table():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from roberta2longformer.core.sources import known_activations; names = known_activations(); "
+        "assert 'transformers.activations' not in sys.modules; "
+        "from transformers.activations import ACT2FN; assert names == frozenset(ACT2FN), names ^ frozenset(ACT2FN)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

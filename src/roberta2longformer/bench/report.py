@@ -107,8 +107,14 @@ def plot_startup(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ok = [r for r in rows if "seconds" in r]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, group, title in zip(axes, ("help", "convert"), ("starting the command line", "a whole conversion")):
+    groups = [
+        ("help", "starting the command line"),
+        ("convert", "a whole conversion"),
+        ("verify", "convert with verification vs one forward"),
+    ]
+    groups = [(g, t) for g, t in groups if any(r["group"] == g for r in ok)]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
+    for ax, (group, title) in zip(axes[0], groups):
         mine = [r for r in ok if r["group"] == group]
         bars = ax.barh(
             [r["case"] for r in mine],
@@ -212,7 +218,9 @@ def render_results(results: dict[str, Any]) -> str:
                 f"Each a whole process, timed from outside: the command line's help against importing transformers, "
                 f"and a whole `convert --no-verify` of a {r['shape']}-shaped masked-LM checkpoint to {r['max_length']} "
                 "tokens against a process that imports transformers and loads and saves that checkpoint with "
-                f"safetensors; medians of {r['repeats']} interleaved runs."
+                "safetensors, and the same `convert` with its default verification against one forward pass of "
+                "the converted model at its full length through transformers' own Longformer attention (timed "
+                f"inside its process, after loading); medians of {r['repeats']} interleaved runs."
             ),
         ),
         (

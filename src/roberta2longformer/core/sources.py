@@ -8,9 +8,11 @@ map from that one layout, so adding a family or a target is one declaration, not
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConversionError, is_positive_int
@@ -322,11 +324,8 @@ def config_problems(config: PretrainedConfig, position_offset: Callable[[Pretrai
                 f"max_position_embeddings={config.max_position_embeddings} leaves no position after the {offset} offset rows"
             )
     activation = getattr(config, "hidden_act", "gelu")
-    if isinstance(activation, str):
-        from transformers.activations import ACT2FN
-
-        if activation not in ACT2FN:
-            problems.append(f"hidden_act={activation!r} is not an activation transformers knows")
+    if isinstance(activation, str) and activation not in known_activations():
+        problems.append(f"hidden_act={activation!r} is not an activation transformers knows")
     return problems
 
 
@@ -341,6 +340,31 @@ def check_layer_count(config: PretrainedConfig, keys: Iterable[str], location: o
             f"The checkpoint in {location} has weights for {max(indices) + 1} layers but its config.json says "
             f"num_hidden_layers={config.num_hidden_layers}; give the config.json that was saved with these weights."
         )
+
+
+@functools.cache
+def known_activations() -> frozenset[str]:
+    """The activation names transformers knows (``ACT2CLS``'s keys), read from its own source.
+
+    Importing ``transformers.activations`` pulls in its kernel-hub integration: 1.2 s of imports
+    (``python -X importtime``) that a streaming conversion otherwise never pays. Once a model class
+    has imported it anyway, its table is used directly.
+    """
+    import sys
+
+    if "transformers.activations" not in sys.modules:
+        import ast
+        import importlib.util
+
+        spec = importlib.util.find_spec("transformers.activations")
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8")) if spec and spec.origin else ast.Module([], [])
+        for node in tree.body:
+            names = [getattr(t, "id", None) for t in node.targets] if isinstance(node, ast.Assign) else []
+            if "ACT2CLS" in names and isinstance(node.value, ast.Dict):
+                return frozenset(k.value for k in node.value.keys if isinstance(k, ast.Constant))
+    from transformers.activations import ACT2FN
+
+    return frozenset(ACT2FN)
 
 
 def check_config_values(config: PretrainedConfig, position_offset: Callable[[PretrainedConfig], int]) -> None:
