@@ -102,3 +102,12 @@ def save_source(directory: Path, family: str, head: str, tokenizer=None, **overr
     if tokenizer is not None:
         tokenizer.save_pretrained(directory)
     return directory
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (torchrun's master port: a fixed one may be taken by another run)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -18,7 +18,7 @@ import torch
 import transformers
 from click.testing import CliRunner
 
-from helpers import CORPUS, make_source
+from helpers import CORPUS, free_port, make_source
 from roberta2longformer import ConversionError, convert, save_conversion
 from roberta2longformer.cli import app
 from roberta2longformer.io.fairseq import SPECIALS, build_tokenizer
@@ -318,7 +318,7 @@ def test_two_process_ddp_run_on_cpu(tmp_path, long_model, documents):
     command = [
         str(torchrun),
         "--nproc_per_node=2",
-        f"--master_port={_free_port()}",  # not a fixed one: another run on this machine may hold it
+        f"--master_port={free_port()}",  # not a fixed one: another run on this machine may hold it
         "-m",
         "roberta2longformer",
         *_pretrain_command(long_model, documents, tmp_path / "ddp", 3)[3:],
@@ -342,11 +342,3 @@ def test_evaluate_pads_nystromformer_inputs_to_its_segment_length(bpe_tokenizer)
     texts = [" ".join(CORPUS[:6]), CORPUS[1]]  # windows shorter than 64 tokens: padded, or the model fails
     result = evaluate(model, bpe_tokenizer, texts)
     assert result.window == 64 and result.masked > 0 and math.isfinite(result.bpc)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

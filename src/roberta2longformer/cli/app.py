@@ -13,6 +13,7 @@ from ..targets import all_targets
 from .bench import bench
 from .common import CONTEXT
 from .convert import convert, import_fairseq, resize, verify
+from .finetune import finetune
 from .train import evaluate, pretrain
 
 
@@ -30,7 +31,7 @@ class _Group(click.Group):
     help=(
         "Turn a pretrained RoBERTa-family encoder (RoBERTa, XLM-R, CamemBERT, BERT, fairseq RoBERTa) into a "
         f"long-context model ({', '.join(t.title for t in all_targets())}) that loads with plain transformers "
-        "classes, and prove it exact; then continue its pretraining and measure it."
+        "classes, and prove it exact; then continue its pretraining, measure it and fine-tune it."
     ),
 )
 @click.version_option(__version__, "-V", "--version", prog_name="roberta2longformer", message="%(prog)s %(version)s")
@@ -39,7 +40,7 @@ def app() -> None:
     logging.getLogger("roberta2longformer.core.convert").setLevel(logging.ERROR)
 
 
-for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, bench):
+for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, finetune, bench):
     app.add_command(command)
 
 

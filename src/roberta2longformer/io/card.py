@@ -171,6 +171,49 @@ def training_card(model, summary: dict, *, source_name: str, data: list[str], op
     return with_front_matter(metadata, "\n".join(lines) + "\n")
 
 
+def finetuning_card(model, summary: dict, *, source_name: str, data: dict, options: dict) -> str:
+    """The card of a model that ``finetune`` wrote: the task, the data, how it read the documents, its scores."""
+    from ..targets import target_or_none
+
+    target = target_or_none(model.config)
+    summarizing = summary["task"] == "summarization"
+    metadata = {
+        "library_name": "transformers",
+        "base_model": hub_id(source_name),
+        "license": source_license(source_name),
+        "tags": [*([target.name] if target else []), "long-context", "roberta2longformer", summary["task"]],
+        "pipeline_tag": "summarization" if summarizing else "text-classification",
+    }
+    if not summarizing:
+        names = [model.config.id2label[i] for i in sorted(model.config.id2label)]
+        labels = f" Labels ({len(names)}): {', '.join(f'`{n}`' for n in names[:20])}{' …' if len(names) > 20 else ''}."
+    else:
+        labels = ""
+    shown = ("accuracy", "f1_macro", "f1_micro", "rouge1", "rouge2", "rougeL", "loss")
+
+    def scores(split: str) -> str:
+        values = summary.get(split) or {}
+        return ", ".join(f"{key} {values[key]:.4f}" for key in shown if key in values) or "none"
+
+    used = ", ".join(f"{split} `{model_name(path)}`" for split, path in data.items() if path)
+    settings = ", ".join(f"`{key}={value}`" for key, value in options.items() if value not in (None, [], ""))
+    lines = [
+        f"# {type(model).__name__} fine-tuned for {summary['task']}",
+        "",
+        f"Made with `roberta2longformer finetune` from `{model_name(source_name) or type(model).__name__}` on {used}: "
+        f"{summary['steps']} optimizer steps, reading {summary['reading']} of each document.{labels}",
+        "",
+        f"Scores on the evaluation data ({summary['eval_documents']} documents): {scores('eval')}."
+        + (f" On the test data: {scores('test')}." if summary.get("test") else ""),
+        "",
+        *loading_snippet("AutoModelForSeq2SeqLM" if summarizing else "AutoModelForSequenceClassification",
+                         type(model).__name__),
+        "",
+        f"Settings: {settings}.",
+    ]  # fmt: skip
+    return with_front_matter(metadata, "\n".join(lines) + "\n")
+
+
 def import_card(model, checkpoint: str) -> str:
     """The card of a fairseq checkpoint written as a transformers model by ``import-fairseq``."""
     config = model.config

@@ -360,7 +360,7 @@ def pretrain(
         processing_class=tokenizer,
         callbacks=[metrics, FiniteLosses()],
     )
-    resume_from = _resume_point(output_dir, options) if options.resume else None
+    resume_from = _resume_point(output_dir, options.max_steps) if options.resume else None
     if trainer.is_world_process_zero() and options.resume:
         metrics.keep_until(_checkpoint_step(resume_from) if resume_from else 0)
     result = trainer.train(resume_from_checkpoint=resume_from)
@@ -406,16 +406,16 @@ def _last_eval_loss(trainer) -> float | None:
     return at_end[-1] if at_end else None
 
 
-def _resume_point(output_dir: Path, options: PretrainOptions) -> str | None:
+def _resume_point(output_dir: Path, max_steps: float) -> str | None:
     """The checkpoint ``--resume`` continues from, after saying what it found."""
     checkpoint = last_complete_checkpoint(output_dir)
     if checkpoint is None:
         logger.warning("%s holds no complete checkpoint to resume from; training starts at step 0.", output_dir)
         return None
     step = _checkpoint_step(checkpoint)
-    if step >= options.max_steps:
+    if step >= max_steps:
         raise ConversionError(
-            f"The run in {output_dir} already reached step {step} of --max-steps {options.max_steps}; "
+            f"The run in {output_dir} already reached step {step} of --max-steps {max_steps}; "
             "raise --max-steps to train further."
         )
     return checkpoint
