@@ -160,7 +160,9 @@ def test_led_summarization_generates_and_scores_rouge(tmp_path, bpe_tokenizer):
                  "--max-summary-length", "12")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Fine-tuned for summarization" in result.output
-    assert {"rouge1", "rouge2", "rougeL"} <= set(json.loads((out / "eval_results.json").read_text()))
+    results = json.loads((out / "eval_results.json").read_text())
+    assert {"rouge1", "rouge2", "rougeL"} <= set(results) and {"rougeL", "loss"} <= set(results["before_training"])
+    assert "eval before training: " in result.output
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 2 and all("summary" in p for p in predictions)
     assert transformers.AutoModelForSeq2SeqLM.from_pretrained(out / "final").config.model_type == "led"

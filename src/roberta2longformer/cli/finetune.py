@@ -171,10 +171,10 @@ def finetune(
         click.secho(f"Note: {note}", fg="yellow", err=True)
     resumed = f", resumed from {summary['resumed_from']}" if summary["resumed_from"] else ""
     click.echo(f"Fine-tuned for {summary['task']}: {summary['steps']} steps, reading {summary['reading']}{resumed}.")
-    for split in ("eval", "test"):
+    for split, label in (("eval_before_training", "eval before training"), ("eval", "eval"), ("test", "test")):
         if summary.get(split):
             shown = ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items() if k in SHOWN)
-            click.echo(f"  {split}: {shown}")
+            click.echo(f"  {label}: {shown}")
     click.echo(f"Wrote {summary['final']} (model, tokenizer, README.md) and {output}/eval_results.json.")
 
 

@@ -112,6 +112,10 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
     if not (path / "config.json").is_file():
         raise ConversionError(f"{path} has no config.json; pass a directory written by save_pretrained().")
     _refuse_code(path / "config.json")
+    if (path / "modules.json").is_file():  # a sentence-transformers directory: its modules must be ones we carry
+        from ..io.sentence_transformers import modules
+
+        modules(path)
     index = path / "model.safetensors.index.json"
     if index.is_file():
         _check_shards(index, allow_pickle)

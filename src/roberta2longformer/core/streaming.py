@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 from ..errors import ConversionError, ToleranceError
 from ..io.checkpoint import LazyState, Planned, read_lazily, start_checkpoint
-from ..io.output import atomic_output_dir, require_free_space, write_report_and_card
+from ..io.output import atomic_output_dir, check_sentence_transformer, require_free_space, write_report_and_card
 from ..targets import DEFAULT_TARGET
 from .convert import Conversion, Plan, converted_tokenizer, parse_request, plan_conversion
 from .keys import check_fits
@@ -252,10 +252,14 @@ def convert_checkpoint(
                 options=plan.options,
                 fast_attention=fast_attention,
             )
+            if report.passed:
+                check_sentence_transformer(conversion, report, staging, texts=texts, fast_attention=fast_attention)
             verify_seconds = time.perf_counter() - verify_started
             on_report(report)
             if not report.passed:
                 raise ToleranceError(report.failures())
+        else:
+            check_sentence_transformer(conversion, None, staging)
         write_report_and_card(conversion, report, staging)
     return WrittenConversion(
         path=Path(output),

@@ -203,7 +203,9 @@ def finetuning_card(model, summary: dict, *, source_name: str, data: dict, optio
         f"Made with `roberta2longformer finetune` from `{model_name(source_name) or type(model).__name__}` on {used}: "
         f"{summary['steps']} optimizer steps, reading {summary['reading']} of each document.{labels}",
         "",
-        f"Scores on the evaluation data ({summary['eval_documents']} documents): {scores('eval')}."
+        f"Scores on the evaluation data ({summary['eval_documents']} documents): {scores('eval')}"
+        + (f" (before fine-tuning: {scores('eval_before_training')})" if summary.get("eval_before_training") else "")
+        + "."
         + (f" On the test data: {scores('test')}." if summary.get("test") else ""),
         "",
         *loading_snippet("AutoModelForSeq2SeqLM" if summarizing else "AutoModelForSequenceClassification",
@@ -235,3 +237,26 @@ def import_card(model, checkpoint: str) -> str:
         "pipeline_tag": "fill-mask",
     }
     return with_front_matter(metadata, body + "\n")
+
+
+def sentence_transformers_section(directory, max_length: int) -> str:
+    """How to load a converted sentence-transformers model, and what of the source it keeps."""
+    import json
+
+    listed = json.loads((directory / "modules.json").read_text(encoding="utf-8"))
+    kept = [m["type"].rsplit(".", 1)[-1] for m in listed if m.get("path")]
+    return "\n".join([
+        "",
+        "## As a sentence-transformers model",
+        "",
+        "```python",
+        "from sentence_transformers import SentenceTransformer",
+        "",
+        'model = SentenceTransformer("path/to/this/directory")',
+        'embeddings = model.encode(["a long document …"])',
+        "```",
+        "",
+        f"The source's {', '.join(kept) or 'modules'} carried over; `max_seq_length` is {max_length}. "
+        "`AutoModel.from_pretrained` loads the transformer alone.",
+        "",
+    ])  # fmt: skip

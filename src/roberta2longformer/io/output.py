@@ -209,6 +209,11 @@ def save_conversion(
         conversion.model.save_pretrained(staging, max_shard_size=max_shard_size)
         if conversion.tokenizer is not None:
             conversion.tokenizer.save_pretrained(staging)
+        check_sentence_transformer(conversion, report, staging)
+        if report is not None and not report.passed:
+            from ..errors import ToleranceError
+
+            raise ToleranceError(report.failures())
         write_report_and_card(conversion, report, staging)
     return Path(path)
 
@@ -217,6 +222,41 @@ def model_bytes(model) -> int:
     """What a model's weights take on disk (shared tensors counted once)."""
     seen = {(t.data_ptr(), t.numel()): t.numel() * t.element_size() for t in model.state_dict().values()}
     return sum(seen.values())
+
+
+def sentence_transformer_source(conversion) -> Path | None:
+    """The source's directory when it is a sentence-transformers one (``modules.json``), else ``None``."""
+    from ..core.loading import resolve_source
+    from .sentence_transformers import is_sentence_transformer
+
+    if not conversion.source_name:
+        return None
+    try:
+        location = Path(resolve_source(conversion.source_name))
+    except ConversionError:
+        return None
+    return location if location.is_dir() and is_sentence_transformer(location) else None
+
+
+def check_sentence_transformer(conversion, report, staging: Path, *, texts=None, fast_attention: bool = True) -> None:
+    """Carry a sentence-transformers source's modules into ``staging``; with a report, add the check that
+    ``SentenceTransformer(staging)`` gives the source's sentence embeddings (the caller acts on a failure)."""
+    source = sentence_transformer_source(conversion)
+    if source is None:
+        return
+    from .sentence_transformers import carry_modules
+
+    carry_modules(source, staging, conversion.max_length)
+    if report is None:
+        return
+    from ..verification.compare import SAMPLE_TEXTS
+    from ..verification.sentence_embeddings import sentence_embedding_checks
+
+    checks, measured = sentence_embedding_checks(
+        source, staging, report.exact_length, texts or SAMPLE_TEXTS, fast_attention=fast_attention
+    )
+    report.checks.extend(checks)
+    report.approximation.extend(measured)
 
 
 def recorded_options(directory: str | Path) -> dict | None:
@@ -236,4 +276,9 @@ def write_report_and_card(conversion, report, directory: Path) -> None:
 
     if report is not None:
         (directory / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
-    (directory / "README.md").write_text(render_card(conversion, report), encoding="utf-8")
+    card = render_card(conversion, report)
+    if (directory / "modules.json").is_file():
+        from .card import sentence_transformers_section
+
+        card += sentence_transformers_section(directory, conversion.max_length)
+    (directory / "README.md").write_text(card, encoding="utf-8")

@@ -447,8 +447,9 @@ def finetune(
     resume_from = None
     if options.resume:
         resume_from = _resume_point(output_dir, options.max_steps or math.inf)
+    before = None if resume_from else _scores(trainer.evaluate())  # what fine-tuning is measured against
     result = trainer.train(resume_from_checkpoint=resume_from)
-    scores = {k.removeprefix("eval_"): v for k, v in trainer.evaluate().items()}
+    scores = _scores(trainer.evaluate())
     final = output_dir / "final"
     trainer.save_model(str(final))
     summary: dict[str, Any] = {
@@ -460,6 +461,7 @@ def finetune(
         "train_documents": len(splits["train"]),
         "eval_documents": len(splits["eval"]),
         "eval": scores,
+        "eval_before_training": before,
         "attention": backend_name(trainer.model),
         "resumed_from": resume_from,
         "notes": notes,
@@ -469,7 +471,8 @@ def finetune(
         summary["test"] = _predict(trainer, encoded, task, labels, tokenizer, test_answered, output_dir)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(final))
-        (output_dir / "eval_results.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+        recorded = {**scores, **({"before_training": before} if before else {})}
+        (output_dir / "eval_results.json").write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
         from ..io.card import finetuning_card
         from ..io.output import give_normal_permissions
 
@@ -483,6 +486,15 @@ def finetune(
         (final / "README.md").write_text(card, encoding="utf-8")
         give_normal_permissions(final)
     return summary
+
+
+def _scores(metrics: dict[str, float]) -> dict[str, float]:
+    """The Trainer's ``eval_…`` metrics under their own names, without the timings."""
+    return {
+        k.removeprefix("eval_"): v
+        for k, v in metrics.items()
+        if not k.endswith(("_runtime", "_per_second")) and k != "epoch"
+    }
 
 
 def _reading_length(model: Any, options: FinetuneOptions) -> int:

@@ -1,0 +1,91 @@
+"""A sentence-transformers directory as a source: its transformer is converted like any other
+source, and every other module (pooling, dense, normalize) is carried into the output beside it,
+so that ``SentenceTransformer(OUT)`` loads the long model with the source's pooling and
+normalisation, and ``AutoModel.from_pretrained(OUT)`` the transformer alone.
+
+The layout is sentence-transformers' own (``modules.json`` naming each module's type and folder,
+the transformer at the root with ``sentence_bert_config.json``); module folders are copied as
+files, never loaded here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConversionError
+
+MODULES = "modules.json"
+#: Module types carried as they are: none of them depends on the input length.
+CARRIED = ("Pooling", "Dense", "Normalize", "LayerNorm", "Dropout")
+TRANSFORMER = "Transformer"
+#: Files of the root that describe the sentence-transformers model (beside the transformer's own).
+ROOT_FILES = ("modules.json", "config_sentence_transformers.json")
+
+
+def is_sentence_transformer(directory: str | Path) -> bool:
+    return (Path(directory) / MODULES).is_file()
+
+
+def modules(directory: str | Path) -> list[dict[str, Any]]:
+    """The module list, after refusing layouts we cannot carry (one sentence each)."""
+    path = Path(directory) / MODULES
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))
+        kinds = [(m["type"].rsplit(".", 1)[-1], m.get("path", "")) for m in listed]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise ConversionError(
+            f"{path} is not a sentence-transformers module list; re-save the model with save()."
+        ) from None
+    transformers_at = [where for kind, where in kinds if kind == TRANSFORMER]
+    if transformers_at != [""]:
+        raise ConversionError(
+            f"{path} names {'no' if not transformers_at else len(transformers_at)} Transformer module"
+            f"{'' if transformers_at == [''] else ' at the root'}; a sentence-transformers source needs its one "
+            "transformer in the directory itself (as save() writes it)."
+        )
+    unknown = sorted({kind for kind, _ in kinds if kind not in (TRANSFORMER, *CARRIED)})
+    if unknown:
+        raise ConversionError(
+            f"{path} has module(s) of a type we cannot carry over ({', '.join(unknown)}); supported are "
+            f"{', '.join(CARRIED)} after the transformer."
+        )
+    missing = [where for kind, where in kinds if kind != TRANSFORMER and where and kind != "Normalize"
+               and not (Path(directory) / where).is_dir()]  # fmt: skip
+    if missing:
+        raise ConversionError(f"{path} names module folder(s) missing from {directory} ({', '.join(missing)}).")
+    return listed
+
+
+def max_seq_length(directory: str | Path) -> int | None:
+    """The length the source was used at (``sentence_bert_config.json``'s ``max_seq_length``)."""
+    try:
+        value = json.loads((Path(directory) / "sentence_bert_config.json").read_text(encoding="utf-8"))[
+            "max_seq_length"
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def carry_modules(source: str | Path, staging: Path, max_length: int) -> list[str]:
+    """Copy every module but the transformer, and the root's module files, into ``staging``; the
+    transformer's ``max_seq_length`` becomes ``max_length``. Returns the module folders carried."""
+    source = Path(source)
+    listed = modules(source)
+    for name in ROOT_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, staging / name)
+    carried = []
+    for module in listed:
+        where = module.get("path", "")
+        if where and (source / where).is_dir():
+            shutil.copytree(source / where, staging / where)
+            carried.append(where)
+    settings_file = source / "sentence_bert_config.json"
+    settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
+    settings["max_seq_length"] = max_length
+    (staging / "sentence_bert_config.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    return carried

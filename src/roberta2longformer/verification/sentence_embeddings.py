@@ -1,0 +1,68 @@
+"""For a sentence-transformers source: the converted directory, loaded by ``SentenceTransformer``,
+gives the source's sentence embeddings (after pooling and normalisation) on inputs both compute
+exactly; at the source's own length, how close it stays is measured (cosine), not checked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import fast
+from .report import Check
+
+CASE = "sentence embeddings"
+
+
+def _load(directory: str | Path):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(directory), device="cpu", trust_remote_code=False)
+    model.eval()
+    return model
+
+
+def sentence_embedding_checks(
+    source_dir: str | Path,
+    converted_dir: str | Path,
+    exact_length: int,
+    texts: Sequence[str],
+    *,
+    atol: float = 1e-4,
+    fast_attention: bool = True,
+) -> tuple[list[Check], list[dict[str, Any]]]:
+    """(checks at ``exact_length`` tokens, measurements at the source's ``max_seq_length``)."""
+    import torch
+
+    source, converted = _load(source_dir), _load(converted_dir)
+    backbone = converted[0].auto_model
+    if fast_attention and fast.applies_to(backbone):
+        fast.enable(backbone)
+    own_length = source.max_seq_length
+    texts = list(texts)
+    with torch.inference_mode():
+        source.max_seq_length = converted.max_seq_length = exact_length
+        expected = source.encode(texts, convert_to_tensor=True)
+        actual = converted.encode(texts, convert_to_tensor=True)
+        checks = [
+            Check(
+                CASE,
+                f"SentenceTransformer.encode, {len(texts)} texts, ≤{exact_length} tokens",
+                list(actual.shape),
+                (expected - actual).abs().max().item(),
+                atol,
+            )
+        ]
+        long_text = [" ".join(texts * (1 + own_length // max(1, len(" ".join(texts).split()))))]
+        source.max_seq_length = converted.max_seq_length = own_length
+        a = source.encode(long_text, convert_to_tensor=True)
+        b = converted.encode(long_text, convert_to_tensor=True)
+    measured = [
+        {
+            "length": own_length,
+            "regime": "sentence embedding at the source's max_seq_length",
+            "max_abs_diff": (a - b).abs().max().item(),
+            "mean_cosine": torch.nn.functional.cosine_similarity(a, b).mean().item(),
+        }
+    ]
+    return checks, measured

@@ -1,0 +1,84 @@
+"""A sentence-transformers directory as a source: its modules carried over, SentenceTransformer(OUT)
+loading the long model with them, sentence embeddings exact on short inputs, and bad layouts refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import transformers
+from click.testing import CliRunner
+
+from helpers import CORPUS, save_source
+from roberta2longformer.cli import app
+
+SMALL = ["--max-length", "128", "--attention-window", "32"]
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def sentence_model(tmp_path, wordpiece_tokenizer):
+    """A tiny BERT saved by sentence-transformers itself: mean pooling, normalisation, max_seq_length 24."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    backbone = save_source(tmp_path / "bert", "bert", "base", wordpiece_tokenizer)
+    transformer = Transformer(str(backbone), max_seq_length=24)
+    model = SentenceTransformer(modules=[transformer, Pooling(32, "mean"), Normalize()], device="cpu")
+    model.save(str(tmp_path / "st"))
+    return tmp_path / "st"
+
+
+def test_the_modules_are_carried_and_sentence_transformers_loads_the_long_model(sentence_model, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "long"
+    result = run("convert", sentence_model, out, *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "✓ sentence embeddings: SentenceTransformer.encode" in result.output
+    long = SentenceTransformer(str(out), device="cpu")
+    assert long.max_seq_length == 128 and [type(m).__name__ for m in long] == ["Transformer", "Pooling", "Normalize"]
+    embedding = long.encode([" ".join(CORPUS[:6])], convert_to_tensor=True)
+    assert embedding.shape == (1, 32) and torch.linalg.norm(embedding).item() == pytest.approx(1.0, abs=1e-5)
+    assert type(transformers.AutoModel.from_pretrained(out)).__name__ == "LongformerModel"
+    assert json.loads((out / "sentence_bert_config.json").read_text())["max_seq_length"] == 128
+    report = json.loads((out / "verification.json").read_text())
+    assert any(c["case"] == "sentence embeddings" and c["passed"] for c in report["checks"])
+    assert "SentenceTransformer(" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("in_memory", [False, True], ids=["streaming", "in-memory"])
+def test_sentence_embeddings_are_the_sources_on_short_inputs(sentence_model, tmp_path, in_memory):
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "long"
+    assert run("convert", sentence_model, out, *SMALL, *(["--in-memory"] if in_memory else [])).exit_code == 0
+    short, long = SentenceTransformer(str(sentence_model), device="cpu"), SentenceTransformer(str(out), device="cpu")
+    long.max_seq_length = short.max_seq_length = 17  # one window: 32 / 2 + 1
+    texts = CORPUS[:4]
+    difference = (short.encode(texts, convert_to_tensor=True) - long.encode(texts, convert_to_tensor=True)).abs().max()
+    assert difference <= 1e-4
+
+
+@pytest.mark.parametrize(
+    "spoil, phrase",
+    [
+        (lambda m: [x for x in m if not x["type"].endswith("Transformer")], "names no Transformer module"),
+        (lambda m: [*m, {"idx": 9, "name": "9", "path": "9_X", "type": "my_package.Reranker"}], "cannot carry over"),
+        (lambda m: [*m, {"idx": 9, "name": "9", "path": "9_Dense", "type": "sentence_transformers.models.Dense"}],
+         "missing"),
+        (lambda m: "not a list", "is not a sentence-transformers module list"),
+    ],
+    ids=["no transformer", "unknown module", "missing folder", "corrupt"],
+)  # fmt: skip
+def test_a_layout_we_cannot_carry_is_refused(sentence_model, tmp_path, spoil, phrase):
+    listed = json.loads((sentence_model / "modules.json").read_text())
+    (sentence_model / "modules.json").write_text(json.dumps(spoil(listed)))
+    out = tmp_path / "never"
+    result = run("convert", sentence_model, out, *SMALL)
+    assert result.exit_code == 2 and phrase in result.output, result.output
+    assert not out.exists()
