@@ -82,3 +82,28 @@ def test_a_layout_we_cannot_carry_is_refused(sentence_model, tmp_path, spoil, ph
     result = run("convert", sentence_model, out, *SMALL)
     assert result.exit_code == 2 and phrase in result.output, result.output
     assert not out.exists()
+
+
+def test_tile_trained_repeats_the_rows_the_embedder_was_used_at(sentence_model, tmp_path):
+    out = tmp_path / "long"
+    result = run("convert", sentence_model, out, "--max-length", "128", "--attention-window", "64",
+                 "--position-init", "tile-trained")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "verification.json").read_text())
+    assert report["options"]["trained_positions"] == 24 and report["exact_length"] == 24  # its max_seq_length
+    source = transformers.AutoModel.from_pretrained(sentence_model).embeddings.position_embeddings.weight
+    long = transformers.AutoModel.from_pretrained(out).embeddings.position_embeddings.weight
+    offset = long.shape[0] - 128  # BERT numbers positions from 0, a Longformer after its padding row
+    for position in (0, 23, 24, 50, 127):
+        assert torch.equal(long[offset + position], source[position % 24])
+    verified = run("verify", sentence_model, out)  # the options come from verification.json
+    assert verified.exit_code == 0, verified.output
+
+
+def test_tile_trained_rows():
+    from roberta2longformer.core.positions import extend_learned_rows
+
+    learned = torch.arange(8.0).unsqueeze(1)
+    rows = extend_learned_rows(learned, 10, "tile-trained", trained=3)
+    assert rows.squeeze(1).tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+    assert extend_learned_rows(learned, 10, "tile-trained").squeeze(1).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..errors import ToleranceError
-from ..targets import DEFAULT_TARGET, DTYPE_NAMES, POSITION_INIT, Target, all_targets, target_names
+from ..targets import DEFAULT_TARGET, DTYPE_NAMES, POSITION_INIT, TRAINED_POSITIONS, Target, all_targets, target_names
 from .common import (
     Command,
     Option,
@@ -87,6 +87,14 @@ def _add_params(params: list[click.Parameter]):
     help=POSITION_INIT.help,
 )
 @click.option(
+    "--trained-positions",
+    cls=Option,
+    type=click.IntRange(min=1),
+    default=None,
+    default_text=TRAINED_POSITIONS.default_text,
+    help=TRAINED_POSITIONS.help,
+)
+@click.option(
     "--dtype",
     type=click.Choice(DTYPE_NAMES),
     default=None,
@@ -118,6 +126,7 @@ def convert(
     to: str,
     max_length: int,
     position_init: str,
+    trained_positions: int | None,
     dtype: str | None,
     force: bool,
     allow_pickle: bool,
@@ -148,6 +157,8 @@ def convert(
         ctx = click.get_current_context()
         options = {name: value for name, value in target_options.items() if given(ctx, name)}  # the rest: defaults
         common = dict(to=to, max_length=max_length, dtype=dtype, seed=seed, position_init=position_init, **options)
+        if trained_positions is not None:
+            common["trained_positions"] = trained_positions
         if not in_memory and is_streamable(source):
             try:
                 written = convert_checkpoint(

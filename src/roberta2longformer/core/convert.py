@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
 import time
@@ -18,7 +19,7 @@ from ..io.checkpoint import LazyState
 from ..targets import DEFAULT_TARGET, DTYPE_NAMES, Target, get_target
 from .config_map import derive_config, uncarried_notes
 from .keys import load_checked, rename_keys
-from .loading import check_floating, load_config, load_model, load_tokenizer
+from .loading import check_floating, load_config, load_model, load_tokenizer, resolve_source
 from .positions import rebuild_position_table
 from .sources import POSITION_KEY, SourceFamily, family_for, head_for
 from .tokenizer import check_tokenizer_matches, convert_tokenizer, first_defined
@@ -141,6 +142,19 @@ def parse_request(
     return Request(target, max_length, parse_options(target, max_length, options), parse_dtype(dtype), seed)
 
 
+def with_trained_positions(request: Request, location: str | Path) -> Request:
+    """``tile-trained`` without a count: a sentence-transformers source was trained (and is used) at its
+    ``max_seq_length``; any other source at every learned row."""
+    from ..io.sentence_transformers import is_sentence_transformer, max_seq_length
+
+    options = request.options
+    if options.get("position_init") != "tile-trained" or options.get("trained_positions") is not None:
+        return request
+    path = Path(str(location))
+    used = max_seq_length(path) if path.is_dir() and is_sentence_transformer(path) else None
+    return dataclasses.replace(request, options={**options, "trained_positions": used})
+
+
 def parse_options(target: Target, max_length: int, options: Mapping[str, Any]) -> dict[str, Any]:
     """The target's options with defaults filled in, after refusing bad lengths and options."""
     require_positive_int("max_length", max_length, "4096 tokens")
@@ -209,6 +223,7 @@ def plan_conversion(
             init=options.get("position_init", "tile"),
             std=config.initializer_range,
             generator=generator,
+            trained=options.get("trained_positions") if options.get("position_init") == "tile-trained" else None,
         )
 
     prepare_notes = target.prepare_canonical(state, rebuild, target_config, max_length)
@@ -321,6 +336,8 @@ def convert(
     started = time.perf_counter()
     request = parse_request(to, max_length, dtype, seed, options)
     source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
+    if isinstance(source, (str, Path)):
+        request = with_trained_positions(request, resolve_source(source))
     source, tokenizer = _load_source(source, tokenizer, allow_pickle)
     if isinstance(tokenizer, (str, Path)):
         tokenizer = load_tokenizer(tokenizer)

@@ -21,8 +21,8 @@ from ..errors import ConversionError
 if TYPE_CHECKING:
     import torch
 
-PositionInit = Literal["tile", "interpolate", "random", "random-all"]
-POSITION_INITS: tuple[str, ...] = ("tile", "interpolate", "random", "random-all")
+PositionInit = Literal["tile", "tile-trained", "interpolate", "random", "random-all"]
+POSITION_INITS: tuple[str, ...] = ("tile", "tile-trained", "interpolate", "random", "random-all")
 
 
 def check_position_init(init: str) -> None:
@@ -47,6 +47,7 @@ def extend_learned_rows(
     *,
     std: float = 0.02,
     generator: torch.Generator | None = None,
+    trained: int | None = None,
 ) -> torch.Tensor:
     """Return ``length`` position rows that start with the source's learned rows.
 
@@ -57,7 +58,10 @@ def extend_learned_rows(
     - ``tile``: repeat the learned rows (the Longformer paper's "copy" initialisation);
     - ``interpolate``: one copy of the learned table, linearly stretched over the new rows
       (smooth between neighbours instead of repeating with a period);
-    - ``random``: drawn from ``normal(0, std)``, the usual fresh init (for ablations).
+    - ``random``: drawn from ``normal(0, std)``, the usual fresh init (for ablations);
+    - ``tile-trained``: repeat only the first ``trained`` rows, for models trained on fewer tokens
+      than their table holds (an embedder used at 256 of its 512 positions): the rows it never
+      read are replaced too, so it is exact on inputs of up to ``trained`` tokens.
 
     A ``length`` below the source length keeps the first ``length`` rows. ``random-all`` is the
     Longformer paper's "random" ablation: *every* row drawn fresh, the source's too, so the model
@@ -67,7 +71,7 @@ def extend_learned_rows(
 
     _check_request(init, length)
     rows = torch.empty(length, learned.shape[1], dtype=learned.dtype)
-    _fill_rows(rows, learned, init, std=std, generator=generator)
+    _fill_rows(rows, learned, init, std=std, generator=generator, trained=trained)
     return rows
 
 
@@ -78,7 +82,13 @@ def _check_request(init: str, length: int) -> None:
 
 
 def _fill_rows(
-    rows: torch.Tensor, learned: torch.Tensor, init: PositionInit, *, std: float, generator: torch.Generator | None
+    rows: torch.Tensor,
+    learned: torch.Tensor,
+    init: PositionInit,
+    *,
+    std: float,
+    generator: torch.Generator | None,
+    trained: int | None = None,
 ) -> None:
     """Write :func:`extend_learned_rows`' result into ``rows`` (preallocated: the tables are large,
     and building them by concatenation costs a fresh allocation, and its page faults, per step)."""
@@ -88,6 +98,9 @@ def _fill_rows(
     if init == "random-all":
         rows.copy_(torch.empty(length, learned.shape[1], dtype=torch.float32).normal_(0.0, std, generator=generator))
         return
+    if init == "tile-trained":
+        learned, source_length = learned[: trained or source_length], min(trained or source_length, source_length)
+        init = "tile"
     kept = min(length, source_length)
     rows[:kept] = learned[:kept]
     if length <= source_length:
@@ -126,6 +139,7 @@ def rebuild_position_table(
     init: PositionInit = "tile",
     std: float = 0.02,
     generator: torch.Generator | None = None,
+    trained: int | None = None,
 ) -> torch.Tensor:
     """Build a target position table of ``target_offset + max_length`` rows from a source table.
 
@@ -150,5 +164,9 @@ def rebuild_position_table(
         rebuilt[:target_offset] = table[source_offset - target_offset : source_offset]
     else:
         rebuilt[:target_offset] = 0
-    _fill_rows(rebuilt[target_offset:], learned, init, std=std, generator=generator)
+    if trained is not None and not 0 < trained <= learned.shape[0]:
+        raise ConversionError(
+            f"trained_positions must be between 1 and the source's {learned.shape[0]} position rows, got {trained}."
+        )
+    _fill_rows(rebuilt[target_offset:], learned, init, std=std, generator=generator, trained=trained)
     return rebuilt

@@ -35,7 +35,7 @@ from ..errors import ConversionError, ToleranceError
 from ..io.checkpoint import LazyState, Planned, read_lazily, start_checkpoint
 from ..io.output import atomic_output_dir, check_sentence_transformer, require_free_space, write_report_and_card
 from ..targets import DEFAULT_TARGET
-from .convert import Conversion, Plan, converted_tokenizer, parse_request, plan_conversion
+from .convert import Conversion, Plan, converted_tokenizer, parse_request, plan_conversion, with_trained_positions
 from .keys import check_fits
 from .loading import check_shapes, load_config, load_model, load_tokenizer, resolve_source
 from .sources import check_layer_count, family_for, head_for_class_name, saved_class_name
@@ -196,6 +196,7 @@ def convert_checkpoint(
             f"{source} is not a directory of safetensors weights; convert it in memory (roberta2longformer.convert) instead."
         )
     config = load_config(location)
+    request = with_trained_positions(request, location)
     if tokenizer is None:
         tokenizer = load_tokenizer(location)
     elif isinstance(tokenizer, (str, Path)):

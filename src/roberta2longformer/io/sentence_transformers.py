@@ -60,14 +60,16 @@ def modules(directory: str | Path) -> list[dict[str, Any]]:
 
 
 def max_seq_length(directory: str | Path) -> int | None:
-    """The length the source was used at (``sentence_bert_config.json``'s ``max_seq_length``)."""
-    try:
-        value = json.loads((Path(directory) / "sentence_bert_config.json").read_text(encoding="utf-8"))[
-            "max_seq_length"
-        ]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return value if isinstance(value, int) and value > 0 else None
+    """The length the source was used at: ``sentence_bert_config.json``'s ``max_seq_length`` (as
+    sentence-transformers < 6 saves it), else the tokenizer's ``model_max_length`` (as 6.x does)."""
+    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+        try:
+            value = json.loads((Path(directory) / name).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, int) and 0 < value < 10**6:  # tokenizers without a limit say ~1e30
+            return value
+    return None
 
 
 def carry_modules(source: str | Path, staging: Path, max_length: int) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .base import (
     DTYPE_NAMES,
     POSITION_INIT,
+    TRAINED_POSITIONS,
     Approximation,
     NewWeights,
     Option,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_TARGET",
     "DTYPE_NAMES",
     "POSITION_INIT",
+    "TRAINED_POSITIONS",
     "Approximation",
     "NewWeights",
     "Option",

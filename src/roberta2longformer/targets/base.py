@@ -81,9 +81,18 @@ POSITION_INIT = Option(
     "position_init",
     str,
     "tile",
-    "How to fill position rows beyond the source's: tile (repeat, as in the Longformer paper), interpolate, "
-    "random, or random-all (every row fresh: the paper's ablation, not exact). The source's rows are kept.",
+    "How to fill position rows beyond the source's: tile (repeat, as in the Longformer paper), tile-trained "
+    "(repeat only the first --trained-positions rows), interpolate, random, or random-all (every row fresh: the "
+    "paper's ablation, not exact). The source's rows are kept (with tile-trained, its first N).",
     choices=POSITION_INITS,
+)
+#: With ``tile-trained``: how many of the source's rows were trained (and are repeated).
+TRAINED_POSITIONS = Option(
+    "trained_positions",
+    int,
+    None,
+    "With --position-init tile-trained: the source's position rows that were trained, repeated over the new table.",
+    default_text="a sentence-transformers source's max_seq_length, else all",
 )
 
 
@@ -178,7 +187,7 @@ class Target:
 
     @classmethod
     def all_options(cls) -> tuple[Option, ...]:
-        return (*cls.options, POSITION_INIT)
+        return (*cls.options, POSITION_INIT, TRAINED_POSITIONS)
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:

@@ -200,6 +200,8 @@ def verify(
         source_target = target_or_none(source.config)
         if source_target is not None:  # a Longformer source is itself exact only in one window
             limits.append(source_target.exact_length(source.config))
+    if options and options.get("position_init") == "tile-trained":  # rows past the trained ones were replaced
+        limits.append(options.get("trained_positions"))
     exact_length = min(limit for limit in limits if limit is not None)
     report = VerificationReport(
         source=source_name or str(getattr(source, "name_or_path", "")),

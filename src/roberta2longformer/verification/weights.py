@@ -75,7 +75,8 @@ def weight_checks(
 
 def _position_checks(want, got, source, converted, target: Target, options, known: bool, expected) -> list[Check]:
     init = options.get("position_init", "tile")
-    checks = _position_rows(want, got, source, converted, target, init, known)
+    trained = options.get("trained_positions") if init == "tile-trained" else None
+    checks = _position_rows(want, got, source, converted, target, init, known, trained)
     if known or all(check.passed for check in checks):
         return checks
     for guess in GUESSED_INITS:  # the options are unknown: which init built the new rows?
@@ -131,13 +132,20 @@ def _conversion_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _position_rows(
-    want: torch.Tensor, got: torch.Tensor, source, converted, target: Target, init: str, known: bool
+    want: torch.Tensor,
+    got: torch.Tensor,
+    source,
+    converted,
+    target: Target,
+    init: str,
+    known: bool,
+    trained: int | None = None,
 ) -> list[Check]:
     """The source's own rows (offset rows included), and the new rows as ``position_init`` builds them."""
     from ..core.sources import readable_length
 
     offset = target.position_offset(converted.config)
-    own = slice(0, offset + min(readable_length(source.config), want.shape[0] - offset))
+    own = slice(0, offset + min(trained or readable_length(source.config), want.shape[0] - offset))
     checks = [
         Check(
             CASE,
