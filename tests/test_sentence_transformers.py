@@ -107,3 +107,73 @@ def test_tile_trained_rows():
     rows = extend_learned_rows(learned, 10, "tile-trained", trained=3)
     assert rows.squeeze(1).tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
     assert extend_learned_rows(learned, 10, "tile-trained").squeeze(1).tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]
+
+
+def test_retrieval_metrics_on_a_hand_checked_case():
+    import numpy as np
+
+    from roberta2longformer.train.retrieval import Query, by_place, metrics, rank
+
+    documents = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    queries = [Query("a", 0, "start"), Query("b", 1, "end"), Query("c", 2, "end")]
+    # query 0 is nearest document 0; query 1 is nearer document 2 than its own 1; query 2 nearest 2
+    ranks = rank(documents, np.array([[1.0, 0.1], [0.6, 0.8], [0.7, 0.7]]), queries)
+    assert ranks.tolist() == [1, 2, 1]
+    assert metrics(ranks) == {"recall@1": 2 / 3, "recall@10": 1.0, "mrr": (1 + 0.5 + 1) / 3, "queries": 3}
+    places = by_place(ranks, queries, [True, False, None])
+    assert places["end"]["recall@1"] == 0.5 and places["inside the window"]["recall@1"] == 1.0
+    assert places["beyond the window"]["mrr"] == 0.5
+
+
+def test_generated_queries_come_from_each_third():
+    from roberta2longformer.train.retrieval import generated_queries
+
+    text = " ".join(f"w{i}" for i in range(300))
+    queries = generated_queries([text, "too short"], passage_words=10, seed=0)
+    assert [q.place for q in queries] == ["start", "middle", "end"] and {q.document for q in queries} == {0}
+    assert [q.word // 100 for q in queries] == [0, 1, 2] and all(len(q.text.split()) == 10 for q in queries)
+    assert generated_queries([text], 10, 0)[1].text == queries[1].text  # seeded
+
+
+def test_evaluate_embeddings_compares_models_side_by_side(sentence_model, tmp_path):
+    long = tmp_path / "long"
+    assert run("convert", sentence_model, long, *SMALL).exit_code == 0
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(4):
+        (docs / f"d{i}.txt").write_text(" ".join(CORPUS[i::4][:8]) + f" document {i} " * 30)
+    out = tmp_path / "r.json"
+    result = run("evaluate-embeddings", sentence_model, long, "--data", docs, "--chunks", "mean",
+                 "--passage-words", "8", "--json", out, "--plot", tmp_path / "r.png")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [(r["mode"], r["reads"]) for r in data["results"]] == [
+        ("whole", 24),
+        ("windows averaged", 24),
+        ("whole", 128),
+        ("windows averaged", 128),
+    ]
+    assert all({"start", "middle", "end"} <= set(r["by_place"]) for r in data["results"])
+    assert all(0 <= r["overall"]["recall@1"] <= 1 for r in data["results"]) and (tmp_path / "r.png").exists()
+
+
+@pytest.mark.parametrize(
+    "setup, phrase",
+    [
+        ("empty", "No documents with text"),
+        ("unknown document", "which is not in --data"),
+        ("not a sentence-transformers model", "not a sentence-transformers model"),
+    ],
+)
+def test_evaluate_embeddings_refuses_bad_input(sentence_model, tmp_path, setup, phrase):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("" if setup == "empty" else " ".join(CORPUS[:10]))
+    args = ["evaluate-embeddings", sentence_model, "--data", docs, "--passage-words", "4"]
+    if setup == "unknown document":
+        (tmp_path / "q.jsonl").write_text(json.dumps({"query": "fox", "document": "zzz"}) + "\n")
+        args += ["--queries", tmp_path / "q.jsonl"]
+    if setup == "not a sentence-transformers model":
+        args[1] = tmp_path / "bert"  # the plain transformers directory the fixture started from
+    result = run(*args)
+    assert result.exit_code == 2 and phrase in result.output, result.output

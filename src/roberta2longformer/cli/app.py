@@ -13,6 +13,7 @@ from ..targets import all_targets
 from .bench import bench
 from .common import CONTEXT
 from .convert import convert, import_fairseq, resize, verify
+from .embeddings import evaluate_embeddings
 from .finetune import finetune
 from .train import evaluate, pretrain
 
@@ -40,7 +41,7 @@ def app() -> None:
     logging.getLogger("roberta2longformer.core.convert").setLevel(logging.ERROR)
 
 
-for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, finetune, bench):
+for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, finetune, evaluate_embeddings, bench):
     app.add_command(command)
 
 

@@ -1,0 +1,94 @@
+"""``evaluate-embeddings``: long-document retrieval with sentence-transformers models, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import (
+    Command,
+    check_writable,
+    exit_codes,
+    fast_attention_option,
+    json_option,
+    quiet_transformers,
+    seed_option,
+)
+
+
+@click.command(
+    "evaluate-embeddings", cls=Command, short_help="Long-document retrieval: recall@1/10 and MRR by passage place."
+)
+@click.argument(
+    "models", nargs=-1, required=True, help="sentence-transformers model directories (or builtin:NAME) to compare."
+)
+@click.option(
+    "--data", multiple=True, required=True, help="Documents: text files, JSON Lines files or directories (repeat)."
+)
+@click.option(
+    "--queries",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help='JSON Lines of {"query": …, "document": ID}; default: passages from each document\'s start, middle and end.',
+)
+@click.option("--passage-words", type=click.IntRange(min=1), default=48, help="Words per generated query passage.")
+@click.option(
+    "--chunks", type=click.Choice(("mean",)), default=None, help="Also embed each document as its windows averaged."
+)
+@click.option(
+    "--window-tokens",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Split queries by whether their passage starts within this many tokens (default: the first model's length).",
+)
+@click.option("--text-field", default="text", help="The text field of JSON Lines documents.")
+@click.option("--id-field", default="id", help="The id field of JSON Lines documents (default id: file:line).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Texts per forward pass.")
+@click.option(
+    "--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="Also plot recall@1 by place (PNG)."
+)
+@json_option("Also write the results as JSON here.")
+@seed_option("Seed of the generated query passages.")
+@fast_attention_option
+def evaluate_embeddings(
+    models: tuple[str, ...],
+    data: tuple[str, ...],
+    queries: Path | None,
+    passage_words: int,
+    chunks: str | None,
+    window_tokens: int | None,
+    text_field: str,
+    id_field: str,
+    batch_size: int,
+    plot_path: Path | None,
+    json_path: Path | None,
+    seed: int,
+    fast_attention: bool,
+) -> None:
+    """Which document did this passage come from? Rank every document for each query, per model.
+
+    Example: roberta2longformer evaluate-embeddings builtin:all-MiniLM-L6-v2 out/minilm-4096 --data novels/ --chunks mean
+    """
+    from ..train import retrieval
+
+    quiet_transformers()
+    with exit_codes():
+        check_writable(json_path), check_writable(plot_path)
+        ids, texts = retrieval.read_documents(data, text_field, id_field)
+        asked = (
+            retrieval.given_queries(queries, ids)
+            if queries
+            else retrieval.generated_queries(texts, passage_words, seed)
+        )
+        results = retrieval.evaluate_retrieval(
+            models, ids, texts, asked, chunks=chunks == "mean", window_tokens=window_tokens,
+            fast_attention=fast_attention, batch_size=batch_size,
+        )  # fmt: skip
+    click.echo(f"{len(texts)} documents, {len(asked)} queries")
+    click.echo(retrieval.format_table(results))
+    if json_path is not None:
+        extra = {"documents": len(texts), "queries": len(asked), "passage_words": passage_words, "seed": seed}
+        json_path.write_text(retrieval.results_json(results, extra), encoding="utf-8")
+    if plot_path is not None:
+        retrieval.plot(results, plot_path)

@@ -1,0 +1,287 @@
+"""Long-document retrieval, measured: does a long embedder find the document a passage came from?
+
+Every document is embedded whole (up to the model's length), or, with ``chunks="mean"``, as the
+normalised mean of its windows' embeddings (what users do with a short model). Queries are
+passages cut from the documents themselves — by default three per document, ``passage_words``
+words from its start, middle and end (seeded) — or given as JSON Lines ``{"query", "document"}``.
+Each query ranks all documents by cosine similarity; recall@1, recall@10 and the mean reciprocal
+rank are reported overall and by where the passage sits (start / middle / end, and inside or beyond
+the first ``window_tokens`` tokens: what a short source reads).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConversionError
+
+PLACES = ("start", "middle", "end")
+
+
+@dataclass
+class Query:
+    text: str
+    document: int
+    place: str = "given"
+    #: Where the passage starts in its document, in words (generated queries only).
+    word: int = -1
+
+
+@dataclass
+class Ranking:
+    model: str
+    mode: str
+    reads: int
+    queries: int
+    overall: dict[str, float]
+    by_place: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_documents(
+    sources: Sequence[str], text_field: str = "text", id_field: str = "id"
+) -> tuple[list[str], list[str]]:
+    """(ids, texts) from text files, directories of them, and JSON Lines files (one document per line)."""
+    ids, texts = [], []
+    paths: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if not path.exists():
+            raise ConversionError(f"--data {source} does not exist; give text files, JSON Lines files or directories.")
+        paths += sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".jsonl")) if path.is_dir() else [path]
+    for path in paths:
+        if path.suffix == ".jsonl":
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    row = _json_row(line, path, number)
+                    if text_field not in row:
+                        raise ConversionError(
+                            f"{path} line {number} has no {text_field!r} field; name it with --text-field."
+                        )
+                    ids.append(str(row.get(id_field, f"{path.stem}:{number}")))
+                    texts.append(str(row[text_field]))
+        else:
+            ids.append(path.stem)
+            texts.append(path.read_text(encoding="utf-8"))
+    kept = [(i, t) for i, t in zip(ids, texts) if t.strip()]
+    if not kept:
+        raise ConversionError("No documents with text in --data; give files with text in them.")
+    if len({i for i, _ in kept}) != len(kept):
+        raise ConversionError("Two documents have the same id; give each document its own id (or file name).")
+    return [i for i, _ in kept], [t for _, t in kept]
+
+
+def _json_row(line: str, path: Path, number: int) -> dict:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        raise ConversionError(f"{path} line {number} is not JSON; give one JSON object per line.") from None
+    if not isinstance(row, dict):
+        raise ConversionError(f"{path} line {number} is not a JSON object; give one object per line.")
+    return row
+
+
+def generated_queries(texts: Sequence[str], passage_words: int, seed: int) -> list[Query]:
+    """Per document long enough: one passage from each third (start, middle, end), at a seeded offset."""
+    generator = random.Random(seed)
+    queries = []
+    for index, text in enumerate(texts):
+        words = text.split()
+        third = len(words) // 3
+        if third < passage_words:
+            continue  # too short to have three distinct passages
+        for place, begin in zip(PLACES, (0, third, 2 * third)):
+            start = begin + generator.randrange(0, third - passage_words + 1)
+            queries.append(Query(" ".join(words[start : start + passage_words]), index, place, start))
+    if not queries:
+        raise ConversionError(
+            f"No document has three passages of {passage_words} words; give longer documents or a smaller --passage-words."
+        )
+    return queries
+
+
+def given_queries(path: Path, ids: Sequence[str]) -> list[Query]:
+    index = {doc: i for i, doc in enumerate(ids)}
+    queries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        row = _json_row(line, path, number)
+        if "query" not in row or "document" not in row:
+            raise ConversionError(f"{path} line {number} needs a 'query' and a 'document' (a document id).")
+        if str(row["document"]) not in index:
+            raise ConversionError(
+                f"{path} line {number} names the document {row['document']!r}, which is not in --data; "
+                "use the ids of the documents given (file names, or their 'id' field)."
+            )
+        queries.append(Query(str(row["query"]), index[str(row["document"])]))
+    if not queries:
+        raise ConversionError(f"{path} has no queries; give one JSON object per line.")
+    return queries
+
+
+def rank(document_embeddings: np.ndarray, query_embeddings: np.ndarray, queries: Sequence[Query]) -> np.ndarray:
+    """The rank (1 = first) of each query's own document among all, by cosine similarity."""
+    docs = document_embeddings / np.linalg.norm(document_embeddings, axis=1, keepdims=True)
+    found = query_embeddings / np.linalg.norm(query_embeddings, axis=1, keepdims=True)
+    scores = found @ docs.T
+    own = scores[np.arange(len(queries)), [q.document for q in queries]]
+    return 1 + (scores > own[:, None]).sum(axis=1)
+
+
+def metrics(ranks: np.ndarray) -> dict[str, float]:
+    if not len(ranks):
+        return {}
+    return {
+        "recall@1": float(np.mean(ranks <= 1)),
+        "recall@10": float(np.mean(ranks <= 10)),
+        "mrr": float(np.mean(1.0 / ranks)),
+        "queries": int(len(ranks)),
+    }
+
+
+def by_place(ranks: np.ndarray, queries: Sequence[Query], inside: Sequence[bool | None]) -> dict[str, dict]:
+    """Metrics per passage place, and inside / beyond the short window."""
+    groups: dict[str, list[int]] = {}
+    for i, (query, within) in enumerate(zip(queries, inside)):
+        groups.setdefault(query.place, []).append(i)
+        if within is not None:
+            groups.setdefault("inside the window" if within else "beyond the window", []).append(i)
+    return {name: metrics(ranks[idx]) for name, idx in groups.items()}
+
+
+def passage_inside(texts: Sequence[str], queries: Sequence[Query], tokenizer, window_tokens: int) -> list[bool | None]:
+    """Whether each generated passage starts within the first ``window_tokens`` tokens of its document."""
+    inside: list[bool | None] = []
+    for query in queries:
+        if query.word < 0:
+            inside.append(None)
+            continue
+        before = " ".join(texts[query.document].split()[: query.word])
+        inside.append(len(tokenizer(before, add_special_tokens=False)["input_ids"]) + 2 <= window_tokens)
+    return inside
+
+
+class Embedder:
+    """A sentence-transformers model (its own pooling and normalisation), or any transformers encoder
+    with mean pooling; long models run through the fast attention backend."""
+
+    def __init__(self, location: str, *, fast_attention: bool = True, batch_size: int = 8) -> None:
+        from .. import fast
+        from ..core.loading import load_config, resolve_source
+        from ..io.sentence_transformers import is_sentence_transformer
+
+        path = resolve_source(location)
+        load_config(path)  # the checks every command makes: complete, no code of its own, no pickle
+        if not is_sentence_transformer(path):
+            raise ConversionError(
+                f"{location} is not a sentence-transformers model (no modules.json); give one (or a model converted "
+                "from one), so that its own pooling and normalisation are used."
+            )
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(path, device="cpu", trust_remote_code=False)
+        self.model.eval()
+        backbone = self.model[0].auto_model
+        if fast_attention and fast.applies_to(backbone):
+            fast.enable(backbone)
+        self.attention = fast.backend_name(backbone)
+        self.batch_size = batch_size
+        self.length = self.model.max_seq_length
+        self.tokenizer = self.model.tokenizer
+
+    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+        return self.model.encode(
+            list(texts), batch_size=self.batch_size, show_progress_bar=progress, convert_to_numpy=True
+        )
+
+    def encode_windows(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
+        """Each document as the normalised mean of its windows' embeddings (windows of the model's length)."""
+        inner = self.length - 2
+        pieces, owners = [], []
+        for index, text in enumerate(texts):
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            for start in range(0, max(len(ids), 1), inner):
+                pieces.append(self.tokenizer.decode(ids[start : start + inner]))
+                owners.append(index)
+        embedded = self.encode(pieces, progress)
+        owners_array = np.asarray(owners)
+        means = np.stack([embedded[owners_array == i].mean(0) for i in range(len(texts))])
+        return means / np.linalg.norm(means, axis=1, keepdims=True)
+
+
+def evaluate_retrieval(
+    models: Sequence[str],
+    ids: Sequence[str],
+    texts: Sequence[str],
+    queries: Sequence[Query],
+    *,
+    chunks: bool = False,
+    window_tokens: int | None = None,
+    fast_attention: bool = True,
+    batch_size: int = 8,
+) -> list[Ranking]:
+    """One :class:`Ranking` per model (and per model in windows, with ``chunks``)."""
+    results = []
+    inside: list[bool | None] | None = None
+    for name in models:
+        embedder = Embedder(name, fast_attention=fast_attention, batch_size=batch_size)
+        if inside is None:  # the first model's tokenizer measures where passages sit
+            inside = passage_inside(texts, queries, embedder.tokenizer, window_tokens or embedder.length)
+        query_embeddings = embedder.encode([q.text for q in queries])
+        modes = [("whole", embedder.encode)] + ([("windows averaged", embedder.encode_windows)] if chunks else [])
+        for mode, encode in modes:
+            ranks = rank(encode(texts), query_embeddings, queries)
+            results.append(
+                Ranking(name, mode, embedder.length, len(queries), metrics(ranks), by_place(ranks, queries, inside))
+            )
+    return results
+
+
+def format_table(results: Sequence[Ranking]) -> str:
+    places = [p for p in (*PLACES, "inside the window", "beyond the window") if p in results[0].by_place]
+    head = f"{'model':40} {'mode':17} {'reads':>6} {'R@1':>6} {'R@10':>6} {'MRR':>6}" + "".join(
+        f" {p[:14]:>14}" for p in places
+    )
+    lines = [head]
+    for r in results:
+        cells = "".join(f" {r.by_place.get(p, {}).get('recall@1', float('nan')):14.3f}" for p in places)
+        lines.append(
+            f"{r.model[-40:]:40} {r.mode:17} {r.reads:6d} {r.overall['recall@1']:6.3f} {r.overall['recall@10']:6.3f} "
+            f"{r.overall['mrr']:6.3f}{cells}"
+        )
+    return "\n".join(lines) + ("\n(by place: recall@1)" if places else "")
+
+
+def plot(results: Sequence[Ranking], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    places = [p for p in PLACES if p in results[0].by_place]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in results:
+        ax.plot(
+            places, [r.by_place[p]["recall@1"] for p in places], marker="o", label=f"{Path(r.model).name} ({r.mode})"
+        )
+    ax.set_ylabel("recall@1")
+    ax.set_xlabel("where the query's passage sits in its document")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def results_json(results: Sequence[Ranking], extra: dict[str, Any]) -> str:
+    return json.dumps({**extra, "results": [r.to_dict() for r in results]}, indent=2) + "\n"
