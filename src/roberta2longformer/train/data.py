@@ -155,3 +155,13 @@ def pack(
             f"The data holds fewer than {block_length} tokens, not one full block; give more text or a shorter --max-length."
         )
     return packed
+
+
+def with_first_token_global(batch: dict) -> dict:
+    """``batch`` with a ``global_attention_mask`` that makes each row's first token global (Longformer, LED)."""
+    import torch
+
+    mask = torch.zeros_like(batch["input_ids"])
+    mask[:, 0] = 1
+    batch["global_attention_mask"] = mask
+    return batch

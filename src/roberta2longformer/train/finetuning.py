@@ -27,6 +27,7 @@ import torch
 from ..errors import ConversionError
 from ..fast import backend_name
 from ..targets import target_or_none
+from . import data
 from .pretraining import FiniteLosses, _checkpointing, _distributed, _precision, _resume_point, model_length
 
 logger = logging.getLogger(__name__)
@@ -323,11 +324,7 @@ class GlobalFirstToken:
 
     def __call__(self, features):
         batch = self.collator(features)
-        if self.global_first:
-            mask = torch.zeros_like(batch["input_ids"])
-            mask[:, 0] = 1
-            batch["global_attention_mask"] = mask
-        return batch
+        return data.with_first_token_global(batch) if self.global_first else batch
 
 
 # ------------------------------------------------------------------------------------------- metrics

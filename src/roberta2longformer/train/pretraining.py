@@ -172,11 +172,7 @@ class MaskedBlocks:
             batch = {key: torch.tensor([example[key] for example in examples]) for key in ("input_ids", "labels")}
         else:
             batch = self.draw(examples)
-        if self.global_first:
-            mask = torch.zeros_like(batch["input_ids"])
-            mask[:, 0] = 1
-            batch["global_attention_mask"] = mask
-        return batch
+        return data.with_first_token_global(batch) if self.global_first else batch
 
 
 def with_fixed_masks(blocks, tokenizer, seed: int):

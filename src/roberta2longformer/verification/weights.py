@@ -146,27 +146,15 @@ def _position_rows(
 
     offset = target.position_offset(converted.config)
     own = slice(0, offset + min(trained or readable_length(source.config), want.shape[0] - offset))
-    checks = [
-        Check(
-            CASE,
-            f"position rows 0–{own.stop - 1} (the source's, offset rows included)",
-            list(got[own].shape),
-            _max_diff(want[own], got[own]),
-            0.0,
-        )
-    ]
+
+    def rows(span: slice, what: str) -> Check:
+        name = f"position rows {span.start}–{span.stop - 1} ({what})"
+        return Check(CASE, name, list(got[span].shape), _max_diff(want[span], got[span]), 0.0)
+
+    checks = [rows(own, "the source's, offset rows included")]
     if want.shape[0] > own.stop:
         assumed = "" if known else ", the options it was made with are unknown"
-        new = slice(own.stop, want.shape[0])
-        checks.append(
-            Check(
-                CASE,
-                f"position rows {new.start}–{new.stop - 1} (position_init={init}{assumed})",
-                list(got[new].shape),
-                _max_diff(want[new], got[new]),
-                0.0,
-            )
-        )
+        checks.append(rows(slice(own.stop, want.shape[0]), f"position_init={init}{assumed}"))
     return checks
 
 
