@@ -109,7 +109,11 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--pretrain-steps", type=int, default=200)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--report-only", action="store_true", help="rewrite long_documents.md/png from the JSON")
     args = parser.parse_args()
+    if args.report_only:
+        write_report(json.loads((args.out / "long_documents.json").read_text(encoding="utf-8")), args.out)
+        return
     transformers.logging.set_verbosity_error()
     data = fetch_austen(ROOT / ".cache" / "austen")
     rows = chapters(data)
@@ -162,6 +166,31 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def findings(results: dict[str, list[dict]]) -> list[str]:
+    """What our numbers say about the paper's findings, computed from them."""
+    mean = {name: statistics.mean(r["accuracy"] for r in runs) for name, runs in results.items()}
+    truncated, windows = mean["short (128), first 128 tokens"], mean["short (128), windows averaged"]
+    converted = mean["long, converted"]
+    pretrained = next((v for k, v in mean.items() if "pretraining" in k), None)
+    verdict = lambda holds: "**reproduced**" if holds else "**not reproduced**"  # noqa: E731
+    lines = [
+        "What our numbers say about the paper's findings:",
+        "",
+        f"- The long model beats its short source reading the first tokens: {verdict(converted > truncated)} "
+        f"(accuracy {converted:.3f} vs {truncated:.3f}; the paper: Hyperpartisan F1 94.8 vs 87.4).",
+        f"- It beats the short model over windows with their predictions averaged: {verdict(converted > windows)} "
+        f"({converted:.3f} vs {windows:.3f}). Caveat: every setting uses the same learning rate, and the windowed "
+        "baseline takes about 16 times as many steps per epoch (one per window); it was not tuned for that.",
+    ]
+    if pretrained is not None:
+        lines.append(
+            f"- Continued masked-LM pretraining before fine-tuning helps: {verdict(pretrained > converted)} "
+            f"({pretrained:.3f} vs {converted:.3f} without it, after a short pretraining). The paper found the "
+            "pretraining mattered little for fine-tuning too (WikiHop lost 0.6 points without it)."
+        )
+    return lines
+
+
 def write_report(report: dict, out: Path) -> None:
     lines = [
         "# Reading the whole document: chapter → novel on Jane Austen",
@@ -180,7 +209,15 @@ def write_report(report: dict, out: Path) -> None:
         lines.append(
             f"| {name} | {runs[0]['reading']} | {accuracy[0]:.3f} ± {accuracy[1]:.3f} | {f1[0]:.3f} ± {f1[1]:.3f} |"
         )
-    lines += ["", f"For comparison, the {PAPER}.", "", "![Test accuracy per setting](long_documents.png)", ""]
+    lines += [
+        "",
+        f"For comparison, the {PAPER}.",
+        "",
+        *findings(report["results"]),
+        "",
+        "![Test accuracy per setting](long_documents.png)",
+        "",
+    ]
     (out / "long_documents.md").write_text("\n".join(lines), encoding="utf-8")
     names = list(report["results"])
     fig, ax = plt.subplots(figsize=(8, 3.5))

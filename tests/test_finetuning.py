@@ -149,15 +149,16 @@ def test_window_predictions_are_averaged_per_document():
 def test_led_summarization_generates_and_scores_rouge(tmp_path, bpe_tokenizer):
     source = make_source("roberta", "masked_lm", layer_norm_eps=1e-5)
     led = save_conversion(
-        convert(source, bpe_tokenizer, to="led", max_length=64, attention_window=16, decoder_max_length=32),
+        convert(source, bpe_tokenizer, to="led", max_length=64, attention_window=16, decoder_max_length=24),
         None,
         tmp_path / "led",
     )
-    pairs = [{"text": " ".join(CORPUS[i % 4 : i % 4 + 3]), "summary": CORPUS[i % 4].split(",")[0]} for i in range(10)]
+    # summaries of about 20 tokens: padded to whole windows (32) they would overrun the decoder's 24 positions
+    pairs = [{"text": " ".join(CORPUS[i % 4 : i % 4 + 3]), "summary": CORPUS[i % 4]} for i in range(10)]
     train, dev = _write(tmp_path / "train.jsonl", pairs[:8]), _write(tmp_path / "dev.jsonl", pairs[8:])
     out = tmp_path / "sum"
     result = run("finetune", led, "--train", train, "--eval", dev, "--test", dev, "-o", out, *FAST,
-                 "--max-summary-length", "12")  # fmt: skip
+                 "--max-summary-length", "24")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "Fine-tuned for summarization" in result.output
     results = json.loads((out / "eval_results.json").read_text())
@@ -166,6 +167,10 @@ def test_led_summarization_generates_and_scores_rouge(tmp_path, bpe_tokenizer):
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 2 and all("summary" in p for p in predictions)
     assert transformers.AutoModelForSeq2SeqLM.from_pretrained(out / "final").config.model_type == "led"
+    too_long = run("finetune", led, "--train", train, "--eval", dev, "-o", tmp_path / "never", *FAST,
+                   "--max-summary-length", "64")  # fmt: skip
+    assert too_long.exit_code == 2 and "beyond the decoder's 24 positions" in too_long.output
+    assert not (tmp_path / "never").exists()
 
 
 BAD = [

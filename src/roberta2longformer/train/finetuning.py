@@ -220,10 +220,16 @@ def load_classifier(location: str, labels: Labels) -> tuple[Any, str | None]:
     )
 
 
-def load_seq2seq(location: str) -> Any:
+def load_seq2seq(location: str, summary_length: int) -> Any:
     from transformers import AutoModelForSeq2SeqLM
 
     model, info = AutoModelForSeq2SeqLM.from_pretrained(location, output_loading_info=True, trust_remote_code=False)
+    decoder = getattr(model.config, "max_decoder_position_embeddings", None) or model.config.max_position_embeddings
+    if summary_length > decoder:
+        raise ConversionError(
+            f"--max-summary-length {summary_length} is beyond the decoder's {decoder} positions; give at most {decoder} "
+            "(or convert with a longer --decoder-max-length)."
+        )
     if info.get("missing_keys"):
         raise ConversionError(
             f"{location} lacks {len(info['missing_keys'])} weight(s) of a sequence-to-sequence model "
@@ -411,7 +417,7 @@ def finetune(
 
     labels = None
     if task == "summarization":
-        model, head_note = load_seq2seq(location), None
+        model, head_note = load_seq2seq(location, options.max_summary_length), None
     else:
         labels = Labels.from_data(list(splits["train"][options.label_field]))
         if (labels.multi and task == "classification") or (not labels.multi and task == "multi-label"):
@@ -583,7 +589,9 @@ def _trainer(model, tokenizer, encoded: Encoded, task, labels, options: Finetune
     )
     multiple = window_multiple(model)
     if generating:
-        collator = DataCollatorForSeq2Seq(tokenizer, model=model, pad_to_multiple_of=multiple)
+        # Not padded to whole windows here: that would pad the labels too, past the decoder's positions;
+        # LED's encoder pads its own input to whole windows.
+        collator = DataCollatorForSeq2Seq(tokenizer, model=model)
         metrics = _summary_metrics(tokenizer)
         trainer_class = Seq2SeqTrainer
     else:
