@@ -331,3 +331,16 @@ def test_max_shard_size_is_honoured_in_memory_too(saved_source, tmp_path):
     index = json.loads((tmp_path / "out" / "model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) > 1
     assert transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "out")
+
+
+def test_verify_refuses_a_tokenizer_larger_than_the_embedding(saved_source, tmp_path, bpe_tokenizer):
+    converted = tmp_path / "long"
+    assert run("convert", saved_source(), converted, *SMALL).exit_code == 0
+    smaller = saved_source(vocab_size=300, tokenizer=False)  # the 320-token tokenizer beside a 300-row embedding
+    bpe_tokenizer.save_pretrained(smaller)
+    result = run("verify", smaller, converted)
+    assert (
+        result.exit_code == 2
+        and "The tokenizer has 320 tokens but the source's embedding only 300 rows" in result.output
+    )
+    assert "Traceback" not in result.output
