@@ -148,7 +148,7 @@ def test_import_fairseq_cli_and_verify_cli(tmp_path, sapiens_checkpoint, sapiens
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "text, batch 3, ≤144 tokens" in result.output
+    assert "text, batch 3, padded, ≤144 tokens" in result.output
     result = runner.invoke(app, ["verify", str(sapiens_checkpoint), str(out), "--allow-pickle", "--no-smoke"])
     assert result.exit_code == 0, result.output
 

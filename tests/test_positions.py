@@ -68,7 +68,7 @@ def test_offset_rows_are_dropped_for_a_target_without_offset():
 
 
 def test_bad_inputs_are_refused():
-    with pytest.raises(ConversionError, match="choose one of tile, interpolate, random"):
+    with pytest.raises(ConversionError, match="choose one of tile, tile-trained, interpolate, random"):
         extend_learned_rows(numbered(4), 8, "copy")
     with pytest.raises(ConversionError, match="positive length"):
         extend_learned_rows(numbered(4), 0)
