@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -278,9 +279,10 @@ def encode_classification(tokenizer, splits: dict[str, Any], labels: Labels, len
         texts = [str(t) for t in split[options.text_field]]
         targets = [labels.encode(v, f"--{name} row {i + 1}") for i, v in enumerate(split[options.label_field])]
         windows = tokenizer(texts, truncation=True, max_length=length, return_overflowing_tokens=True)
-        owners = list(windows["overflow_to_sample_mapping"])
-        keep = [i for i, doc in enumerate(owners) if options.chunks or i == owners.index(doc)]
-        cut[name] = sum(owners.count(doc) > 1 for doc in set(owners))
+        owners = list(windows["overflow_to_sample_mapping"])  # each window's document, in order
+        first = {doc: i for i, doc in reversed(list(enumerate(owners)))}
+        keep = list(range(len(owners))) if options.chunks else sorted(first.values())
+        cut[name] = sum(count > 1 for count in Counter(owners).values())  # documents with more than one window
         encoded[name] = datasets.Dataset.from_dict(
             {
                 "input_ids": [windows["input_ids"][i] for i in keep],
@@ -353,15 +355,22 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, multi: bool) 
     }
 
 
+def mean_per_group(values: np.ndarray, groups: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of ``values``' rows per group, groups in ascending order, and each group's first row
+    (one pass: ``groups`` come in runs, as the windows of each document do)."""
+    groups = np.asarray(groups)
+    if len(groups) > 1 and (np.diff(groups) < 0).any():
+        raise ValueError("groups must come in ascending runs")
+    _, starts, counts = np.unique(groups, return_index=True, return_counts=True)
+    return np.add.reduceat(values, starts, axis=0) / counts[:, None], starts
+
+
 def per_document(logits: np.ndarray, labels: np.ndarray, docs: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
     """Window predictions averaged per document (``chunks="mean"``); unchanged without windows."""
     if docs is None:
         return logits, labels
-    owners = np.asarray(docs)
-    order = sorted(set(docs))
-    mean = np.stack([logits[owners == d].mean(0) for d in order])
-    first = np.stack([labels[np.argmax(owners == d)] for d in order])
-    return mean, first
+    mean, starts = mean_per_group(logits, docs)
+    return mean, labels[starts]
 
 
 def rouge_scores(predictions: list[str], references: list[str]) -> dict[str, float]:

@@ -213,9 +213,9 @@ class Embedder:
             for start in range(0, max(len(ids), 1), inner):
                 pieces.append(self.tokenizer.decode(ids[start : start + inner]))
                 owners.append(index)
-        embedded = self.encode(pieces, progress)
-        owners_array = np.asarray(owners)
-        means = np.stack([embedded[owners_array == i].mean(0) for i in range(len(texts))])
+        from .finetuning import mean_per_group
+
+        means, _ = mean_per_group(self.encode(pieces, progress), owners)  # every document has a window
         return means / np.linalg.norm(means, axis=1, keepdims=True)
 
 
