@@ -153,6 +153,12 @@ fast_attention_option = click.option(
     "--no-fast-attention runs transformers' own code. Other models always run their own.",
 )
 text_field_option = click.option("--text-field", default="text", help="The text field of JSON Lines data.")
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(("auto", "fp32", "bf16", "fp16")),
+    default="auto",
+    help="auto: bf16/fp16 on a GPU that has it.",
+)
 
 
 def seed_option(help: str):  # noqa: A002  (click's name)

@@ -12,11 +12,11 @@ from .common import (
     allow_pickle_option,
     exit_codes,
     fast_attention_option,
+    precision_option,
     quiet_transformers,
     seed_option,
 )
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DATA_HELP = "a JSON Lines / CSV file, or NAME[:SPLIT] of a datasets dataset"
 
 
@@ -87,9 +87,7 @@ DATA_HELP = "a JSON Lines / CSV file, or NAME[:SPLIT] of a datasets dataset"
     help="Stop after N evaluations without improving macro-F1 (ROUGE-L); 0: never. The best one is kept.",
 )
 @click.option("--gradient-checkpointing", is_flag=True, help="Recompute activations to save memory.")
-@click.option(
-    "--precision", type=click.Choice(PRECISIONS), default="auto", help="auto: bf16/fp16 on a GPU that has it."
-)
+@precision_option
 @click.option("--max-summary-length", type=click.IntRange(min=1), default=128, help="Summarization: tokens generated.")
 @click.option("--num-beams", type=click.IntRange(min=1), default=1, help="Summarization: beams while generating.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
@@ -130,7 +128,7 @@ def finetune(
 
     Example: roberta2longformer finetune out/model-long --train train.jsonl --eval dev.jsonl -o out/classifier
     """
-    from ..train.finetuning import FinetuneOptions
+    from ..train.finetuning import REPORTED_METRICS, FinetuneOptions
     from ..train.finetuning import finetune as run_finetune
 
     quiet_transformers()
@@ -173,9 +171,6 @@ def finetune(
     click.echo(f"Fine-tuned for {summary['task']}: {summary['steps']} steps, reading {summary['reading']}{resumed}.")
     for split, label in (("eval_before_training", "eval before training"), ("eval", "eval"), ("test", "test")):
         if summary.get(split):
-            shown = ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items() if k in SHOWN)
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items() if k in REPORTED_METRICS)
             click.echo(f"  {label}: {shown}")
     click.echo(f"Wrote {summary['final']} (model, tokenizer, README.md) and {output}/eval_results.json.")
-
-
-SHOWN = ("accuracy", "f1_macro", "f1_micro", "rouge1", "rouge2", "rougeL", "loss")

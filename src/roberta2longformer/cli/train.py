@@ -16,12 +16,11 @@ from .common import (
     fast_attention_option,
     fast_if,
     json_option,
+    precision_option,
     quiet_transformers,
     seed_option,
     text_field_option,
 )
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @click.command(cls=Command, short_help="Continue masked-LM pretraining on long documents.")
@@ -97,9 +96,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 )
 @click.option("--logging-steps", type=click.IntRange(min=1), default=10, help="Log (metrics.csv) every N steps.")
 @click.option("--gradient-checkpointing", is_flag=True, help="Recompute activations to save memory.")
-@click.option(
-    "--precision", type=click.Choice(PRECISIONS), default="auto", help="auto: bf16/fp16 on a GPU that has it."
-)
+@precision_option
 @click.option(
     "--global-cls",
     is_flag=True,

@@ -174,6 +174,7 @@ def training_card(model, summary: dict, *, source_name: str, data: list[str], op
 def finetuning_card(model, summary: dict, *, source_name: str, data: dict, options: dict) -> str:
     """The card of a model that ``finetune`` wrote: the task, the data, how it read the documents, its scores."""
     from ..targets import target_or_none
+    from ..train.finetuning import REPORTED_METRICS
 
     target = target_or_none(model.config)
     summarizing = summary["task"] == "summarization"
@@ -189,11 +190,10 @@ def finetuning_card(model, summary: dict, *, source_name: str, data: dict, optio
         labels = f" Labels ({len(names)}): {', '.join(f'`{n}`' for n in names[:20])}{' …' if len(names) > 20 else ''}."
     else:
         labels = ""
-    shown = ("accuracy", "f1_macro", "f1_micro", "rouge1", "rouge2", "rougeL", "loss")
 
     def scores(split: str) -> str:
         values = summary.get(split) or {}
-        return ", ".join(f"{key} {values[key]:.4f}" for key in shown if key in values) or "none"
+        return ", ".join(f"{key} {values[key]:.4f}" for key in REPORTED_METRICS if key in values) or "none"
 
     used = ", ".join(f"{split} `{model_name(path)}`" for split, path in data.items() if path)
     settings = ", ".join(f"`{key}={value}`" for key, value in options.items() if value not in (None, [], ""))

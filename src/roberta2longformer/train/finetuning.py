@@ -34,6 +34,8 @@ from .pretraining import FiniteLosses, _checkpointing, _distributed, _precision,
 logger = logging.getLogger(__name__)
 
 TASKS = ("auto", "classification", "multi-label", "summarization")
+#: The scores a run reports (command line, model card), in this order.
+REPORTED_METRICS = ("accuracy", "f1_macro", "f1_micro", "rouge1", "rouge2", "rougeL", "loss")
 CHUNK_MODES = ("mean",)
 
 
