@@ -33,7 +33,7 @@ def make_source_model():
 @pytest.fixture
 def tokenizer_for(bpe_tokenizer, wordpiece_tokenizer):
     def pick(family: str):
-        return wordpiece_tokenizer if family == "bert" else bpe_tokenizer
+        return wordpiece_tokenizer if family in ("bert", "distilbert", "electra") else bpe_tokenizer
 
     return pick
 

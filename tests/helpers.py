@@ -26,6 +26,11 @@ FAMILY_CLASSES = {
     "camembert": ("Camembert", transformers.CamembertConfig),
     "bert": ("Bert", transformers.BertConfig),
 }
+#: The source families that are not RoBERTa-shaped (other config names, no pooler, no token types…).
+MORE_FAMILIES = {
+    "distilbert": ("DistilBert", transformers.DistilBertConfig),
+    "electra": ("Electra", transformers.ElectraConfig),
+}
 HEAD_SUFFIXES = {
     "base": "Model",
     "masked_lm": "ForMaskedLM",
@@ -66,27 +71,34 @@ def wordpiece_tokenizer() -> transformers.BertTokenizerFast:
 
 def tiny_config(family: str, vocab_size: int = 320, **overrides):
     """A small config; RoBERTa-style families get 32 learned positions + the offset of 2."""
-    _, config_class = FAMILY_CLASSES[family]
+    _, config_class = {**FAMILY_CLASSES, **MORE_FAMILIES}[family]
     fields = dict(
         vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=48,
-        max_position_embeddings=32 if family == "bert" else 34,
+        max_position_embeddings=34 if family in ("roberta", "xlm-roberta", "camembert") else 32,
         num_labels=3,
         hidden_dropout_prob=0.1,
         attention_probs_dropout_prob=0.1,
     )
-    if family != "bert":
+    if family in FAMILY_CLASSES and family != "bert":
         fields.update(pad_token_id=1, bos_token_id=0, eos_token_id=2)
     fields.update(overrides)
+    if family == "electra":
+        fields.setdefault("embedding_size", fields["hidden_size"])
+    if family == "distilbert":  # its own names for the same sizes
+        names = {"hidden_size": "dim", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+                 "intermediate_size": "hidden_dim", "hidden_dropout_prob": "dropout",
+                 "attention_probs_dropout_prob": "attention_dropout", "hidden_act": "activation"}  # fmt: skip
+        fields = {names.get(k, k): v for k, v in fields.items()}
     return config_class(**fields)
 
 
 def make_source(family: str, head: str, *, seed: int = 0, vocab_size: int = 320, **overrides):
     """A seeded random source model; weights scaled up so differences cannot hide in tiny values."""
-    prefix, _ = FAMILY_CLASSES[family]
+    prefix, _ = {**FAMILY_CLASSES, **MORE_FAMILIES}[family]
     config = tiny_config(family, vocab_size, **overrides)
     if head == "question_answering":
         config.num_labels = 2

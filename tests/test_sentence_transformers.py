@@ -177,3 +177,94 @@ def test_evaluate_embeddings_refuses_bad_input(sentence_model, tmp_path, setup, 
         args[1] = tmp_path / "bert"  # the plain transformers directory the fixture started from
     result = run(*args)
     assert result.exit_code == 2 and phrase in result.output, result.output
+
+
+def _documents(directory, count: int, offset: int = 0):
+    directory.mkdir()
+    for i in range(offset, offset + count):
+        (directory / f"d{i}.txt").write_text(" ".join(CORPUS[i % len(CORPUS) :: 3][:10]) + f" topic{i} " * 20)
+    return directory
+
+
+@pytest.fixture
+def embedding_run(sentence_model, tmp_path):
+    """The tiny sentence-transformers model converted to 128 tokens (tile-trained over its 24), and documents."""
+    long = tmp_path / "long"
+    assert run("convert", sentence_model, long, *SMALL, "--position-init", "tile-trained").exit_code == 0
+    return long, _documents(tmp_path / "train", 6), _documents(tmp_path / "eval", 3, offset=6)
+
+
+def _finetune_embedding(model, train, evaluation, out, *extra):
+    return run("finetune", model, "--task", "embedding", "--train", train, "--eval", evaluation, "-o", out,
+               "--passage-words", "6", "--max-steps", "3", "--batch-size", "3", "--learning-rate", "1e-2", *extra)  # fmt: skip
+
+
+def test_embedding_finetune_of_new_positions_keeps_short_inputs_exact(embedding_run, sentence_model, tmp_path):
+    from safetensors.torch import load_file
+    from sentence_transformers import SentenceTransformer
+
+    long, train, evaluation = embedding_run
+    out = tmp_path / "trained"
+    result = _finetune_embedding(long, train, evaluation, out, "--only-positions-beyond", "24")
+    assert result.exit_code == 0, result.output
+    assert "training position rows beyond 24" in result.output and "eval before training: recall@1" in result.output
+    before, after = load_file(long / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+    key, kept = "embeddings.position_embeddings.weight", 1 + 24  # Longformer's positions start after pad id 0
+    assert torch.equal(before[key][:kept], after[key][:kept]) and not torch.equal(before[key][kept:], after[key][kept:])
+    assert all(torch.equal(before[k], after[k]) for k in before if k != key)
+    short, trained = SentenceTransformer(str(sentence_model), device="cpu"), SentenceTransformer(str(out / "final"))
+    short.max_seq_length = trained.max_seq_length = 17
+    gap = (short.encode(CORPUS[:4], convert_to_tensor=True) - trained.encode(CORPUS[:4], convert_to_tensor=True)).abs()
+    assert gap.max() <= 1e-4
+    verified = run("verify", sentence_model, out / "final", "--json", tmp_path / "v.json")
+    assert verified.exit_code == 0, verified.output
+    report = json.loads((tmp_path / "v.json").read_text())
+    names = [c["output"] for c in report["checks"] if c["max_abs_diff"] <= c["atol"]]
+    assert any("kept by training only the rows beyond" in n for n in names)
+    assert any(c["case"] == "sentence embeddings" for c in report["checks"]) and report["exact_length"] <= 24
+    assert json.loads((out / "eval_results.json").read_text())["before_training"]["recall@1"] >= 0
+
+
+def test_embedding_finetune_of_all_weights_is_no_longer_the_source(embedding_run, sentence_model, tmp_path):
+    long, train, evaluation = embedding_run
+    out = tmp_path / "trained"
+    result = _finetune_embedding(long, train, evaluation, out)
+    assert result.exit_code == 0, result.output
+    assert "training all weights" in result.output
+    assert (out / "final" / "modules.json").is_file() and (out / "final" / "README.md").is_file()
+    assert run("verify", sentence_model, out / "final").exit_code == 1  # trained: it computes something else now
+
+
+@pytest.mark.parametrize(
+    "setup, phrase",
+    [
+        ("plain model", "not a sentence-transformers model"),
+        ("no rows left", "leaves no rows to train"),
+        ("shared documents", "in both --train and --eval"),
+        ("baseline", "--chunks does not apply to --task embedding"),
+        ("positions without embedding", "--only-positions-beyond applies to --task embedding"),
+        ("one document", "contrastive training needs at least two"),
+    ],
+)
+def test_embedding_finetune_refuses_bad_input(embedding_run, tmp_path, setup, phrase):
+    long, train, evaluation = embedding_run
+    extra: list = []
+    if setup == "plain model":
+        long = tmp_path / "bert"
+    if setup == "no rows left":
+        extra = ["--only-positions-beyond", "128"]
+    if setup == "shared documents":
+        evaluation = train
+    if setup == "baseline":
+        extra = ["--chunks", "mean"]
+    if setup == "one document":
+        train = _documents(tmp_path / "single", 1)
+    out = tmp_path / "trained"
+    if setup == "positions without embedding":
+        result = run(
+            "finetune", long, "--train", train, "--eval", evaluation, "-o", out, "--only-positions-beyond", "4"
+        )
+    else:
+        result = _finetune_embedding(long, train, evaluation, out, *extra)
+    assert result.exit_code == 2 and phrase in result.output, result.output
+    assert not out.exists() or not any(out.iterdir())

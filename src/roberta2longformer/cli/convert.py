@@ -401,9 +401,28 @@ def verify(
             options=recorded_options(converted),
             fast_attention=fast_attention,
         )
+        _add_sentence_embedding_checks(report, source, converted, read_texts(texts), fast_attention)
         print_report(report)
         if json_path is not None:
             json_path.write_text(report.to_json() + "\n", encoding="utf-8")
         if not report.passed:
             raise ToleranceError(report.failures(), maybe_trained=True)
     click.echo(f"Verified: max |diff| {report.max_abs_diff:.2e} on inputs up to {report.exact_length} tokens.")
+
+
+def _add_sentence_embedding_checks(report, source: str, converted: str, texts, fast_attention: bool) -> None:
+    """Both sentence-transformers models: their sentence embeddings (after pooling and normalisation) too."""
+    from ..core.loading import resolve_source
+    from ..io.sentence_transformers import is_sentence_transformer
+
+    source_dir = resolve_source(source)
+    if not (is_sentence_transformer(source_dir) and is_sentence_transformer(converted)):
+        return
+    from ..verification.compare import SAMPLE_TEXTS
+    from ..verification.sentence_embeddings import sentence_embedding_checks
+
+    checks, measured = sentence_embedding_checks(
+        source_dir, converted, report.exact_length, texts or SAMPLE_TEXTS, fast_attention=fast_attention
+    )
+    report.checks.extend(checks)
+    report.approximation.extend(measured)

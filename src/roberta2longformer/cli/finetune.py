@@ -17,7 +17,10 @@ from .common import (
     seed_option,
 )
 
-DATA_HELP = "a JSON Lines / CSV file, or NAME[:SPLIT] of a datasets dataset"
+DATA_HELP = (
+    "a JSON Lines / CSV file, or NAME[:SPLIT] of a datasets dataset (--task embedding: documents as text files, "
+    "JSON Lines files or directories of them)"
+)
 
 
 @click.command(cls=Command, short_help="Fine-tune for document classification or summarization.")
@@ -36,9 +39,10 @@ DATA_HELP = "a JSON Lines / CSV file, or NAME[:SPLIT] of a datasets dataset"
 )
 @click.option(
     "--task",
-    type=click.Choice(("auto", "classification", "multi-label", "summarization")),
+    type=click.Choice(("auto", "classification", "multi-label", "summarization", "embedding")),
     default="auto",
-    help="auto: summarization for an encoder-decoder with a summary field; multi-label when labels are lists.",
+    help="auto: summarization for an encoder-decoder with a summary field; multi-label when labels are lists. "
+    "embedding: a sentence-transformers model, trained to find the document a passage came from.",
 )
 @click.option("--text-field", default="text", help="The document field.")
 @click.option("--label-field", default="label", help="Classification: the label field (a list for multi-label).")
@@ -90,6 +94,34 @@ DATA_HELP = "a JSON Lines / CSV file, or NAME[:SPLIT] of a datasets dataset"
 @precision_option
 @click.option("--max-summary-length", type=click.IntRange(min=1), default=128, help="Summarization: tokens generated.")
 @click.option("--num-beams", type=click.IntRange(min=1), default=1, help="Summarization: beams while generating.")
+@click.option(
+    "--only-positions-beyond",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Embedding: train only the position rows of tokens at index ≥ N (e.g. the source's 256), so inputs of up "
+    "to N tokens embed exactly as before (verify proves it).",
+)
+@click.option("--passage-words", type=click.IntRange(min=1), default=48, help="Embedding: words per training passage.")
+@click.option(
+    "--mini-batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Embedding: compute each batch's loss N texts at a time (GradCache: same gradients, memory for N).",
+)
+@click.option(
+    "--attention-dropout",
+    type=click.FloatRange(0, 1),
+    default=None,
+    cls=Option,
+    default_text="the model's",
+    help="Embedding: attention dropout while training (0 trains several times faster on CPU).",
+)
+@click.option(
+    "--passages-per-document",
+    type=click.IntRange(min=1),
+    default=1,
+    help="Embedding: (passage, document) pairs drawn from each training document per epoch.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
 @seed_option("Seed for the head, the data order and dropout.")
 @allow_pickle_option("Allow loading pickle weights (.bin), which can run code: only for checkpoints you trust.")
@@ -118,6 +150,11 @@ def finetune(
     precision: str,
     max_summary_length: int,
     num_beams: int,
+    only_positions_beyond: int | None,
+    passage_words: int,
+    mini_batch_size: int | None,
+    attention_dropout: float | None,
+    passages_per_document: int,
     resume: bool,
     seed: int,
     allow_pickle: bool,
@@ -127,7 +164,20 @@ def finetune(
     encoder-decoders, summarization; the Trainer, so multi-GPU runs start with torchrun / accelerate launch.
 
     Example: roberta2longformer finetune out/model-long --train train.jsonl --eval dev.jsonl -o out/classifier
+
+    With --task embedding, MODEL is a sentence-transformers model (e.g. converted from one), --train and --eval
+    are documents, and sentence-transformers' trainer learns to find the document a passage came from.
     """
+    if task == "embedding":
+        return _finetune_embeddings(**locals())
+    embedding_only = {
+        "--only-positions-beyond": only_positions_beyond is not None,
+        "--mini-batch-size": mini_batch_size is not None,
+        "--attention-dropout": attention_dropout is not None,
+    }
+    given = [flag for flag, used in embedding_only.items() if used]
+    if given:
+        raise click.UsageError(f"{given[0]} applies to --task embedding.")
     from ..train.finetuning import REPORTED_METRICS, FinetuneOptions
     from ..train.finetuning import finetune as run_finetune
 
@@ -174,3 +224,51 @@ def finetune(
             shown = ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items() if k in REPORTED_METRICS)
             click.echo(f"  {label}: {shown}")
     click.echo(f"Wrote {summary['final']} (model, tokenizer, README.md) and {output}/eval_results.json.")
+
+
+def _finetune_embeddings(
+    model: str, train_data: str, eval_data: str, test_data: str | None, output: Path, **given
+) -> None:
+    from ..train.embedding_finetuning import EmbeddingOptions, finetune_embeddings
+
+    unused = {
+        "--test": test_data,
+        "--truncate": given["truncate"],
+        "--chunks": given["chunks"],
+        "--resume": given["resume"],
+    }
+    for flag, value in unused.items():
+        if value:
+            raise click.UsageError(
+                f"{flag} does not apply to --task embedding; compare with the source with evaluate-embeddings."
+            )
+    quiet_transformers()
+    options = EmbeddingOptions(
+        max_length=given["max_length"],
+        passage_words=given["passage_words"],
+        passages_per_document=given["passages_per_document"],
+        only_positions_beyond=given["only_positions_beyond"],
+        epochs=given["epochs"],
+        max_steps=given["max_steps"],
+        batch_size=given["batch_size"],
+        mini_batch_size=given["mini_batch_size"],
+        gradient_accumulation_steps=given["gradient_accumulation_steps"],
+        learning_rate=given["learning_rate"],
+        warmup_ratio=given["warmup_ratio"],
+        precision=given["precision"],
+        gradient_checkpointing=given["gradient_checkpointing"],
+        attention_dropout=given["attention_dropout"],
+        text_field=given["text_field"],
+        seed=given["seed"],
+    )
+    with exit_codes():
+        summary = finetune_embeddings(
+            model, [train_data], [eval_data], output, options, fast_attention=given["fast_attention"]
+        )
+    click.echo(
+        f"Fine-tuned for embedding: {summary['steps']} steps on {summary['pairs']} (passage, document) pairs, "
+        f"training {summary['trained']}, reading up to {summary['training_length']} tokens of each document."
+    )
+    for split, label in (("eval_before_training", "eval before training"), ("eval", "eval")):
+        click.echo(f"  {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items()))
+    click.echo(f"Wrote {summary['final']} (sentence-transformers model, training.json) and {output}/eval_results.json.")

@@ -167,6 +167,8 @@ def check_convertible(config: PretrainedConfig, head: str, target: Target, token
     """Refuse a source the target cannot reproduce, before any weight is read."""
     family = family_for(config)
     family.check_converts_to(target)
+    if head in family.refused_heads:
+        raise ConversionError(family.refused_heads[head])
     if head in target.unsupported_heads:
         raise ConversionError(target.unsupported_heads[head])
     if head not in target.model_class_names:
@@ -174,7 +176,7 @@ def check_convertible(config: PretrainedConfig, head: str, target: Target, token
             f"{target.name} has no class for a {head} head; supported heads are {', '.join(target.model_class_names)}."
         )
     if head == "masked_lm":
-        _check_lm_head_activation(family, target, config)
+        _check_lm_head_activation(family, target, family.canonical_config(config))
     if tokenizer is not None:
         check_tokenizer_matches(tokenizer, config)
     return family
@@ -199,10 +201,12 @@ def plan_conversion(
         request.seed,
     )
     family = check_convertible(config, head, target, tokenizer)
+    config = family.canonical_config(config)
     state = LazyState(family.to_canonical(source_state, head))
     check_floating(dict.items(state))
     source_keys = tuple(state)  # before the target reshapes anything
     source_dtype = dict.__getitem__(state, "base.embeddings.word_embeddings.weight").dtype
+    state.update(family.added_weights(config, source_dtype))
     target_config = derive_config(
         config,
         target.config_class,
@@ -234,6 +238,8 @@ def plan_conversion(
     target_state.update(added.tensors)
     notes = [
         *uncarried_notes(config, target.config_class, target.field_map),
+        *family.notes(config),
+        *_no_pooler_notes(family, head),
         *target.source_notes(config),
         *prepare_notes,
         *added.notes,
@@ -257,6 +263,15 @@ def plan_conversion(
         _carried(source_keys, head, config, dropped_modules),
         tuple(dropped_modules),
     )
+
+
+def _no_pooler_notes(family: SourceFamily, head: str) -> list[str]:
+    if family.pooler or head != "base":
+        return []
+    return [
+        f"{family.name} has no pooler; the converted base model has none either (from_pretrained builds one at "
+        "random and says so), so use last_hidden_state, as with the source."
+    ]
 
 
 def _check_memory_for_positions(max_length: int, hidden_size: int, dtype: torch.dtype) -> None:

@@ -8,12 +8,13 @@ map from that one layout, so adding a family or a target is one declaration, not
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConversionError, is_positive_int
 from .keys import Rename, rename, rename_keys
@@ -109,6 +110,44 @@ class SourceFamily:
     targets_hint: str = ""
     #: Per-layer projections beyond RoBERTa's (a Longformer's global ``query/key/value``).
     global_projections: bool = False
+    #: Rules for backbone keys laid out otherwise than BERT's (DistilBERT's ``transformer.layer.N.q_lin``),
+    #: tried before the BERT-style ones.
+    layer_rules: tuple[Rename, ...] = ()
+    #: Canonical (BERT) config field → this family's name for it (DistilBERT's ``hidden_dim``), and the
+    #: canonical fields its configs lack, with the value its models use (DistilBERT's fixed 1e-12 eps).
+    config_aliases: Mapping[str, str] = field(default_factory=dict)
+    config_constants: Mapping[str, Any] = field(default_factory=dict)
+    #: Whether its embeddings add token types, and whether its base model has a pooler.
+    token_types: bool = True
+    pooler: bool = True
+    #: Heads no target reproduces from this family's, and why (the refusal's words).
+    refused_heads: Mapping[str, str] = field(default_factory=dict)
+    #: Refuses a config that no target can reproduce (ELECTRA's embedding projection).
+    check_config: Callable[[PretrainedConfig], None] = lambda config: None
+    #: What the report should say about this family's sources (DistilBERT's sinusoidal positions).
+    notes: Callable[[PretrainedConfig], list[str]] = lambda config: []
+
+    def canonical_config(self, config: PretrainedConfig) -> PretrainedConfig:
+        """``config`` with the canonical (BERT) field names every target reads; the same object for
+        families that already use them."""
+        if not self.config_aliases and not self.config_constants:
+            return config
+        view = copy.deepcopy(config)
+        for canonical, own in self.config_aliases.items():
+            setattr(view, canonical, getattr(config, own))
+        for canonical, value in self.config_constants.items():
+            if getattr(view, canonical, None) is None:
+                setattr(view, canonical, value)
+        return view
+
+    def added_weights(self, config: PretrainedConfig, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """Canonical tensors the family lacks and every target has, chosen to add nothing: one zero
+        token-type row for a family without token types."""
+        import torch
+
+        if self.token_types:
+            return {}
+        return {"base.embeddings.token_type_embeddings.weight": torch.zeros(1, config.hidden_size, dtype=dtype)}
 
     def check_converts_to(self, target: Target) -> None:
         """Refuse a target this family does not convert to, naming those it does."""
@@ -122,7 +161,8 @@ class SourceFamily:
         )
 
     def rules(self, head: str) -> tuple[Rename, ...]:
-        return (*self.head_rules.get(head, ()), _backbone(self.prefix))  # heads first: BERT's pooler may be one
+        # heads first: BERT's pooler may be one
+        return (*self.head_rules.get(head, ()), *self.layer_rules, _backbone(self.prefix))
 
     def to_canonical(self, state: Mapping[str, torch.Tensor], head: str) -> dict[str, torch.Tensor]:
         return rename_keys(state, self.rules(head), what=f"{self.name} {head}")
@@ -142,11 +182,16 @@ class SourceFamily:
         (which costs seconds of imports); ``tests/test_targets.py`` proves it equal to what transformers'
         own classes save, for every family and head.
         """
+        config = self.canonical_config(config)
         hidden, inner, vocab = config.hidden_size, config.intermediate_size, config.vocab_size
         layout = {
             "base.embeddings.word_embeddings.weight": (vocab, hidden),
             POSITION_KEY: (config.max_position_embeddings, hidden),
-            "base.embeddings.token_type_embeddings.weight": (config.type_vocab_size, hidden),
+            **(
+                {"base.embeddings.token_type_embeddings.weight": (config.type_vocab_size, hidden)}
+                if self.token_types
+                else {}
+            ),
             **_linear_or_norm("base.embeddings.LayerNorm", hidden),
         }
         projections = (
@@ -165,6 +210,8 @@ class SourceFamily:
             layout.update(_linear_or_norm(f"{layer}output.dense", hidden, inner))
             layout.update(_linear_or_norm(f"{layer}output.LayerNorm", hidden))
         layout.update(_head_layout(config, head))
+        if not self.pooler:
+            layout = {name: shape for name, shape in layout.items() if not name.startswith("base.pooler.")}
         return layout
 
 
@@ -259,6 +306,122 @@ FAMILIES: tuple[SourceFamily, ...] = (
 )
 
 
+def _no_equivalent(head_class: str, reason: str) -> str:
+    return (
+        f"{reason}, so no long target reproduces a converted {head_class} head; convert the base model (or "
+        "the token-classification or question-answering one) and train a fresh head on it."
+    )
+
+
+def _check_electra_embeddings(config: PretrainedConfig) -> None:
+    embedding, hidden = getattr(config, "embedding_size", config.hidden_size), config.hidden_size
+    if embedding != hidden:
+        raise ConversionError(
+            f"This ELECTRA's embeddings have {embedding} dimensions and its layers {hidden}; it projects between "
+            "them (embeddings_project), which no long target has a place for, so only ELECTRAs whose "
+            "embedding_size equals hidden_size convert (most discriminators; generators usually differ)."
+        )
+
+
+def _sinusoidal_note(config: PretrainedConfig) -> list[str]:
+    if not getattr(config, "sinusoidal_pos_embds", False):
+        return []
+    return [
+        "The source's positions are fixed sinusoids (sinusoidal_pos_embds); the converted model's are a learned "
+        "table whose first rows are those sinusoids and whose new rows follow position_init, all trainable."
+    ]
+
+
+def _distilbert_layer(pattern: str, canonical: str) -> Rename:
+    return rename(
+        rf"(?:distilbert\.)?transformer\.layer\.(?P<i>\d+)\.{pattern}\.(?P<t>\w+)",
+        rf"base.encoder.layer.\g<i>.{canonical}.\g<t>",
+    )
+
+
+_DISTILBERT_LAYERS = (
+    _distilbert_layer("attention\\.q_lin", "attention.self.query"),
+    _distilbert_layer("attention\\.k_lin", "attention.self.key"),
+    _distilbert_layer("attention\\.v_lin", "attention.self.value"),
+    _distilbert_layer("attention\\.out_lin", "attention.output.dense"),
+    _distilbert_layer("sa_layer_norm", "attention.output.LayerNorm"),
+    _distilbert_layer("ffn\\.lin1", "intermediate.dense"),
+    _distilbert_layer("ffn\\.lin2", "output.dense"),
+    _distilbert_layer("output_layer_norm", "output.LayerNorm"),
+)
+
+FAMILIES = FAMILIES + (
+    SourceFamily(
+        name="ELECTRA",
+        model_types=("electra",),
+        prefix="electra",
+        position_offset=lambda config: 0,  # numbered from 0, as BERT
+        head_rules={
+            # The generator's head: dense -> gelu -> LayerNorm -> tied decoder, as RoBERTa's lm_head.
+            "masked_lm": module_renames(
+                {
+                    "generator_predictions.dense": "lm_head.dense",
+                    "generator_predictions.LayerNorm": "lm_head.layer_norm",
+                    "generator_lm_head.weight": "lm_head.decoder.weight",
+                    "generator_lm_head.bias": "lm_head.bias",
+                }
+            ),
+            "token_classification": _same("classifier"),
+            "question_answering": _same("qa_outputs"),
+        },
+        pooler=False,
+        refused_heads={
+            "sequence_classification": _no_equivalent(
+                "sequence-classification", "ELECTRA's classification head applies gelu where the targets' apply tanh"
+            ),
+            "multiple_choice": _no_equivalent(
+                "multiple-choice", "ELECTRA scores choices through a sequence summary that the targets do not have"
+            ),
+        },
+        check_config=_check_electra_embeddings,
+    ),
+    SourceFamily(
+        name="DistilBERT",
+        model_types=("distilbert",),
+        prefix="distilbert",
+        position_offset=lambda config: 0,
+        lm_head_activation=lambda config: config.activation,
+        layer_rules=_DISTILBERT_LAYERS,
+        head_rules={
+            "masked_lm": module_renames(
+                {
+                    "vocab_transform": "lm_head.dense",
+                    "vocab_layer_norm": "lm_head.layer_norm",
+                    "vocab_projector.weight": "lm_head.decoder.weight",
+                    "vocab_projector.bias": "lm_head.bias",
+                }
+            ),
+            "token_classification": _same("classifier"),
+            "question_answering": _same("qa_outputs"),
+        },
+        config_aliases={
+            "intermediate_size": "hidden_dim",
+            "hidden_act": "activation",
+            "hidden_dropout_prob": "dropout",
+            "attention_probs_dropout_prob": "attention_dropout",
+        },
+        config_constants={"type_vocab_size": 1, "layer_norm_eps": 1e-12},  # its LayerNorms are built with 1e-12
+        token_types=False,
+        pooler=False,
+        refused_heads={
+            head: _no_equivalent(
+                words, "DistilBERT's head applies ReLU on pre_classifier where the targets' apply tanh"
+            )
+            for head, words in (
+                ("sequence_classification", "sequence-classification"),
+                ("multiple_choice", "multiple-choice"),
+            )
+        },
+        notes=_sinusoidal_note,
+    ),
+)
+
+
 def supported_families() -> str:
     return ", ".join(f"{f.name} ({'/'.join(f.model_types)})" for f in FAMILIES)
 
@@ -273,7 +436,8 @@ def family_for(config: PretrainedConfig) -> SourceFamily:
     for family in FAMILIES:
         if model_type in family.model_types:
             _check_absolute_positions(config)
-            check_config_values(config, family.position_offset)
+            check_config_values(family.canonical_config(config), family.position_offset)
+            family.check_config(config)
             return family
     raise ConversionError(
         f"Source model type {model_type!r} is not supported; supported families are {supported_families()}."
@@ -405,6 +569,11 @@ def head_for_class_name(name: str) -> str:
         raise ConversionError(
             f"config.json names {name} as the model's class (architectures), which is not a model class; "
             "give the config.json that was saved with the model."
+        )
+    if name.endswith("ForPreTraining"):
+        raise ConversionError(
+            f"{name} is a pretraining head (ELECTRA's discriminator, or BERT's MLM + next-sentence), which no long "
+            "target has; convert its base model (save model.base_model with save_pretrained) or a masked-LM one."
         )
     raise ConversionError(
         f"{name} has a head we cannot carry over; supported are the base model and the "

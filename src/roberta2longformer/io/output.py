@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConversionError
 from ..runtime import libc_function
@@ -260,14 +261,26 @@ def check_sentence_transformer(conversion, report, staging: Path, *, texts=None,
 
 
 def recorded_options(directory: str | Path) -> dict | None:
-    """The options a saved conversion was made with, from its ``verification.json`` (``None``: unknown)."""
+    """The options a saved conversion was made with, from its ``verification.json`` (``None``: unknown);
+    for a model trained since with only the position rows beyond N (``training.json``), with
+    ``positions_trained_beyond: N`` added."""
+    options = _json_field(Path(directory) / "verification.json", "options")
+    if options is None:
+        trained = _json_field(Path(directory) / "training.json", "positions_trained_beyond")
+        conversion = _json_field(Path(directory) / "training.json", "conversion_options")
+        if isinstance(trained, int) and isinstance(conversion, dict):
+            return {**conversion, "positions_trained_beyond": trained}
+    return options if isinstance(options, dict) else None
+
+
+def _json_field(path: Path, name: str) -> Any:
     import json
 
     try:
-        options = json.loads((Path(directory) / "verification.json").read_text(encoding="utf-8")).get("options")
+        value = json.loads(path.read_text(encoding="utf-8")).get(name)
     except (OSError, ValueError, AttributeError):
         return None
-    return options if isinstance(options, dict) and options else None
+    return value if value not in ({}, "") else None
 
 
 def write_report_and_card(conversion, report, directory: Path) -> None:

@@ -244,8 +244,9 @@ class FiniteLosses(TrainerCallback):
                 )
 
 
-def _freeze_all_but_positions(model: PreTrainedModel, beyond: int, target: Target | None) -> None:
-    """Train only the position rows read by tokens at index ≥ ``beyond``."""
+def freeze_all_but_positions(model: PreTrainedModel, beyond: int, target: Target | None) -> int:
+    """Train only the position rows read by tokens at index ≥ ``beyond``; returns the frozen rows' count
+    (offset rows included)."""
     offset = target.position_offset(model.config) if target else family_for(model.config).position_offset(model.config)
     table = next(
         p
@@ -261,6 +262,7 @@ def _freeze_all_but_positions(model: PreTrainedModel, beyond: int, target: Targe
     keep = torch.zeros(table.shape[0], 1, dtype=table.dtype)
     keep[offset + beyond :] = 1
     table.register_hook(lambda grad: grad * keep.to(grad.device, grad.dtype))
+    return offset + beyond
 
 
 def recopy_global_projections(model: PreTrainedModel) -> int:
@@ -313,7 +315,7 @@ def pretrain(
     if options.global_cls and not uses_global:
         raise ConversionError("--global-cls applies to models with global attention (Longformer) only.")
     if options.only_positions_beyond is not None:
-        _freeze_all_but_positions(model, options.only_positions_beyond, target)
+        freeze_all_but_positions(model, options.only_positions_beyond, target)
     arguments = TrainingArguments(
         output_dir=str(output_dir),
         max_steps=options.max_steps,

@@ -202,6 +202,8 @@ def verify(
             limits.append(source_target.exact_length(source.config))
     if options and options.get("position_init") == "tile-trained":  # rows past the trained ones were replaced
         limits.append(options.get("trained_positions"))
+    if options and options.get("positions_trained_beyond") is not None:  # trained since, from this index on
+        limits.append(options["positions_trained_beyond"])
     exact_length = min(limit for limit in limits if limit is not None)
     report = VerificationReport(
         source=source_name or str(getattr(source, "name_or_path", "")),

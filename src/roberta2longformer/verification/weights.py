@@ -76,6 +76,9 @@ def weight_checks(
 def _position_checks(want, got, source, converted, target: Target, options, known: bool, expected) -> list[Check]:
     init = options.get("position_init", "tile")
     trained = options.get("trained_positions") if init == "tile-trained" else None
+    beyond = options.get("positions_trained_beyond")
+    if beyond is not None:  # trained after conversion (finetune/pretrain --only-positions-beyond): rows up to N kept
+        return _position_rows(want, got, source, converted, target, init, known, beyond, trained_after=True)
     checks = _position_rows(want, got, source, converted, target, init, known, trained)
     if known or all(check.passed for check in checks):
         return checks
@@ -128,7 +131,7 @@ def _resized(source, converted, target: Target, options: dict[str, Any]) -> Iter
 
 def _conversion_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The target's own options from a conversion's recorded ones (``dtype`` and ``seed`` go elsewhere)."""
-    return {k: v for k, v in options.items() if k not in ("dtype", "seed", "resized_from")}
+    return {k: v for k, v in options.items() if k not in ("dtype", "seed", "resized_from", "positions_trained_beyond")}
 
 
 def _position_rows(
@@ -140,8 +143,10 @@ def _position_rows(
     init: str,
     known: bool,
     trained: int | None = None,
+    trained_after: bool = False,
 ) -> list[Check]:
-    """The source's own rows (offset rows included), and the new rows as ``position_init`` builds them."""
+    """The source's own rows (offset rows included), and the new rows as ``position_init`` builds them
+    (``trained_after``: the rows past ``trained`` were trained since, and are not compared)."""
     from ..core.sources import readable_length
 
     offset = target.position_offset(converted.config)
@@ -151,6 +156,8 @@ def _position_rows(
         name = f"position rows {span.start}–{span.stop - 1} ({what})"
         return Check(CASE, name, list(got[span].shape), _max_diff(want[span], got[span]), 0.0)
 
+    if trained_after:
+        return [rows(own, "as converted, kept by training only the rows beyond")]
     checks = [rows(own, "the source's, offset rows included")]
     if want.shape[0] > own.stop:
         assumed = "" if known else ", the options it was made with are unknown"
