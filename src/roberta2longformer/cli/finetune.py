@@ -270,5 +270,6 @@ def _finetune_embeddings(
         f"training {summary['trained']}, reading up to {summary['training_length']} tokens of each document."
     )
     for split, label in (("eval_before_training", "eval before training"), ("eval", "eval")):
-        click.echo(f"  {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items()))
+        if summary[split]:
+            click.echo(f"  {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary[split].items()))
     click.echo(f"Wrote {summary['final']} (sentence-transformers model, training.json) and {output}/eval_results.json.")

@@ -218,9 +218,10 @@ def plan_conversion(
     generator = torch.Generator().manual_seed(seed)
     source_table = state[POSITION_KEY]
 
-    def rebuild(target_offset: int, length: int) -> torch.Tensor:
+    def rebuild(target_offset: int, length: int, table: torch.Tensor | None = None) -> torch.Tensor:
+        """The source's position table (or ``table``, e.g. a decoder's) rebuilt for ``length`` tokens."""
         return rebuild_position_table(
-            source_table,
+            source_table if table is None else table,
             source_offset=family.position_offset(config),
             target_offset=target_offset,
             max_length=length,
@@ -292,12 +293,16 @@ _HEAD_WORDS = {
     "token_classification": "the token-classification head",
     "question_answering": "the question-answering head",
     "multiple_choice": "the multiple-choice head",
+    "conditional_generation": "the decoder and its LM head",
 }
 
 
 def _carried(keys: tuple[str, ...], head: str, config: PretrainedConfig, dropped: list[str]) -> tuple[str, ...]:
     """What of the source (its canonical ``keys``) the target holds, in words (for the model card)."""
-    parts = ["the embeddings", f"all {config.num_hidden_layers} layers"]
+    parts = [
+        "the embeddings",
+        f"all {config.num_hidden_layers} {'encoder ' if 'decoder_layers' in config else ''}layers",
+    ]
     if "pooler" not in dropped and any(key.startswith("base.pooler.") for key in keys):
         parts.append("the pooler")
     head_modules = {key.split(".")[0] for key in keys if not key.startswith("base.")}

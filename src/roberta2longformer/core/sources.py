@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 HEADS: tuple[str, ...] = (
     "base",
     "masked_lm",
+    "conditional_generation",
     "sequence_classification",
     "token_classification",
     "question_answering",
@@ -41,6 +42,7 @@ _HEAD_BY_CLASS_SUFFIX = {
     "ForTokenClassification": "token_classification",
     "ForQuestionAnswering": "question_answering",
     "ForMultipleChoice": "multiple_choice",
+    "ForConditionalGeneration": "conditional_generation",
 }
 HEAD_CLASS_SUFFIX = {head: suffix for suffix, head in _HEAD_BY_CLASS_SUFFIX.items()}
 #: The transformers Auto class that loads a model with each head (an encoder-decoder: AutoModelForSeq2SeqLM).
@@ -51,6 +53,7 @@ AUTO_CLASS = {
     "token_classification": "AutoModelForTokenClassification",
     "question_answering": "AutoModelForQuestionAnswering",
     "multiple_choice": "AutoModelForMultipleChoice",
+    "conditional_generation": "AutoModelForSeq2SeqLM",
 }
 #: The Hugging Face pipeline tag of a model with each head (multiple choice has none).
 PIPELINE_TAG = {
@@ -59,9 +62,15 @@ PIPELINE_TAG = {
     "sequence_classification": "text-classification",
     "token_classification": "token-classification",
     "question_answering": "question-answering",
+    "conditional_generation": "text2text-generation",
 }
 
 POSITION_KEY = "base.embeddings.position_embeddings.weight"
+_CANONICAL = "_roberta2longformer_canonical"
+#: An encoder-decoder source's decoder positions, and the prefix of its modules that an encoder-decoder
+#: target takes as they are (``s2s.decoder.layers.0.encoder_attn.…``).
+DECODER_POSITION_KEY = "decoder.embed_positions.weight"
+SEQ2SEQ_PREFIX = "s2s."
 
 #: Canonical (RoBERTa/Longformer) masked-LM head modules → their BERT-style names, which BERT,
 #: Nyströmformer and BigBird share.
@@ -117,6 +126,8 @@ class SourceFamily:
     #: canonical fields its configs lack, with the value its models use (DistilBERT's fixed 1e-12 eps).
     config_aliases: Mapping[str, str] = field(default_factory=dict)
     config_constants: Mapping[str, Any] = field(default_factory=dict)
+    #: Canonical fields computed from the source's (BART's table rows: its positions plus two offset rows).
+    config_derived: Callable[[PretrainedConfig], Mapping[str, Any]] = lambda config: {}
     #: Whether its embeddings add token types, and whether its base model has a pooler.
     token_types: bool = True
     pooler: bool = True
@@ -126,11 +137,15 @@ class SourceFamily:
     check_config: Callable[[PretrainedConfig], None] = lambda config: None
     #: What the report should say about this family's sources (DistilBERT's sinusoidal positions).
     notes: Callable[[PretrainedConfig], list[str]] = lambda config: []
+    #: The canonical weights and shapes of a layout other than the BERT-shaped one (BART's).
+    layout: Callable[[PretrainedConfig, str], dict[str, tuple[int, ...]]] | None = None
+    #: An encoder-decoder family: its decoder is carried too (only to encoder-decoder targets).
+    is_encoder_decoder: bool = False
 
     def canonical_config(self, config: PretrainedConfig) -> PretrainedConfig:
         """``config`` with the canonical (BERT) field names every target reads; the same object for
         families that already use them."""
-        if not self.config_aliases and not self.config_constants:
+        if not self.config_aliases and not self.config_constants or getattr(config, _CANONICAL, False):
             return config
         view = copy.deepcopy(config)
         for canonical, own in self.config_aliases.items():
@@ -138,6 +153,9 @@ class SourceFamily:
         for canonical, value in self.config_constants.items():
             if getattr(view, canonical, None) is None:
                 setattr(view, canonical, value)
+        for canonical, value in self.config_derived(config).items():
+            setattr(view, canonical, value)
+        setattr(view, _CANONICAL, True)  # a view is not translated twice
         return view
 
     def added_weights(self, config: PretrainedConfig, dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -183,6 +201,8 @@ class SourceFamily:
         own classes save, for every family and head.
         """
         config = self.canonical_config(config)
+        if self.layout is not None:
+            return self.layout(config, head)
         hidden, inner, vocab = config.hidden_size, config.intermediate_size, config.vocab_size
         layout = {
             "base.embeddings.word_embeddings.weight": (vocab, hidden),
@@ -422,6 +442,122 @@ FAMILIES = FAMILIES + (
 )
 
 
+#: BART module (under ``encoder.layers.N.``) → its LED name; the others keep theirs.
+_BART_ENCODER_ATTENTION = {
+    "self_attn.q_proj": "self_attn.longformer_self_attn.query",
+    "self_attn.k_proj": "self_attn.longformer_self_attn.key",
+    "self_attn.v_proj": "self_attn.longformer_self_attn.value",
+    "self_attn.out_proj": "self_attn.output",
+}
+_BART_LAYER_MODULES = ("self_attn_layer_norm", "fc1", "fc2", "final_layer_norm")
+_BART_CROSS_MODULES = ("encoder_attn.q_proj", "encoder_attn.k_proj", "encoder_attn.v_proj", "encoder_attn.out_proj",
+                       "encoder_attn_layer_norm")  # fmt: skip
+_BART_DECODER_ATTENTION = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj")
+
+
+def _bart_rules() -> tuple[Rename, ...]:
+    """BART's keys (``model.`` in head models) → canonical: the embeddings and both position tables under
+    their canonical names, every other module under ``s2s.`` with LED's names; tied copies dropped."""
+    model, s2s = r"(?:model\.)?", SEQ2SEQ_PREFIX
+    layer = r"\.layers\.(?P<i>\d+)\."
+    return (
+        rename(model + r"shared\.weight", "base.embeddings.word_embeddings.weight"),
+        rename(model + r"(?:encoder|decoder)\.embed_tokens\.weight"),  # tied to shared
+        rename(r"lm_head\.weight"),  # tied to shared
+        rename(model + r"encoder\.embed_positions\.weight", POSITION_KEY),
+        rename(model + r"decoder\.embed_positions\.weight", DECODER_POSITION_KEY),
+        rename(model + r"(?P<part>encoder|decoder)\.layernorm_embedding\.(?P<t>\w+)", s2s + r"\g<part>.layernorm_embedding.\g<t>"),
+        *(
+            rename(model + r"encoder" + layer + re.escape(bart) + r"\.(?P<t>\w+)", s2s + rf"encoder.layers.\g<i>.{led}.\g<t>")
+            for bart, led in _BART_ENCODER_ATTENTION.items()
+        ),
+        rename(
+            model + r"(?P<part>encoder|decoder)" + layer + rf"(?P<m>{'|'.join(map(re.escape, _BART_LAYER_MODULES))})\.(?P<t>\w+)",
+            s2s + r"\g<part>.layers.\g<i>.\g<m>.\g<t>",
+        ),
+        rename(
+            model + r"decoder" + layer
+            + rf"(?P<m>{'|'.join(map(re.escape, (*_BART_DECODER_ATTENTION, *_BART_CROSS_MODULES)))})\.(?P<t>\w+)",
+            s2s + r"decoder.layers.\g<i>.\g<m>.\g<t>",
+        ),
+        rename(r"final_logits_bias", "final_logits_bias"),
+    )  # fmt: skip
+
+
+def _bart_layout(config: PretrainedConfig, head: str) -> dict[str, tuple[int, ...]]:
+    """What ``save_pretrained`` writes for a BART (canonical names; ``config`` canonical: its
+    ``max_position_embeddings`` counts the table's two offset rows)."""
+    d, vocab, rows = config.d_model, config.vocab_size, config.max_position_embeddings
+    layout = {
+        "base.embeddings.word_embeddings.weight": (vocab, d),
+        POSITION_KEY: (rows, d),
+        DECODER_POSITION_KEY: (rows, d),
+    }
+    for part, layers, inner in (("encoder", config.encoder_layers, config.encoder_ffn_dim),
+                                ("decoder", config.decoder_layers, config.decoder_ffn_dim)):  # fmt: skip
+        layout.update(_linear_or_norm(f"{SEQ2SEQ_PREFIX}{part}.layernorm_embedding", d))
+        attention = (
+            _BART_ENCODER_ATTENTION.values()
+            if part == "encoder"
+            else (*_BART_DECODER_ATTENTION, *_BART_CROSS_MODULES[:4])
+        )
+        for i in range(layers):
+            layer = f"{SEQ2SEQ_PREFIX}{part}.layers.{i}."
+            for module in attention:
+                layout.update(_linear_or_norm(layer + module, d, d))
+            norms = (
+                "self_attn_layer_norm",
+                "final_layer_norm",
+                *(("encoder_attn_layer_norm",) if part == "decoder" else ()),
+            )
+            for module in norms:
+                layout.update(_linear_or_norm(layer + module, d))
+            layout.update(_linear_or_norm(layer + "fc1", inner, d))
+            layout.update(_linear_or_norm(layer + "fc2", d, inner))
+    if head == "conditional_generation":
+        layout["final_logits_bias"] = (1, vocab)
+    return layout
+
+
+def _check_bart_layout(config: PretrainedConfig) -> None:
+    if getattr(config, "scale_embedding", False):
+        raise ConversionError(
+            "This BART scales its token embeddings by sqrt(d_model) (scale_embedding), which LED does not, so an "
+            "LED cannot reproduce it; only BARTs with scale_embedding=False (facebook/bart-base, -large) convert."
+        )
+
+
+FAMILIES = FAMILIES + (
+    SourceFamily(
+        name="BART",
+        model_types=("bart",),
+        prefix="model",
+        # Its tables hold two rows before position 0 (BartLearnedPositionalEmbedding's offset), whatever the padding.
+        position_offset=lambda config: 2,
+        head_rules={head: _bart_rules() for head in ("base", "conditional_generation")},
+        converts_to=lambda target: target.is_encoder_decoder,
+        targets_hint="LED is BART with Longformer self-attention in its encoder (--to led).",
+        config_aliases={
+            "hidden_size": "d_model",
+            "num_hidden_layers": "encoder_layers",
+            "num_attention_heads": "encoder_attention_heads",
+            "intermediate_size": "encoder_ffn_dim",
+            "hidden_act": "activation_function",
+            "hidden_dropout_prob": "dropout",
+            "attention_probs_dropout_prob": "attention_dropout",
+            "initializer_range": "init_std",
+        },
+        config_constants={"type_vocab_size": 1, "layer_norm_eps": 1e-5},  # nn.LayerNorm's default, as LED's
+        config_derived=lambda config: {"max_position_embeddings": config.max_position_embeddings + 2},
+        token_types=False,
+        pooler=False,
+        check_config=_check_bart_layout,
+        layout=_bart_layout,
+        is_encoder_decoder=True,
+    ),
+)
+
+
 def supported_families() -> str:
     return ", ".join(f"{f.name} ({'/'.join(f.model_types)})" for f in FAMILIES)
 
@@ -452,7 +588,8 @@ def readable_length(config: PretrainedConfig) -> int:
     target = target_or_none(config)
     if target is not None:
         return target.max_length(config)
-    return config.max_position_embeddings - family_for(config).position_offset(config)
+    family = family_for(config)
+    return family.canonical_config(config).max_position_embeddings - family.position_offset(config)
 
 
 _SIZE_FIELDS = (

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.keys import Rename, rename
-from ..core.sources import POSITION_KEY
+from ..core.sources import DECODER_POSITION_KEY, POSITION_KEY, SEQ2SEQ_PREFIX
 from ..errors import ConversionError, require_positive_int
 from .base import NewWeights, Option, Target, register
 from .longformer import ATTENTION_WINDOW, attention_windows, global_first_token, one_window, per_layer_windows
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from .base import Config, Generator, MutableState, Options, Rebuild, State
 
 TOKEN_TYPE_KEY = "base.embeddings.token_type_embeddings.weight"
-DECODER_POSITION_KEY = "decoder.embed_positions.weight"  # canonical name of the decoder's table
 LED_LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, which every LED layer norm uses
 CROSS_ATTENTION_INITS = ("random", "self")
 
@@ -117,6 +116,7 @@ class LED(Target):
     model_class_names = {
         "base": "LEDForConditionalGeneration",
         "masked_lm": "LEDForConditionalGeneration",
+        "conditional_generation": "LEDForConditionalGeneration",  # from a BART
     }
     base_prefix = "led"
     byte_level_tokenizer_name = "LEDTokenizerFast"
@@ -162,6 +162,8 @@ class LED(Target):
                 rf"{prefix}decoder.layernorm_embedding.\g<t>",
             ),
             rename(r"final_logits_bias", "final_logits_bias"),
+            # A BART's modules, already under LED's names.
+            rename(re.escape(SEQ2SEQ_PREFIX) + r"(?P<k>.+)", rf"{prefix}\g<k>"),
             rename(r"base\.pooler\..+"),  # LED has no pooler: dropped, and said so
             rename(r"lm_head\..+"),  # the transform; the tied decoder is LED's shared embedding
         )
@@ -183,6 +185,8 @@ class LED(Target):
 
     def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
         _check_layer_norm_eps(source)
+        if getattr(source, "is_encoder_decoder", False):
+            return self._seq2seq_overrides(source, max_length, options)
         bos, eos = special.get("bos_token_id"), special.get("eos_token_id")
         if bos is None or eos is None:
             raise ConversionError(
@@ -204,6 +208,36 @@ class LED(Target):
             "tie_word_embeddings": True,
         }
 
+    def _seq2seq_overrides(self, source: Config, max_length: int, options: Options) -> dict[str, Any]:
+        """A BART: its decoder's own sizes and ids; its decoder keeps (at most) its length."""
+        decoder_rows = source.max_position_embeddings - 2  # the canonical table counts BART's two offset rows
+        if options["decoder_max_length"] > decoder_rows:
+            raise ConversionError(
+                f"decoder_max_length {options['decoder_max_length']} is beyond the BART decoder's {decoder_rows} "
+                f"positions; give at most {decoder_rows} (only the encoder is made long)."
+            )
+        return {
+            "max_encoder_position_embeddings": max_length,
+            "max_decoder_position_embeddings": options["decoder_max_length"],
+            "attention_window": per_layer_windows(options["attention_window"], source.encoder_layers),
+            **{
+                name: getattr(source, name)
+                for name in (
+                    "decoder_layers",
+                    "decoder_attention_heads",
+                    "decoder_ffn_dim",
+                    "activation_dropout",
+                    "decoder_start_token_id",
+                    "bos_token_id",
+                    "eos_token_id",
+                    "encoder_layerdrop",
+                    "decoder_layerdrop",
+                    "classifier_dropout",
+                )  # fmt: skip
+            },
+            "tie_word_embeddings": True,
+        }
+
     def source_notes(self, source: PretrainedConfig) -> list[str]:
         notes = []
         if getattr(source, "type_vocab_size", 1) > 1:
@@ -217,7 +251,8 @@ class LED(Target):
         """Fold token-type row 0 into both position tables (LED numbers from 0); move the LM bias."""
         type_row = state.pop(TOKEN_TYPE_KEY)[0]
         state[POSITION_KEY] = rebuild(0, max_length) + type_row
-        state[DECODER_POSITION_KEY] = rebuild(0, config.max_decoder_position_embeddings) + type_row
+        own_decoder = state.get(DECODER_POSITION_KEY)  # a BART's; an encoder's decoder starts from its positions
+        state[DECODER_POSITION_KEY] = rebuild(0, config.max_decoder_position_embeddings, own_decoder) + type_row
         notes = []
         if "lm_head.bias" in state:
             state["final_logits_bias"] = state.pop("lm_head.bias").unsqueeze(0)
@@ -239,7 +274,8 @@ class LED(Target):
             if match and (global_key := f"{match[1]}{match[2]}_global{match[3]}") not in state:
                 tensors[global_key] = tensor
         init = options["cross_attention_init"]
-        for i in range(config.decoder_layers):
+        carried = f"{prefix}decoder.layers.0.encoder_attn.q_proj.weight" in state  # a BART's own
+        for i in range(0 if carried else config.decoder_layers):
             layer = f"{prefix}decoder.layers.{i}."
             for cross, self_module in _CROSS_FROM_SELF.items():
                 for kind in ("weight", "bias"):
@@ -256,7 +292,7 @@ class LED(Target):
             f"The decoder's cross-attention starts as {described} (cross_attention_init={init!r}); "
             "the encoder-decoder must be fine-tuned before it generates anything useful."
         )
-        return NewWeights(tensors, (note,))
+        return NewWeights(tensors, () if carried else (note,))
 
     def max_length(self, config: PretrainedConfig) -> int:
         return config.max_encoder_position_embeddings

@@ -267,6 +267,8 @@ def _check_case(
         inputs = _as_multiple_choice(inputs)
     extra = target.extra_inputs(inputs["input_ids"], global_first)
     length = inputs["input_ids"].shape[-1]
+    if getattr(source.config, "is_encoder_decoder", False) and not same_architecture:
+        return _seq2seq_checks(source, converted, target, case, inputs, extra, length, atol)
     expected = (
         _run(source, target, inputs, extra, length)
         if same_architecture
@@ -291,6 +293,39 @@ def _check_case(
             checks.append(Check(case, f"{name} (missing on one side)", [], float("inf"), atol))
             continue
         checks.append(_compare(name, a, b, mask, atol, case))
+    return checks
+
+
+def _decoder_inputs(source_config, converted_config, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Teacher forcing: the input shifted right behind the decoder's start token, cut to the decoder's length."""
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    start = torch.full_like(ids[:, :1], source_config.decoder_start_token_id)
+    width = min(ids.shape[1], converted_config.max_decoder_position_embeddings)
+    decoder_ids = torch.cat([start, ids[:, :-1]], dim=1)[:, :width]
+    decoder_mask = torch.cat([torch.ones_like(mask[:, :1]), mask[:, :-1]], dim=1)[:, :width]
+    return {"decoder_input_ids": decoder_ids, "decoder_attention_mask": decoder_mask}
+
+
+def _seq2seq_checks(source, converted, target: Target, case, inputs, extra, length: int, atol: float) -> list[Check]:
+    """An encoder-decoder source (BART): the encoder's hidden states, and the decoder's under teacher forcing
+    (its last hidden state, and the logits where both have an LM head)."""
+    decoder = _decoder_inputs(source.config, converted.config, inputs)
+    expected = _forward(source, inputs, **decoder)
+    with target.exact_mode(converted, length):
+        actual = _forward(converted, inputs, **extra, **decoder)
+    mask, decoder_mask = inputs["attention_mask"], decoder["decoder_attention_mask"]
+    checks = [
+        _compare(
+            "encoder last_hidden_state", expected.encoder_last_hidden_state, actual.encoder_last_hidden_state, mask,
+            atol, case,
+        ),
+        _compare(
+            "decoder last hidden state (teacher forcing)", expected.decoder_hidden_states[-1],
+            actual.decoder_hidden_states[-1], decoder_mask, atol, case,
+        ),
+    ]  # fmt: skip
+    if getattr(expected, "logits", None) is not None:
+        checks.append(_compare("logits (teacher forcing)", expected.logits, actual.logits, decoder_mask, atol, case))
     return checks
 
 
