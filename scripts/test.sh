@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the whole test suite offline. Fails if pytest collects no test.
+# Set up (idempotent) and run the whole test suite offline on transformers 5.x, then the conversion
+# tests on 4.57.6 (scripts/test_transformers4.sh). Fails if pytest collects no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
@@ -15,4 +16,8 @@ if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: failing on purpose" >&2
     exit 1
 fi
-exit "$status"
+if [ "$status" -ne 0 ]; then
+    exit "$status"
+fi
+# The same conversions, verification, streaming and fast attention under transformers 4.57.6 (own venv).
+bash scripts/test_transformers4.sh "$@"

@@ -83,12 +83,12 @@ def test_generate_runs_on_a_long_input_and_resize_works(bpe_tokenizer, tmp_path)
 
 
 def test_the_declared_layout_is_what_transformers_saves():
-    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+    from roberta2longformer.compat import saved_state
 
     for head, name in (("ForConditionalGeneration", "conditional_generation"), ("Model", "base")):
         model = tiny_bart(head)
         family = family_for(model.config)
-        saved = remove_tied_weights_from_state_dict(dict(model.state_dict()), model)
+        saved = saved_state(model)
         canonical = {key: tuple(value.shape) for key, value in family.to_canonical(saved, name).items()}
         assert canonical == family.canonical_layout(model.config, name)
 

@@ -74,11 +74,11 @@ def test_each_family_target_and_head_is_exact_or_refused_with_the_reason(family,
 @pytest.mark.parametrize("family", list(MORE_FAMILIES))
 @pytest.mark.parametrize("head", [h for h in HEAD_SUFFIXES if h not in ("sequence_classification", "multiple_choice")])
 def test_the_declared_layout_is_what_transformers_saves(family, head):
-    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+    from roberta2longformer.compat import saved_state
 
     model = make_source(family, head)
     source_family = family_for(model.config)
-    saved = remove_tied_weights_from_state_dict(dict(model.state_dict()), model)
+    saved = saved_state(model)
     canonical = {key: tuple(value.shape) for key, value in source_family.to_canonical(saved, head).items()}
     assert canonical == source_family.canonical_layout(model.config, head)
 

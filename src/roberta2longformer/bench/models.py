@@ -29,8 +29,8 @@ def make_source_checkpoint(directory: Path, shape: str) -> Path:
     import transformers
     from safetensors.torch import save_file
     from tokenizers import Tokenizer
-    from transformers.modeling_utils import remove_tied_weights_from_state_dict
 
+    from ..compat import saved_state
     from ..core.convert import instantiate_without_init
     from ..core.loading import resolve_source
 
@@ -39,8 +39,7 @@ def make_source_checkpoint(directory: Path, shape: str) -> Path:
     meta = instantiate_without_init(transformers.RobertaForMaskedLM, config, meta=True)
     generator = torch.Generator().manual_seed(0)
     tensors = {
-        key: torch.empty(tuple(t.shape)).normal_(0.0, 0.02, generator=generator)
-        for key, t in remove_tied_weights_from_state_dict(dict(meta.state_dict()), meta).items()
+        key: torch.empty(tuple(t.shape)).normal_(0.0, 0.02, generator=generator) for key, t in saved_state(meta).items()
     }
     save_file(tensors, directory / "model.safetensors", metadata={"format": "pt"})
     config.architectures = ["RobertaForMaskedLM"]

@@ -412,7 +412,7 @@ def instantiate_without_init(
     With ``meta`` the weights live on the meta device: shapes, dtypes, key names and tied weights
     exist, memory does not (what the streaming conversion checks its plan against).
     """
-    from transformers.initialization import no_init_weights
+    from ..compat import no_init_weights
 
     with no_init_weights(), torch.device("meta") if meta else contextlib.nullcontext():
         model = cls(config, **kwargs)

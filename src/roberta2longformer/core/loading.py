@@ -235,6 +235,8 @@ def check_shapes(location: str, config: PretrainedConfig, stored: Mapping[str, A
 
 
 def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedModel:
+    from ..compat import keep_saved_dtype
+
     location = resolve_source(source)
     config = load_config(location, allow_pickle=allow_pickle)
     cls = model_class_for(config)
@@ -245,7 +247,11 @@ def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedM
         check_shapes(location, config, stored)
     try:
         model, info = cls.from_pretrained(
-            location, use_safetensors=None if allow_pickle else True, trust_remote_code=False, output_loading_info=True
+            location,
+            use_safetensors=None if allow_pickle else True,
+            trust_remote_code=False,
+            output_loading_info=True,
+            **keep_saved_dtype(),
         )
     except (OSError, ValueError, RuntimeError) as error:
         raise ConversionError(_unreadable(location, error)) from None

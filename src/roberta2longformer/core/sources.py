@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..compat import MAJOR as TRANSFORMERS_MAJOR
 from ..errors import ConversionError, is_positive_int
 from .keys import Rename, rename, rename_keys
 from .positions import roberta_position_offset
@@ -250,6 +251,8 @@ def _head_layout(config: PretrainedConfig, head: str) -> dict[str, tuple[int, ..
     if head == "masked_lm":
         # Tied to the word embeddings and to lm_head.bias unless the config unties them; then saved too.
         untied = {} if config.tie_word_embeddings else _linear_or_norm("lm_head.decoder", config.vocab_size, hidden)
+        if untied and TRANSFORMERS_MAJOR < 5:  # 4.x does not save the decoder's bias, a copy of lm_head.bias
+            del untied["lm_head.decoder.bias"]
         return {
             **_linear_or_norm("lm_head.dense", hidden, hidden),
             **_linear_or_norm("lm_head.layer_norm", hidden),

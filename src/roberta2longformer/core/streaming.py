@@ -72,9 +72,9 @@ def is_streamable(source: str | Path) -> bool:
 
 def _saved_keys(model: PreTrainedModel) -> dict[str, torch.Tensor]:
     """The keys ``save_pretrained`` writes for ``model`` (tied copies removed), with meta tensors."""
-    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+    from ..compat import saved_state
 
-    return remove_tied_weights_from_state_dict(dict(model.state_dict()), model)
+    return saved_state(model)
 
 
 def _source_state(location: str, config: PretrainedConfig) -> tuple[str, str, LazyState, list[str]]:
