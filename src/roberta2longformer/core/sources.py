@@ -445,6 +445,18 @@ FAMILIES = FAMILIES + (
 )
 
 
+#: Canonical (BERT) config fields → their names in BART-style configs (BART's, LED's).
+BART_STYLE_FIELDS: dict[str, str] = {
+    "hidden_size": "d_model",
+    "num_hidden_layers": "encoder_layers",
+    "num_attention_heads": "encoder_attention_heads",
+    "intermediate_size": "encoder_ffn_dim",
+    "hidden_act": "activation_function",
+    "hidden_dropout_prob": "dropout",
+    "attention_probs_dropout_prob": "attention_dropout",
+    "initializer_range": "init_std",
+}
+
 #: BART module (under ``encoder.layers.N.``) → its LED name; the others keep theirs.
 _BART_ENCODER_ATTENTION = {
     "self_attn.q_proj": "self_attn.longformer_self_attn.query",
@@ -540,16 +552,7 @@ FAMILIES = FAMILIES + (
         head_rules={head: _bart_rules() for head in ("base", "conditional_generation")},
         converts_to=lambda target: target.is_encoder_decoder,
         targets_hint="LED is BART with Longformer self-attention in its encoder (--to led).",
-        config_aliases={
-            "hidden_size": "d_model",
-            "num_hidden_layers": "encoder_layers",
-            "num_attention_heads": "encoder_attention_heads",
-            "intermediate_size": "encoder_ffn_dim",
-            "hidden_act": "activation_function",
-            "hidden_dropout_prob": "dropout",
-            "attention_probs_dropout_prob": "attention_dropout",
-            "initializer_range": "init_std",
-        },
+        config_aliases=BART_STYLE_FIELDS,
         config_constants={"type_vocab_size": 1, "layer_norm_eps": 1e-5},  # nn.LayerNorm's default, as LED's
         config_derived=lambda config: {"max_position_embeddings": config.max_position_embeddings + 2},
         token_types=False,

@@ -1,4 +1,4 @@
-"""RoBERTa-family or Longformer → LED (Longformer Encoder-Decoder).
+"""RoBERTa-family or Longformer → LED (Longformer Encoder-Decoder); a BART → LED (its decoder carried too).
 
 The "leveraging pre-trained checkpoints" recipe (Rothe et al., 2020): encoder *and* decoder start
 from the pretrained encoder's layers, and only the decoder's cross-attention is new.
@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.keys import Rename, rename
-from ..core.sources import DECODER_POSITION_KEY, POSITION_KEY, SEQ2SEQ_PREFIX
+from ..core.sources import BART_STYLE_FIELDS, DECODER_POSITION_KEY, POSITION_KEY, SEQ2SEQ_PREFIX
 from ..errors import ConversionError, require_positive_int
 from .base import NewWeights, Option, Target, register
 from .longformer import ATTENTION_WINDOW, attention_windows, global_first_token, one_window, per_layer_windows
@@ -67,14 +67,7 @@ _CROSS_FROM_SELF = {
 
 #: Source config fields under LED's names; ``None``: LED has no such field.
 _FIELD_MAP: dict[str, str | None] = {
-    "hidden_size": "d_model",
-    "num_hidden_layers": "encoder_layers",
-    "num_attention_heads": "encoder_attention_heads",
-    "intermediate_size": "encoder_ffn_dim",
-    "hidden_act": "activation_function",
-    "hidden_dropout_prob": "dropout",
-    "attention_probs_dropout_prob": "attention_dropout",
-    "initializer_range": "init_std",
+    **BART_STYLE_FIELDS,
     "type_vocab_size": None,
     "layer_norm_eps": None,
     "tie_word_embeddings": None,
@@ -137,8 +130,9 @@ class LED(Target):
     uses_global_tokens = True
     has_fast_attention = True
     training_advice = (
-        "fine-tuning on a long-document generation task (summarisation, for example): "
-        "its cross-attention is new and its decoder has never generated"
+        "fine-tuning on a long-document generation task (summarisation, for example): converted from an "
+        "encoder, its cross-attention is new and its decoder has never generated; from a BART, its encoder "
+        "has never read past the source's length"
     )
     exact_where = "those that fit in one attention window; compared: the encoder's hidden states"
 

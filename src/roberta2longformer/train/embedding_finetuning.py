@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import shutil
 from collections.abc import Sequence
@@ -173,6 +172,7 @@ def finetune_embeddings(
     from ..core.loading import load_config, resolve_source
     from ..io.output import check_output_dir, recorded_options
     from ..targets import target_or_none
+    from .finetuning import schedule_arguments
     from .pretraining import FiniteLosses, _checkpointing, _precision, freeze_all_but_positions
 
     output_dir = Path(output_dir)
@@ -206,22 +206,13 @@ def finetune_embeddings(
         )
     )
     evaluator = _evaluator(eval_ids, eval_texts, options.passage_words, options.seed, options.batch_size)
-    steps_per_epoch = max(1, math.ceil(len(pairs) / options.batch_size / options.gradient_accumulation_steps))
-    total = options.max_steps or math.ceil(options.epochs * steps_per_epoch)
     arguments = SentenceTransformerTrainingArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=options.epochs,
-        max_steps=options.max_steps or -1,
-        per_device_train_batch_size=options.batch_size,
-        per_device_eval_batch_size=options.batch_size,
-        gradient_accumulation_steps=options.gradient_accumulation_steps,
-        learning_rate=options.learning_rate,
-        warmup_steps=math.ceil(options.warmup_ratio * total),
+        **schedule_arguments(output_dir, options, len(pairs)),
         weight_decay=0.0 if frozen is not None else 0.01,
         batch_sampler="no_duplicates",  # a document is never its own in-batch negative
         eval_strategy="no",
         save_strategy="no",
-        logging_steps=max(1, min(10, total // 5)),
+        logging_steps=5,
         seed=options.seed,
         data_seed=options.seed,
         report_to=options.report_to,

@@ -569,14 +569,7 @@ def _trainer(model, tokenizer, encoded: Encoded, task, labels, options: Finetune
         else {}
     )  # fmt: skip
     arguments = arguments_class(
-        output_dir=str(output_dir),
-        num_train_epochs=options.epochs,
-        max_steps=options.max_steps or -1,
-        per_device_train_batch_size=options.batch_size,
-        per_device_eval_batch_size=options.batch_size,
-        gradient_accumulation_steps=options.gradient_accumulation_steps,
-        learning_rate=options.learning_rate,
-        warmup_steps=math.ceil(options.warmup_ratio * _total_steps(len(encoded.train), options)),
+        **schedule_arguments(output_dir, options, len(encoded.train)),
         weight_decay=options.weight_decay,
         eval_strategy="epoch",
         save_strategy="epoch",
@@ -630,7 +623,22 @@ def _length_grouped() -> dict[str, Any]:
     return {"group_by_length": True}
 
 
-def _total_steps(rows: int, options: FinetuneOptions) -> int:
+def schedule_arguments(output_dir, options, rows: int) -> dict[str, Any]:
+    """The training arguments every fine-tuning sets from its options (epochs or steps, batches, the
+    learning rate and its warm-up): shared by classification, summarization and embeddings."""
+    return dict(
+        output_dir=str(output_dir),
+        num_train_epochs=options.epochs,
+        max_steps=options.max_steps or -1,
+        per_device_train_batch_size=options.batch_size,
+        per_device_eval_batch_size=options.batch_size,
+        gradient_accumulation_steps=options.gradient_accumulation_steps,
+        learning_rate=options.learning_rate,
+        warmup_steps=math.ceil(options.warmup_ratio * _total_steps(rows, options)),
+    )
+
+
+def _total_steps(rows: int, options) -> int:
     """Optimizer steps the run will take (for the warm-up: transformers 5 takes it in steps only)."""
     if options.max_steps:
         return options.max_steps
