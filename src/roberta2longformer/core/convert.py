@@ -294,6 +294,7 @@ _HEAD_WORDS = {
     "question_answering": "the question-answering head",
     "multiple_choice": "the multiple-choice head",
     "conditional_generation": "the decoder and its LM head",
+    "seq2seq_base": "the decoder",
 }
 
 

@@ -31,6 +31,7 @@ HEADS: tuple[str, ...] = (
     "base",
     "masked_lm",
     "conditional_generation",
+    "seq2seq_base",
     "sequence_classification",
     "token_classification",
     "question_answering",
@@ -55,6 +56,7 @@ AUTO_CLASS = {
     "question_answering": "AutoModelForQuestionAnswering",
     "multiple_choice": "AutoModelForMultipleChoice",
     "conditional_generation": "AutoModelForSeq2SeqLM",
+    "seq2seq_base": "AutoModel",
 }
 #: The Hugging Face pipeline tag of a model with each head (multiple choice has none).
 PIPELINE_TAG = {
@@ -64,6 +66,7 @@ PIPELINE_TAG = {
     "token_classification": "token-classification",
     "question_answering": "question-answering",
     "conditional_generation": "text2text-generation",
+    "seq2seq_base": "feature-extraction",
 }
 
 POSITION_KEY = "base.embeddings.position_embeddings.weight"
@@ -140,8 +143,10 @@ class SourceFamily:
     notes: Callable[[PretrainedConfig], list[str]] = lambda config: []
     #: The canonical weights and shapes of a layout other than the BERT-shaped one (BART's).
     layout: Callable[[PretrainedConfig, str], dict[str, tuple[int, ...]]] | None = None
-    #: An encoder-decoder family: its decoder is carried too (only to encoder-decoder targets).
+    #: An encoder-decoder family: its decoder is carried too (only to encoder-decoder targets), and
+    #: its base model (``{class_prefix}Model``, e.g. ``BartModel``) is the ``seq2seq_base`` head.
     is_encoder_decoder: bool = False
+    class_prefix: str = ""
 
     def canonical_config(self, config: PretrainedConfig) -> PretrainedConfig:
         """``config`` with the canonical (BERT) field names every target reads; the same object for
@@ -549,7 +554,7 @@ FAMILIES = FAMILIES + (
         prefix="model",
         # Its tables hold two rows before position 0 (BartLearnedPositionalEmbedding's offset), whatever the padding.
         position_offset=lambda config: 2,
-        head_rules={head: _bart_rules() for head in ("base", "conditional_generation")},
+        head_rules={head: _bart_rules() for head in ("seq2seq_base", "conditional_generation")},
         converts_to=lambda target: target.is_encoder_decoder,
         targets_hint="LED is BART with Longformer self-attention in its encoder (--to led).",
         config_aliases=BART_STYLE_FIELDS,
@@ -560,6 +565,7 @@ FAMILIES = FAMILIES + (
         check_config=_check_bart_layout,
         layout=_bart_layout,
         is_encoder_decoder=True,
+        class_prefix="Bart",
     ),
 )
 
@@ -704,7 +710,9 @@ def saved_class_name(config: PretrainedConfig) -> str:
 
 
 def head_for_class_name(name: str) -> str:
-    """The head kind of a class name (``RobertaForMaskedLM`` → ``masked_lm``)."""
+    """The head kind of a class name (``RobertaForMaskedLM`` → ``masked_lm``; ``BartModel`` → ``seq2seq_base``)."""
+    if any(f.is_encoder_decoder and name == f"{f.class_prefix}Model" for f in FAMILIES):
+        return "seq2seq_base"
     for suffix, head in _HEAD_BY_CLASS_SUFFIX.items():
         if name.endswith(suffix):
             return head

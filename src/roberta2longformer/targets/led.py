@@ -110,6 +110,7 @@ class LED(Target):
         "base": "LEDForConditionalGeneration",
         "masked_lm": "LEDForConditionalGeneration",
         "conditional_generation": "LEDForConditionalGeneration",  # from a BART
+        "seq2seq_base": "LEDModel",  # from a BartModel
     }
     base_prefix = "led"
     byte_level_tokenizer_name = "LEDTokenizerFast"
@@ -277,7 +278,7 @@ class LED(Target):
                     tensors[f"{layer}{cross}.{kind}"] = (
                         source.clone() if init == "self" else _fresh(cross, kind, source, config.init_std, generator)
                     )
-        if "final_logits_bias" not in state:
+        if prefix and "final_logits_bias" not in state:  # LEDModel (no prefix) has no LM head
             tensors["final_logits_bias"] = torch.zeros(1, config.vocab_size, dtype=config.dtype)
         described = (
             "copies of each layer's self-attention" if init == "self" else "random (seeded, normal(0, init_std))"
@@ -315,6 +316,9 @@ class LED(Target):
 
         input_ids = inputs["input_ids"]
         inputs = {**inputs, **self.extra_inputs(input_ids, True)}
+        if not hasattr(model, "generate"):  # LEDModel: one forward, teacher-forced on the input's start
+            output = model(**inputs, decoder_input_ids=input_ids[:, :8])
+            return {"finite": bool(torch.isfinite(output.last_hidden_state).all().item())}
         loss = model(**inputs, labels=input_ids[:, :8]).loss
         generated = model.generate(**inputs, max_new_tokens=4, num_beams=1, do_sample=False)
         return {
