@@ -169,7 +169,7 @@ def finetune(
     are documents, and sentence-transformers' trainer learns to find the document a passage came from.
     """
     if task == "embedding":
-        return _finetune_embeddings(**locals())
+        return _finetune_embeddings(click.get_current_context().params)
     embedding_only = {
         "--only-positions-beyond": only_positions_beyond is not None,
         "--mini-batch-size": mini_batch_size is not None,
@@ -226,44 +226,25 @@ def finetune(
     click.echo(f"Wrote {summary['final']} (model, tokenizer, README.md) and {output}/eval_results.json.")
 
 
-def _finetune_embeddings(
-    model: str, train_data: str, eval_data: str, test_data: str | None, output: Path, **given
-) -> None:
+def _finetune_embeddings(given: dict) -> None:
+    """``--task embedding``: the options of the command that apply to it (same names as EmbeddingOptions')."""
+    from dataclasses import fields
+
     from ..train.embedding_finetuning import EmbeddingOptions, finetune_embeddings
 
-    unused = {
-        "--test": test_data,
-        "--truncate": given["truncate"],
-        "--chunks": given["chunks"],
-        "--resume": given["resume"],
-    }
+    unused = {"--test": given["test_data"], "--truncate": given["truncate"], "--chunks": given["chunks"],
+              "--resume": given["resume"]}  # fmt: skip
     for flag, value in unused.items():
         if value:
             raise click.UsageError(
                 f"{flag} does not apply to --task embedding; compare with the source with evaluate-embeddings."
             )
     quiet_transformers()
-    options = EmbeddingOptions(
-        max_length=given["max_length"],
-        passage_words=given["passage_words"],
-        passages_per_document=given["passages_per_document"],
-        only_positions_beyond=given["only_positions_beyond"],
-        epochs=given["epochs"],
-        max_steps=given["max_steps"],
-        batch_size=given["batch_size"],
-        mini_batch_size=given["mini_batch_size"],
-        gradient_accumulation_steps=given["gradient_accumulation_steps"],
-        learning_rate=given["learning_rate"],
-        warmup_ratio=given["warmup_ratio"],
-        precision=given["precision"],
-        gradient_checkpointing=given["gradient_checkpointing"],
-        attention_dropout=given["attention_dropout"],
-        text_field=given["text_field"],
-        seed=given["seed"],
-    )
+    options = EmbeddingOptions(**{f.name: given[f.name] for f in fields(EmbeddingOptions) if f.name in given})
+    model, output = given["model"], given["output"]
     with exit_codes():
         summary = finetune_embeddings(
-            model, [train_data], [eval_data], output, options, fast_attention=given["fast_attention"]
+            model, [given["train_data"]], [given["eval_data"]], output, options, fast_attention=given["fast_attention"]
         )
     click.echo(
         f"Fine-tuned for embedding: {summary['steps']} steps on {summary['pairs']} (passage, document) pairs, "
