@@ -45,15 +45,55 @@ for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, fin
     app.add_command(command)
 
 
+#: The stop signal received, if any (see :func:`main`).
+_stopped: list[int] = []
+
+
 def _stop(signum: int, frame: object) -> None:
-    """SIGTERM and SIGHUP end a command as Ctrl-C does: what it was writing is removed on the way out."""
-    click.echo(f"Stopped by {signal.Signals(signum).name}; nothing was written.", err=True)
+    """SIGTERM and SIGHUP end a command as Ctrl-C does: what it was writing is removed on the way out.
+
+    Not in the middle of an import, though: an exception raised there can leave a C extension half
+    initialised (torch then aborts the process, exit -6, with the temporary output left behind), so
+    the stop waits for the import to finish (retried every 20 ms).
+    """
+    if signum == signal.SIGALRM:  # the retry of a stop that arrived during an import
+        signum = _stopped[0]
+    elif not _stopped:
+        _stopped.append(signum)
+    if _importing(frame):
+        signal.signal(signal.SIGALRM, _stop)
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
+        return
     raise SystemExit(128 + signum)
 
 
+def _importing(frame) -> bool:
+    """Whether ``frame`` (the one a signal interrupted) runs inside an import."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def main() -> None:
-    """The console entry point (also ``python -m roberta2longformer``)."""
+    """The console entry point (also ``python -m roberta2longformer``).
+
+    A stop signal raises ``SystemExit`` wherever the command is; in the middle of an import, the
+    importing library may turn it into an error of its own (transformers' lazy modules report a
+    module that could not be imported). Whatever comes out, a stopped command exits with the
+    signal's code and its one sentence: the temporary output was removed on the way out either way.
+    """
     logging.basicConfig(level=logging.WARNING)
     for stop in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop, _stop)
-    sys.exit(app.main(prog_name="roberta2longformer"))
+    try:
+        code = app.main(prog_name="roberta2longformer", standalone_mode=True)
+    except BaseException:
+        if not _stopped:
+            raise
+        code = None
+    if _stopped:
+        click.echo(f"Stopped by {signal.Signals(_stopped[0]).name}; nothing was written.", err=True)
+        code = 128 + _stopped[0]
+    sys.exit(code)
