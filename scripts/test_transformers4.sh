@@ -11,12 +11,16 @@ if [ ! -f "$stamp" ]; then
     [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
     pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
     "${pip[@]}" "torch==2.13.0"  # first, as in setup.sh: the CPU wheel on disk
-    "${pip[@]}" "transformers==4.57.6" "huggingface_hub<1.0" "sentence-transformers>=5.0,<6" pytest
-    "${pip[@]}" -e .  # the rest of our requirements, at versions that go with 4.57.6
+    # One resolve, so that no other requirement (datasets, accelerate…) pulls a newer transformers back in.
+    "${pip[@]}" -e . "transformers==4.57.6" "huggingface_hub<1.0" "sentence-transformers>=5.0,<6" pytest
     touch "$stamp"
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-"$venv/bin/python" -c "import transformers; print('transformers', transformers.__version__)"
+"$venv/bin/python" -c "
+import transformers
+print('transformers', transformers.__version__)
+assert transformers.__version__ == '4.57.6', 'the second environment must run transformers 4.57.6'
+"
 set +e
 "$venv/bin/python" -m pytest -p no:cacheprovider "$@" \
     tests/test_longformer.py tests/test_targets.py tests/test_families.py tests/test_bart.py tests/test_led.py \
