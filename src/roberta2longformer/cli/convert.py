@@ -389,6 +389,7 @@ def verify(
         else:
             source_model, tokenizer = load_model(source, allow_pickle=allow_pickle), load_tokenizer(source)
         converted_model = load_model(converted)
+        inputs = read_texts(texts)
         report = run_verify(
             source_model,
             converted_model,
@@ -397,11 +398,11 @@ def verify(
             seed=seed,
             raise_on_failure=False,
             source_name=source,
-            texts=read_texts(texts),
+            texts=inputs,
             options=recorded_options(converted),
             fast_attention=fast_attention,
         )
-        _add_sentence_embedding_checks(report, source, converted, read_texts(texts), fast_attention)
+        _add_sentence_embedding_checks(report, source, converted, inputs, fast_attention)
         print_report(report)
         if json_path is not None:
             json_path.write_text(report.to_json() + "\n", encoding="utf-8")
@@ -418,11 +419,6 @@ def _add_sentence_embedding_checks(report, source: str, converted: str, texts, f
     source_dir = resolve_source(source)
     if not (is_sentence_transformer(source_dir) and is_sentence_transformer(converted)):
         return
-    from ..verification.compare import SAMPLE_TEXTS
-    from ..verification.sentence_embeddings import sentence_embedding_checks
+    from ..verification.sentence_embeddings import add_sentence_embedding_checks
 
-    checks, measured = sentence_embedding_checks(
-        source_dir, converted, report.exact_length, texts or SAMPLE_TEXTS, fast_attention=fast_attention
-    )
-    report.checks.extend(checks)
-    report.approximation.extend(measured)
+    add_sentence_embedding_checks(report, source_dir, converted, texts, fast_attention=fast_attention)

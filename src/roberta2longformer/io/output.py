@@ -250,14 +250,9 @@ def check_sentence_transformer(conversion, report, staging: Path, *, texts=None,
     carry_modules(source, staging, conversion.max_length)
     if report is None:
         return
-    from ..verification.compare import SAMPLE_TEXTS
-    from ..verification.sentence_embeddings import sentence_embedding_checks
+    from ..verification.sentence_embeddings import add_sentence_embedding_checks
 
-    checks, measured = sentence_embedding_checks(
-        source, staging, report.exact_length, texts or SAMPLE_TEXTS, fast_attention=fast_attention
-    )
-    report.checks.extend(checks)
-    report.approximation.extend(measured)
+    add_sentence_embedding_checks(report, source, staging, texts, fast_attention=fast_attention)
 
 
 def recorded_options(directory: str | Path) -> dict | None:

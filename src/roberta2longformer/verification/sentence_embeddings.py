@@ -66,3 +66,17 @@ def sentence_embedding_checks(
         }
     ]
     return checks, measured
+
+
+def add_sentence_embedding_checks(
+    report, source_dir: str | Path, converted_dir: str | Path, texts: Sequence[str] | None, *, fast_attention: bool
+) -> None:
+    """Add the checks (and measurements) of :func:`sentence_embedding_checks` to a verification report,
+    on the report's exact length and ``texts`` (default: the verification's sample texts)."""
+    from .compare import SAMPLE_TEXTS
+
+    checks, measured = sentence_embedding_checks(
+        source_dir, converted_dir, report.exact_length, texts or SAMPLE_TEXTS, fast_attention=fast_attention
+    )
+    report.checks.extend(checks)
+    report.approximation.extend(measured)
