@@ -88,7 +88,7 @@ def main() -> None:
     for stop in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop, _stop)
     try:
-        code = app.main(prog_name="roberta2longformer", standalone_mode=True)
+        code = app.main(prog_name="roberta2longformer")
     except BaseException:
         if not _stopped:
             raise

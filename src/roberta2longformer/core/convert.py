@@ -302,7 +302,7 @@ def _carried(keys: tuple[str, ...], head: str, config: PretrainedConfig, dropped
     """What of the source (its canonical ``keys``) the target holds, in words (for the model card)."""
     parts = [
         "the embeddings",
-        f"all {config.num_hidden_layers} {'encoder ' if 'decoder_layers' in config else ''}layers",
+        f"all {config.num_hidden_layers} {'encoder ' if getattr(config, 'is_encoder_decoder', False) else ''}layers",
     ]
     if "pooler" not in dropped and any(key.startswith("base.pooler.") for key in keys):
         parts.append("the pooler")

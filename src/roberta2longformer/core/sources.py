@@ -539,7 +539,7 @@ def _bart_layout(config: PretrainedConfig, head: str) -> dict[str, tuple[int, ..
     return layout
 
 
-def _check_bart_layout(config: PretrainedConfig) -> None:
+def _check_bart_embeddings(config: PretrainedConfig) -> None:
     if getattr(config, "scale_embedding", False):
         raise ConversionError(
             "This BART scales its token embeddings by sqrt(d_model) (scale_embedding), which LED does not, so an "
@@ -562,7 +562,7 @@ FAMILIES = FAMILIES + (
         config_derived=lambda config: {"max_position_embeddings": config.max_position_embeddings + 2},
         token_types=False,
         pooler=False,
-        check_config=_check_bart_layout,
+        check_config=_check_bart_embeddings,
         layout=_bart_layout,
         is_encoder_decoder=True,
         class_prefix="Bart",

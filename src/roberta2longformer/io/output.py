@@ -259,23 +259,24 @@ def recorded_options(directory: str | Path) -> dict | None:
     """The options a saved conversion was made with, from its ``verification.json`` (``None``: unknown);
     for a model trained since with only the position rows beyond N (``training.json``), with
     ``positions_trained_beyond: N`` added."""
-    options = _json_field(Path(directory) / "verification.json", "options")
-    if options is None:
-        trained = _json_field(Path(directory) / "training.json", "positions_trained_beyond")
-        conversion = _json_field(Path(directory) / "training.json", "conversion_options")
-        if isinstance(trained, int) and isinstance(conversion, dict):
+    options = _json_object(Path(directory) / "verification.json").get("options")
+    if not options:
+        training = _json_object(Path(directory) / "training.json")
+        trained, conversion = training.get("positions_trained_beyond"), training.get("conversion_options")
+        if isinstance(trained, int) and isinstance(conversion, dict) and conversion:
             return {**conversion, "positions_trained_beyond": trained}
-    return options if isinstance(options, dict) else None
+    return options if isinstance(options, dict) and options else None
 
 
-def _json_field(path: Path, name: str) -> Any:
+def _json_object(path: Path) -> dict[str, Any]:
+    """A JSON file's object, or ``{}`` when it is missing, unreadable or not an object."""
     import json
 
     try:
-        value = json.loads(path.read_text(encoding="utf-8")).get(name)
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if value not in ({}, "") else None
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def write_report_and_card(conversion, report, directory: Path) -> None:

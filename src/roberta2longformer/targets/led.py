@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..core.keys import Rename, rename
-from ..core.sources import BART_STYLE_FIELDS, DECODER_POSITION_KEY, POSITION_KEY, SEQ2SEQ_PREFIX
+from ..core.sources import BART_STYLE_FIELDS, DECODER_POSITION_KEY, POSITION_KEY, SEQ2SEQ_PREFIX, readable_length
 from ..errors import ConversionError, require_positive_int
 from .base import NewWeights, Option, Target, register
 from .longformer import ATTENTION_WINDOW, attention_windows, global_first_token, one_window, per_layer_windows
@@ -205,7 +205,7 @@ class LED(Target):
 
     def _seq2seq_overrides(self, source: Config, max_length: int, options: Options) -> dict[str, Any]:
         """A BART: its decoder's own sizes and ids; its decoder keeps (at most) its length."""
-        decoder_rows = source.max_position_embeddings - 2  # the canonical table counts BART's two offset rows
+        decoder_rows = readable_length(source)  # BART's decoder table is as long as its encoder's
         if options["decoder_max_length"] > decoder_rows:
             raise ConversionError(
                 f"decoder_max_length {options['decoder_max_length']} is beyond the BART decoder's {decoder_rows} "

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -302,9 +301,8 @@ def _check_untouched(backbone, frozen: dict, rows: int) -> None:
 
 def _save(model, final: Path, location: str, summary: dict, options: EmbeddingOptions, conversion: dict | None) -> None:
     """The model (sentence-transformers' layout and model card) and ``training.json``, renamed into place."""
-    staging = final.with_name(final.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save(str(staging))
+    from ..io.output import atomic_output_dir
+
     record = {
         "trained_from": str(location),
         "task": "embedding",
@@ -313,9 +311,6 @@ def _save(model, final: Path, location: str, summary: dict, options: EmbeddingOp
         "positions_trained_beyond": options.only_positions_beyond,
         "scores": {"before": summary["eval_before_training"], "after": summary["eval"]},
     }
-    (staging / TRAINING_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    from ..io.output import give_normal_permissions
-
-    give_normal_permissions(staging)
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
+    with atomic_output_dir(final, force=True) as staging:
+        model.save(str(staging))
+        (staging / TRAINING_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
