@@ -11,6 +11,7 @@ import transformers
 
 from helpers import make_source
 from roberta2longformer import ConversionError, convert, fast
+from roberta2longformer.fast.attention import folds_global_projections
 from roberta2longformer.targets import get_target
 
 ATOL = 1e-5
@@ -80,6 +81,7 @@ def assert_same_forward(model, batch_inputs):
         assert (e - g).abs().max().item() <= ATOL
 
 
+PROJECTED_GLOBALS = "so many globals that the global rows project every token"
 CASES = {
     "multiple of the window, no globals": dict(batch=1, length=32),
     "not a multiple of the window": dict(batch=1, length=29),
@@ -91,6 +93,8 @@ CASES = {
         batch=3, length=37, padding=[0, 9, 30], global_positions=[[0, 5, 6], [0], []]
     ),
     "padding longer than a window": dict(batch=2, length=64, padding=[0, 50], global_positions=[[0], [0, 2]]),
+    # 4 heads × 9 globals ≥ 32 hidden: the global rows project every token instead of folding.
+    PROJECTED_GLOBALS: dict(batch=2, length=48, padding=[0, 5], global_positions=[[0, 1, 2, 3, 4, 5, 6, 7, 30], [2]]),
 }
 
 
@@ -98,7 +102,11 @@ CASES = {
 def test_forward_matches_transformers(case):
     spec = dict(CASES[case])
     batch, length = spec.pop("batch"), spec.pop("length")
-    assert_same_forward(random_longformer(), inputs(batch, length, **spec))
+    model = random_longformer()
+    count = max(len(p) for p in spec.get("global_positions", [[]]))
+    layer = next(fast.self_attention_modules(model))
+    assert folds_global_projections(layer, count) == (case != PROJECTED_GLOBALS)
+    assert_same_forward(model, inputs(batch, length, **spec))
 
 
 @pytest.mark.parametrize("head", HEADS)
@@ -133,7 +141,7 @@ def assert_same_gradients(model, fast_model, batch) -> None:
         assert (a - b).abs().max().item() <= ATOL * scale, name
 
 
-@pytest.mark.parametrize("global_positions", [None, [[0, 9], [0]]])
+@pytest.mark.parametrize("global_positions", [None, [[0, 9], [0]], [list(range(9)), [0]]])
 def test_gradients_match_in_train_mode(global_positions):
     model = random_longformer(seed=1).train()  # dropout is 0 in this config, so train mode is comparable
     fast_model = fast.enable(copy.deepcopy(model))
@@ -260,3 +268,24 @@ def test_each_model_holds_its_own_mask_cache():
     assert getattr(next(fast.self_attention_modules(first)), MASK_CACHE).value  # filled by its own forward
     fast.disable(first)
     assert not any(hasattr(m, MASK_CACHE) for m in fast.self_attention_modules(first))
+
+
+def test_padding_masks_are_broadcast_views_with_the_same_values():
+    """enable() has transformers build Longformer's and LED's padding masks as views of one row."""
+    import transformers.models.led.modeling_led as led
+    import transformers.models.longformer.modeling_longformer as longformer
+
+    fast.enable(random_longformer())
+    merged = torch.tensor([[1, 1, 2, 0, 0], [2, 1, 1, 1, 1]])  # 2 marks a global token, 0 padding
+    embeds = torch.zeros(2, 5, 8)
+    config = transformers.LongformerConfig()
+    config._attn_implementation = "eager"
+    if hasattr(longformer, "create_bidirectional_mask"):  # transformers 5; 4.57 builds a 2D mask
+        build = longformer.create_bidirectional_mask
+        args = dict(config=config, inputs_embeds=embeds, attention_mask=merged.clamp(0, 1))
+        expected, got = build.__wrapped__(**args), build(**args)
+        assert got.stride(2) == 0 and torch.equal(expected, got)
+    build = getattr(led, "_prepare_4d_attention_mask_inverted", None)
+    for dtype, target_length in ((torch.float32, None), (torch.bfloat16, 3)) if build else ():
+        expected, got = build.__wrapped__(merged, dtype, target_length), build(merged, dtype, target_length)
+        assert got.stride(2) == 0 and got.dtype == dtype and torch.equal(expected, got)

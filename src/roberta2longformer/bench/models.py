@@ -82,11 +82,17 @@ def build_model(arch: str, shape: str, length: int, *, masked_lm: bool = False, 
 
 
 def floor_attention(model) -> None:
-    """The speed floor of the fast backend: every Longformer layer computes its projections (local, and
-    global ones where there are global tokens) but no attention product; the output is the values."""
+    """The speed floor of the fast backend: every Longformer layer computes the projections the fast
+    backend computes (local ones; the global query, and the global key and value of every token
+    only where the backend projects them rather than folding them, see
+    :func:`~roberta2longformer.fast.attention.folds_global_projections`) but no attention product;
+    the output is the values."""
     import types
 
-    from ..fast import global_slots, self_attention_modules
+    from ..fast import global_slots, masks, self_attention_modules
+    from ..fast.attention import folds_global_projections
+
+    masks.install()  # as fast.enable does: the floor pays for no L × L padding mask either
 
     def forward(
         self,
@@ -105,7 +111,8 @@ def floor_attention(model) -> None:
             if slots is not None:
                 rows = slots.index[:, :, None].expand(-1, -1, hidden_states.shape[2])
                 self.query_global(hidden_states.gather(1, rows))
-                self.key_global(hidden_states), self.value_global(hidden_states)
+                if not folds_global_projections(self, slots.count):
+                    self.key_global(hidden_states), self.value_global(hidden_states)
         return (output,)
 
     for module in self_attention_modules(model):

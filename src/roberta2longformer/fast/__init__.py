@@ -2,7 +2,9 @@
 
 ``enable(model)`` computes every Longformer self-attention layer of that one model instance with
 blocked ``scaled_dot_product_attention`` (see :mod:`.attention` for how), ``disable(model)`` goes
-back to ``transformers``' own code. Weights, configs and saved files are untouched.
+back to ``transformers``' own code. Weights, configs and saved files are untouched. The first
+``enable`` also has ``transformers`` build Longformer's and LED's padding masks as broadcast views
+(same values, no ``L × L`` tensor; see :mod:`.masks`), for every model in the process.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from torch import nn
 
 from ..errors import ConversionError
+from . import masks
 from .attention import MASK_CACHE, GlobalSlots, MaskCache, blocked_forward, global_slots
 
 __all__ = [
@@ -50,6 +53,7 @@ def enable(model: nn.Module) -> nn.Module:
             f"{type(model).__name__} has no Longformer self-attention layers; fast attention applies to "
             "Longformer models (LongformerModel, LongformerFor…) and LED encoders."
         )
+    masks.install()  # the padding mask as a broadcast view, not an L × L tensor (see .masks)
     cache = MaskCache()  # shared by this model's layers, which see the same masks in one forward
     for module in modules:
         module.forward = types.MethodType(blocked_forward, module)

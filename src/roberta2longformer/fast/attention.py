@@ -71,8 +71,11 @@ def blocked_forward(
 
     globals_ = global_slots(is_index_global_attn) if is_global_attn else None
     cache = getattr(self, MASK_CACHE, None) or MaskCache()
-    output = _local_attention(query, key, value, w, is_index_masked, is_index_global_attn, globals_, dropout, cache)
-    output = output.masked_fill(is_index_masked[:, :, None], 0.0)  # transformers zeroes padding rows
+    output, has_padding = _local_attention(
+        query, key, value, w, is_index_masked, is_index_global_attn, globals_, dropout, cache
+    )
+    if has_padding:  # transformers zeroes padding rows
+        output.masked_fill_(is_index_masked[:, :, None], 0.0)
     if globals_ is not None:
         output = _overwrite_global_rows(self, hidden_states, output, globals_, is_index_masked, dropout)
     return (output,)
@@ -145,7 +148,9 @@ def _row_layout(x: torch.Tensor, w: int, block: int, global_index: torch.Tensor 
     length, heads, d = x.shape
     k, count = w // block, 0 if global_index is None else global_index.numel()
     blocks = length // block
-    buffer = x.new_zeros(blocks + 2 * k, count + block, heads, d)
+    buffer = x.new_empty(blocks + 2 * k, count + block, heads, d)
+    buffer[:k, count:] = 0  # the empty blocks before and after the sequence (masked, but never NaN)
+    buffer[k + blocks :, count:] = 0
     buffer[k : k + blocks, count:] = x.view(blocks, block, heads, d)
     if count:
         buffer[:, :count] = x[global_index][None]
@@ -175,49 +180,90 @@ def _row_mask(w, block, count, valid, excluded, query_masked) -> torch.Tensor:
     return mask[:, None]
 
 
+def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean mask as SDPA's additive float mask: SDPA converts a boolean one on every call (on a
+    2-core CPU at 16384 tokens, 45 ms of each 0.3 s call)."""
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
+
+
 def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn, globals_, dropout, cache: MaskCache):
-    """Sliding-window attention (plus every global key) for all queries; SDPA on strided views, no score matrix."""
+    """Sliding-window attention (plus every global key) for all queries; SDPA on strided views, no score
+    matrix. Returns (batch, length, heads·d) and whether any token is padding."""
     batch, length, heads, d = query.shape
     count = globals_.count if globals_ is not None else 0
     block = _block_size(w, count)
     blocks = length // block
     excluded = is_index_masked | is_index_global_attn  # keys transformers removes from the window
-    masks = cache.get(
-        (is_index_masked, is_index_global_attn, w, block),
-        lambda: [
+
+    def row_masks():
+        masks = [
             _row_mask(w, block, count, globals_.valid[row] if count else None, excluded[row], is_index_masked[row])
             for row in range(batch)
-        ],
-    )
-    rows = []
+        ]
+        return [_additive(mask, query.dtype) for mask in masks] + [bool(is_index_masked.any())]
+
+    *masks, has_padding = cache.get((is_index_masked, is_index_global_attn, w, block, query.dtype), row_masks)
+    output = query.new_empty(batch, length, heads * d) if batch > 1 else None
     for row in range(batch):  # per row, so that every tensor SDPA sees is a view with one stride per dim
         index = globals_.index[row] if count else None
-        mask = masks[row]
         out = F.scaled_dot_product_attention(
             query[row].view(blocks, block, heads, d).transpose(1, 2),
             _row_layout(key[row], w, block, index),
             _row_layout(value[row], w, block, index),
-            attn_mask=mask,
+            attn_mask=masks[row],
             dropout_p=dropout,
         )
-        rows.append(out.transpose(1, 2).reshape(length, heads * d))
-    return torch.stack(rows)
+        out = out.transpose(1, 2).reshape(length, heads * d)
+        if output is None:
+            return out[None], has_padding
+        output[row] = out
+    return output, has_padding
+
+
+def folds_global_projections(self, count: int) -> bool:
+    """Whether the global rows fold ``key_global``/``value_global`` into the few global queries
+    instead of projecting every token: cheaper while ``count·heads`` is below the hidden size."""
+    return count * self.num_heads < self.embed_dim
+
+
+def _global_attention(self, hidden_states, globals_, is_index_masked, dropout):
+    """(batch, heads, count, d): each global token reads every token through the global projections.
+
+    Projecting every token with ``key_global`` and ``value_global`` costs two full linear layers,
+    12 % of a roberta-base layer at any length; a few global queries need far less. By associativity
+    the scores ``q·(W_k x + b_k)`` are ``(W_kᵀ q)·x`` plus a term constant along the row (which the
+    softmax ignores), and the output ``Σ p (W_v x + b_v)`` is ``W_v (Σ p x) + (Σ p) b_v``. With many
+    global tokens projecting is cheaper again, and taken (:func:`folds_global_projections`)."""
+    batch, length, hidden = hidden_states.shape
+    heads, d, count = self.num_heads, self.head_dim, globals_.count
+    global_hidden = hidden_states.gather(1, globals_.index[:, :, None].expand(batch, count, hidden))
+    query = _heads(self.query_global(global_hidden), batch, heads, d) / d**0.5  # (batch, heads, count, d)
+    folded = folds_global_projections(self, count)
+    if folded:
+        key_weight = self.key_global.weight.view(heads, d, hidden)
+        scores = torch.einsum("bhgd,hdi->bhgi", query, key_weight).reshape(batch, heads * count, hidden)
+        scores = torch.bmm(scores, hidden_states.transpose(1, 2)).view(batch, heads, count, length)
+        # Constant along each row, so the softmax ignores it; added so that key_global.bias gets its
+        # (zero) gradient as in transformers, and no parameter goes unused under DistributedDataParallel.
+        scores = scores + (query * self.key_global.bias.view(1, heads, 1, d)).sum(-1, keepdim=True)
+    else:
+        scores = query @ _heads(self.key_global(hidden_states), batch, heads, d).transpose(-1, -2)
+    scores = scores.masked_fill(is_index_masked[:, None, None, :], torch.finfo(scores.dtype).min)
+    # Softmax in float32 and dropout on the probabilities, as transformers computes them.
+    probs = F.dropout(torch.softmax(scores, dim=-1, dtype=torch.float32).type_as(scores), dropout, self.training)
+    if not folded:
+        return probs @ _heads(self.value_global(hidden_states), batch, heads, d)
+    mixed = torch.bmm(probs.reshape(batch, heads * count, length), hidden_states).view(batch, heads, count, hidden)
+    attended = torch.einsum("bhgi,hdi->bhgd", mixed, self.value_global.weight.view(heads, d, hidden))
+    return attended + probs.sum(-1, keepdim=True) * self.value_global.bias.view(1, heads, 1, d)
 
 
 def _overwrite_global_rows(self, hidden_states, output, globals_, is_index_masked, dropout):
     """Global tokens attend to every token with the global projections (as in transformers)."""
-    batch, length, _ = hidden_states.shape
-    heads, d = self.num_heads, self.head_dim
-    global_hidden = hidden_states.gather(
-        1, globals_.index[:, :, None].expand(batch, globals_.count, hidden_states.shape[2])
-    )
-    query = _heads(self.query_global(global_hidden), batch, heads, d)
-    key = _heads(self.key_global(hidden_states), batch, heads, d)
-    value = _heads(self.value_global(hidden_states), batch, heads, d)
-    mask = ~is_index_masked[:, None, None, :]
-    attended = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout)
-    attended = attended.transpose(1, 2).reshape(batch, globals_.count, heads * d)
-    rows = globals_.index[:, :, None].expand(batch, globals_.count, heads * d)
+    batch, count = hidden_states.shape[0], globals_.count
+    attended = _global_attention(self, hidden_states, globals_, is_index_masked, dropout)
+    attended = attended.transpose(1, 2).reshape(batch, count, self.embed_dim)
+    rows = globals_.index[:, :, None].expand(batch, count, self.embed_dim)
     # Slots beyond a row's own global tokens point at distinct non-global tokens: they write back their own values.
     keep = torch.where(globals_.valid[:, :, None], attended, output.gather(1, rows))
     return output.scatter(1, rows, keep)
