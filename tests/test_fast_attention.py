@@ -241,16 +241,42 @@ def test_cli_verify_and_evaluate_with_fast_attention(tmp_path, bpe_tokenizer):
     assert backends == ["transformers", "roberta2longformer.fast"]  # the short source has no Longformer layers
 
 
-def test_bfloat16_matches_within_half_precision_rounding():
-    model = random_longformer().to(torch.bfloat16).eval()
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+#: (device, dtype) → (max, mean) tolerance on the last hidden state: verify's for the dtype.
+DEVICE_CASES = {
+    ("cpu", torch.bfloat16): (0.1, 2e-2),
+    ("cuda", torch.float32): (ATOL, ATOL),
+    ("cuda", torch.float16): (2e-2, 2e-3),
+    ("cuda", torch.bfloat16): (0.1, 2e-2),
+}
+
+
+@pytest.mark.parametrize(
+    "device, dtype",
+    [pytest.param(*case, marks=CUDA if case[0] == "cuda" else (), id=f"{case[0]}-{case[1]}") for case in DEVICE_CASES],
+)
+def test_devices_and_half_precision_match_within_their_rounding(device, dtype):
+    """Forward and gradients on every device and dtype the backend runs in (CUDA where there is one)."""
+    model = random_longformer().to(device, dtype).eval()
     fast_model = fast.enable(copy.deepcopy(model))
-    batch = inputs(2, 40, padding=[0, 9], global_positions=[[0], [0, 3]])
+    batch = {k: v.to(device) for k, v in inputs(2, 40, padding=[0, 9], global_positions=[[0], [0, 3]]).items()}
     with torch.no_grad():
         a = model(**batch).last_hidden_state.float()
         b = fast_model(**batch).last_hidden_state.float()
-    assert b.dtype == torch.float32 and torch.isfinite(b).all()
-    assert (a - b).abs().max() <= 0.1 + 1.6e-2 * a.abs().max()  # verify's bf16 tolerance
-    assert (a - b).abs().mean() <= 2e-2
+    assert torch.isfinite(b).all()
+    largest, mean = DEVICE_CASES[device, dtype]
+    relative = 1.6e-2 if dtype == torch.bfloat16 else 2e-3 if dtype == torch.float16 else 0.0
+    assert (a - b).abs().max() <= largest + relative * a.abs().max()  # verify's tolerance for the dtype
+    assert (a - b).abs().mean() <= mean
+    model.train(), fast_model.train()  # dropout is 0: gradients are comparable
+    for m in (model, fast_model):
+        m(**batch).last_hidden_state.float().square().mean().backward()
+    pairs = [(name, p.grad, q.grad) for (name, p), q in zip(model.named_parameters(), fast_model.parameters())]
+    pairs = [(name, a.float(), b.float()) for name, a, b in pairs if a is not None]
+    scale = max(a.abs().max().item() for _, a, _ in pairs)  # small gradients are sums of cancelling terms
+    share = 1e-4 if dtype == torch.float32 else 5e-2
+    for name, a, b in pairs:
+        assert torch.isfinite(b).all() and (a - b).abs().max().item() <= share * scale, name
 
 
 def test_each_model_holds_its_own_mask_cache():

@@ -28,7 +28,7 @@ def test_real_minilm_converts_and_verifies_exactly(minilm_conversion):
     report = verify(conversion.source_model, conversion.model, conversion.source_tokenizer)
     assert report.passed and report.max_abs_diff <= 1e-4
     assert report.exact_length == 257
-    assert any(c.case.startswith("text") for c in report.checks)
+    assert any("text" in c.case for c in report.checks)
     assert report.smoke["finite"] and report.smoke["length"] == 1024
 
 

@@ -23,10 +23,12 @@ def test_an_exact_conversion_passes_with_every_case_and_output(pair, bpe_tokeniz
     report = verify(source, converted, bpe_tokenizer)
     assert isinstance(report, VerificationReport) and report.passed
     assert report.exact_length == 9 and report.max_length == 64  # one window: 16 / 2 + 1
-    cases = {check.case for check in report.checks}
-    assert any("batch 2" in c and "global CLS" in c for c in cases)  # batch > 1, global tokens
-    assert any("padded" in c for c in cases)  # padding
-    assert any(c.startswith("text") for c in cases)  # real text through the tokenizer
+    cases = {check.case for check in report.checks} - {"weights"}
+    # One batch with padding, global tokens and real text through the tokenizer; one row without globals.
+    # The text fills all 9 tokens, so a half-length random row brings the padding.
+    assert cases == {"random ids (9/4) + 1 text (≤9), batch 3, padded, global CLS", "random ids, batch 1, 9 tokens"}
+    logits = [check for check in report.checks if check.output == "logits"]
+    assert [check.shape[0] for check in logits] == [9 + 4 + 9, 9]  # every real token: 9 ≤ 32 logit positions
     outputs = {check.output for check in report.checks if check.case != "weights"}
     assert outputs == {"hidden_states[-1]", "logits"}
     assert all(check.passed and check.atol == 1e-4 for check in report.checks if check.case != "weights")
@@ -35,9 +37,21 @@ def test_an_exact_conversion_passes_with_every_case_and_output(pair, bpe_tokeniz
     assert report.peak_rss_mb > 0 and report.seconds > 0
 
 
+def test_logits_are_compared_on_the_first_positions_and_hidden_states_on_all(bpe_tokenizer):
+    source = make_source("roberta", "masked_lm", max_position_embeddings=66)  # reads 64 tokens
+    converted = convert(source, bpe_tokenizer, max_length=128, attention_window=80).model  # exact up to 41
+    report = verify(source, converted, bpe_tokenizer)
+    single = [check for check in report.checks if check.case == "random ids, batch 1, 41 tokens"]
+    assert {check.output: check.shape[0] for check in single} == {"hidden_states[-1]": 41, "logits": 32}
+    with torch.no_grad():  # a changed vocabulary row is still caught (the head's weights are compared)
+        converted.lm_head.decoder.weight[7] += 1.0
+    with pytest.raises(ToleranceError):
+        verify(source, converted, bpe_tokenizer, smoke=False)
+
+
 def test_without_a_tokenizer_there_is_no_text_case(pair):
     report = verify(*pair)
-    assert report.passed and not any(check.case.startswith("text") for check in report.checks)
+    assert report.passed and not any("text" in check.case for check in report.checks)
 
 
 def test_a_changed_weight_fails_every_affected_output_together(pair, bpe_tokenizer):

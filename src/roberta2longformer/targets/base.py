@@ -296,7 +296,7 @@ class Target:
         """
         import torch
 
-        with lm_head_on_last(model, SMOKE_LM_POSITIONS) as sliced:
+        with lm_head_on(model, slice(-SMOKE_LM_POSITIONS, None)) as sliced:
             outputs = model(
                 **inputs, **self.extra_inputs(inputs["input_ids"], True), output_hidden_states=True, return_dict=True
             )
@@ -314,14 +314,14 @@ SMOKE_LM_POSITIONS = 64
 
 
 @contextlib.contextmanager
-def lm_head_on_last(model: PreTrainedModel, positions: int) -> Iterator[bool]:
-    """Within the block, ``model``'s output embeddings (a masked-LM head's decoder) see only the last
-    ``positions`` positions; yields whether the model has such a head."""
+def lm_head_on(model: PreTrainedModel, positions: slice) -> Iterator[bool]:
+    """Within the block, ``model``'s output embeddings (a masked-LM head's decoder) see only the
+    ``positions`` along the sequence; yields whether the model has such a head."""
     decoder = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if decoder is None:
         yield False
         return
-    handle = decoder.register_forward_pre_hook(lambda module, args: (args[0][..., -positions:, :], *args[1:]))
+    handle = decoder.register_forward_pre_hook(lambda module, args: (args[0][..., positions, :], *args[1:]))
     try:
         yield True
     finally:

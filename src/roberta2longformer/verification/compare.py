@@ -25,6 +25,7 @@ from ..core.tokenizer import first_defined
 from ..errors import ConversionError, ToleranceError
 from ..runtime import environment, peak_rss_mb
 from ..targets import Target, target_for_config, target_or_none
+from ..targets.base import lm_head_on
 from .report import Check, VerificationReport
 from .weights import weight_checks
 
@@ -39,13 +40,19 @@ HEAD_OUTPUTS = {
     "question_answering": ("start_logits", "end_logits"),
     "multiple_choice": ("logits",),
 }
+#: The positions whose vocabulary logits are compared. The masked-LM head is the same per-token
+#: product at every position and its input, the last hidden state, is compared at all of them; over
+#: every position its vocabulary projection was a fifth of verify's exact checks (roberta-base).
+LOGIT_POSITIONS = slice(0, 32)
 ATOL = {torch.float32: 1e-4, torch.float64: 1e-6, torch.float16: 2e-2, torch.bfloat16: 1e-1}
 #: Half-precision outputs are rounded relative to their size (bf16 keeps 8 bits): large logits get
 #: ``RTOL × max|expected|`` on top of the absolute tolerance. Float32 stays purely absolute.
 RTOL = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
+#: One text, an English and a German sentence: real text costs a Longformer a whole padded window
+#: per row, and one row covers what two did.
 SAMPLE_TEXTS = (
     "The committee met on a wet Thursday in November to decide whether the old mill by the river "
-    "should become a library, a school or a market hall, and after four hours agreed on nothing.",
+    "should become a library, a school or a market hall, and after four hours agreed on nothing. "
     "Die Bibliothek im alten Bahnhof öffnet morgens um acht; wer früh kommt, findet einen Platz am "
     "Fenster, und wer spät kommt, liest im Wartesaal zwischen Koffern und Fahrplänen.",
 )
@@ -87,29 +94,32 @@ def _frame_ids(config, tokenizer: PreTrainedTokenizerBase | None) -> dict[str, i
 
 
 def _cases(config, tokenizer, exact_length: int, seed: int, texts: Sequence[str]) -> list[tuple[str, dict, bool]]:
-    """(name, inputs, global_first) for each comparison; every length ≤ exact_length."""
+    """(name, inputs, global_first) for each comparison; every length ≤ exact_length.
+
+    The fewest forwards that still cover every promise (each padded row costs a Longformer a whole
+    window): one batch with a random row of the full exact length, real text through the tokenizer
+    (padded) and global tokens; and one unpadded row without global tokens. Without a tokenizer, or
+    when no text row is padded, a half-length random row brings the padding."""
     generator = torch.Generator().manual_seed(seed)
     special = _frame_ids(config, tokenizer)
-    half = max(2, exact_length // 2)
-    # The fewest forwards that still cover every promise: batch > 1 with padding and global tokens, one
-    # unpadded row without them, and real text (padded, no globals) through the tokenizer.
-    cases = [
-        (
-            f"random ids, batch 2, padded ({exact_length}/{half}), global CLS",
-            _random_batch(generator, [exact_length, half], config, special),
-            True,
-        ),
-        (
-            f"random ids, batch 1, {exact_length} tokens",
-            _random_batch(generator, [exact_length], config, special),
-            False,
-        ),
-    ]
+    text = None
     if tokenizer is not None:
-        encoded = tokenizer(list(texts), truncation=True, max_length=exact_length, padding=True, return_tensors="pt")
-        inputs = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-        cases.append((f"text, batch {len(texts)}, padded, ≤{exact_length} tokens", inputs, False))
-    return cases
+        encoded = tokenizer(
+            list(texts), truncation=True, max_length=exact_length, padding="max_length", return_tensors="pt"
+        )
+        text = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+    lengths = [exact_length]
+    if text is None or bool(text["attention_mask"].all()):
+        lengths.append(max(2, exact_length // 2))
+    rows = [_random_batch(generator, lengths, config, special), *([text] if text is not None else [])]
+    batch = {key: torch.cat([part[key] for part in rows]) for key in ("input_ids", "attention_mask")}
+    parts = [
+        f"random ids ({'/'.join(map(str, lengths))})",
+        *([f"{len(texts)} text{'s' * (len(texts) != 1)} (≤{exact_length})"] if text else []),
+    ]
+    mixed = f"{' + '.join(parts)}, batch {len(batch['input_ids'])}, padded, global CLS"
+    single = f"random ids, batch 1, {exact_length} tokens"
+    return [(mixed, batch, True), (single, _random_batch(generator, [exact_length], config, special), False)]
 
 
 def _as_multiple_choice(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -170,9 +180,9 @@ def verify(
 ) -> VerificationReport:
     """Compare ``converted`` against ``source`` and return a report (raise on failure by default).
 
-    ``texts``: real inputs for the text case, in the source's domain (default: English and German
-    sentences; e.g. protein sequences for a protein model). ``options``: those the conversion was made
-    with (``Conversion.options``: ``position_init``, ``seed``…), for the weight-level proof; without
+    ``texts``: real inputs for the text rows, in the source's domain (default: one English and one
+    German sentence, as one text; e.g. protein sequences for a protein model). ``options``: those the
+    conversion was made with (``Conversion.options``: ``position_init``, ``seed``…), for the weight-level proof; without
     them the defaults are assumed, and the report says so. ``fast_attention``: run a Longformer or LED
     through :mod:`roberta2longformer.fast` (same results, less time) for the duration; ``False`` runs
     transformers' own attention. The report records which ran.
@@ -269,12 +279,13 @@ def _check_case(
     length = inputs["input_ids"].shape[-1]
     if getattr(source.config, "is_encoder_decoder", False) and not same_architecture:
         return _seq2seq_checks(source, converted, target, case, inputs, extra, length, atol)
-    expected = (
-        _run(source, target, inputs, extra, length)
-        if same_architecture
-        else _forward(source, inputs, **_understood(source, extra))
-    )
-    actual = _run(converted, target, inputs, extra, length)
+    with lm_head_on(source, LOGIT_POSITIONS) as sliced, lm_head_on(converted, LOGIT_POSITIONS):
+        expected = (
+            _run(source, target, inputs, extra, length)
+            if same_architecture
+            else _forward(source, inputs, **_understood(source, extra))
+        )
+        actual = _run(converted, target, inputs, extra, length)
     mask = inputs["attention_mask"]
     if target.is_encoder_decoder:  # its encoder reproduces the source
         return [_compare("encoder last_hidden_state", _final_hidden(expected), _final_hidden(actual), mask, atol, case)]
@@ -292,7 +303,9 @@ def _check_case(
         if a is None or b is None:
             checks.append(Check(case, f"{name} (missing on one side)", [], float("inf"), atol))
             continue
-        checks.append(_compare(name, a, b, mask, atol, case))
+        checks.append(
+            _compare(name, a, b, mask[..., LOGIT_POSITIONS] if sliced and name == "logits" else mask, atol, case)
+        )
     return checks
 
 
