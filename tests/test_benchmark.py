@@ -27,6 +27,11 @@ def test_bench_writes_tables_plots_and_machine_info(tmp_path):
     assert inference == {
         (a, 512) for a in ("full-sdpa", "longformer", "longformer (fast)", "longformer floor (no attention products)")
     }
+    (paired,) = results["inference"]["paired"]  # fast against its floor, alternating in one process
+    assert (paired["arch"], paired["length"], len(paired["ratios"])) == ("longformer (fast)", 512, 1)
+    assert (
+        round(paired["x_floor"], 3) == paired["ratios"][0] == round(paired["fast_seconds"] / paired["floor_seconds"], 3)
+    )
     assert {r["arch"] for r in results["training"]["rows"] if "tokens_per_second" in r} == {
         "full-sdpa",
         "longformer",
@@ -37,8 +42,15 @@ def test_bench_writes_tables_plots_and_machine_info(tmp_path):
         "| base" not in markdown
         and "| small | ours, streaming |" in markdown
         and "![Inference](inference.png)" in markdown
+        and "| fast ÷ floor (median of rounds) |" in markdown
     )
     assert all((output / name).stat().st_size > 10_000 for name in ("conversion.png", "inference.png", "training.png"))
+    # --what paired alone measures that table again and keeps the rest of the inference section.
+    args = f"bench -o {output} --what paired --repeats 2 --lengths 512 --batches 1 --model-shape small --archs longformer"
+    result = CliRunner().invoke(app, args.split())
+    assert result.exit_code == 0, result.output
+    again = json.loads((output / "results.json").read_text())["inference"]
+    assert again["rows"] == results["inference"]["rows"] and len(again["paired"][0]["ratios"]) == 2
 
 
 def test_bench_refuses_unknown_parts():

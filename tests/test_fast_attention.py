@@ -148,6 +148,18 @@ def test_gradients_match_in_train_mode(global_positions):
     assert_same_gradients(model, fast_model, inputs(2, 37, padding=[0, 10], global_positions=global_positions))
 
 
+def test_one_head_with_padding_and_globals_in_train_mode():
+    """With one head SDPA's output is already in the layout the layer returns; the padding and
+    global rows written in place must not touch what SDPA keeps for its backward."""
+    model = random_longformer(seed=2)
+    config = model.config
+    config.num_attention_heads = 1
+    torch.manual_seed(2)
+    model = transformers.LongformerModel(config).train()
+    fast_model = fast.enable(copy.deepcopy(model))
+    assert_same_gradients(model, fast_model, inputs(1, 37, padding=[10], global_positions=[[0, 5]]))
+
+
 def test_gradient_checkpointing_works_with_the_backend():
     model = random_longformer().train()
     enable = getattr(model, "activation_checkpointing_enable", None)  # transformers 5's name

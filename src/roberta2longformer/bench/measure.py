@@ -44,6 +44,7 @@ _FIGURES = (
     ("length", "length", "d", ""), ("seconds", "", ".3f", " s"), ("first_seconds", "first call", ".3f", " s"),
     ("verify_seconds", "verification", ".1f", " s"), ("tokens_per_second", "", ".0f", " tokens/s"),
     ("peak_rss_mb", "peak RSS", ".0f", " MB"), ("peak_mb", "peak memory", ".0f", " MB"), ("output_mb", "output", ".0f", " MB"),
+    ("fast_seconds", "fast", ".3f", " s"), ("floor_seconds", "floor", ".3f", " s"), ("x_floor", "×", ".3f", " the floor"),
 )  # fmt: skip
 
 

@@ -48,6 +48,11 @@ INFERENCE_COLUMNS: list[Column] = [
     ("model", "arch", ""), ("batch", "batch", ""), ("length", "length", ""), ("forward (s)", "seconds", ".3f"),
     ("× full attention", "x_full_time", ".2f"), ("first call (s)", "first_seconds", ".3f"), ("peak memory (MB)", "peak_mb", ".0f"),
 ]  # fmt: skip
+PAIRED_COLUMNS: list[Column] = [
+    ("model", "arch", ""), ("batch", "batch", ""), ("length", "length", ""), ("fast (s)", "fast_seconds", ".3f"),
+    ("floor (s)", "floor_seconds", ".3f"), ("fast ÷ floor (median of rounds)", "x_floor", ".3f"),
+    ("rounds", lambda r: ", ".join(f"{x:.3f}" for x in r.get("ratios", [])), ""),
+]  # fmt: skip
 TRAINING_COLUMNS: list[Column] = [
     ("model", "arch", ""), ("step", lambda r: _STEP[r["head"]], ""),
     ("gradient checkpointing", lambda r: "yes" if r["checkpointing"] else "no", ""),
@@ -66,6 +71,26 @@ def startup_table(rows: list[dict]) -> list[str]:
 
 def inference_table(rows: list[dict]) -> list[str]:
     return _table(INFERENCE_COLUMNS, rows, identifying=3)
+
+
+def _paired_lines(section: dict) -> list[str]:
+    """The fast backend against its floor measured alternating in one process, below the inference table."""
+    rows = section.get("paired")
+    if not rows:
+        return []
+    intro = (
+        "The fast backend against its floor in one process, calls alternating (one untimed call of "
+        "each, then rounds of one call each): the ratio that the rows above, measured one process "
+        "after the other, leave to the machine's load."
+    )
+    machine = section.get("paired_machine")
+    return [
+        "",
+        intro,
+        *(["", machine_line(machine)] if machine else []),
+        "",
+        *_table(PAIRED_COLUMNS, rows, identifying=3),
+    ]
 
 
 def training_table(rows: list[dict]) -> list[str]:
@@ -267,6 +292,7 @@ def render_results(results: dict[str, Any]) -> str:
             machine_line(results[key].get("machine", results["machine"])),
             "",
             *table(results[key]["rows"]),
+            *_paired_lines(results[key]),
             "",
             f"![{title}]({plot})",
         ]

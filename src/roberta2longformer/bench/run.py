@@ -12,11 +12,13 @@ from ..runtime import environment
 from .conversion import bench_conversion
 from .models import ARCHITECTURES
 from .report import plot_conversion, plot_inference, plot_startup, plot_training, render_results
-from .speed import TRAINING_CASES, bench_inference, bench_training, cases
+from .speed import TRAINING_CASES, bench_inference, bench_paired, bench_training, cases
 from .startup import bench_startup
 
 #: The benchmarks ``bench --what`` runs, in the order they run.
-PARTS = ("startup", "conversion", "inference", "training")
+#: ``paired`` (the fast backend against its floor, alternating in one process) also runs with ``inference``;
+#: on its own it replaces only that table of the inference section.
+PARTS = ("startup", "conversion", "inference", "paired", "training")
 
 
 def run_bench(
@@ -78,6 +80,13 @@ def run_bench(
             rows = bench_inference(measured, model_shape, lengths, batches, repeats, device, dtype, log)
             results["inference"] = {"shape": model_shape, "dtype": dtype, "rows": rows, "machine": machine}
             plot_inference(rows, output / "inference.png", f"forward, eval mode, {model_shape} shape, {device} {dtype}")
+        if "inference" in parts or "paired" in parts:
+            log(f"Fast attention against its floor, alternating ({model_shape} shape, {device}, {dtype})")
+            paired = bench_paired(measured, model_shape, lengths, batches, repeats, device, dtype, log)
+            section = results.get("inference", {})
+            if (section.get("shape"), section.get("dtype")) != (model_shape, dtype):  # another shape's rows
+                section = results["inference"] = {"shape": model_shape, "dtype": dtype, "rows": [], "machine": machine}
+            section["paired"], section["paired_machine"] = paired, machine
         if "training" in parts:
             log(f"Training step ({model_shape} shape, {training_length} tokens, {device})")
             rows = bench_training(measured, model_shape, training_length, 1, repeats, device, log, training_cases)

@@ -59,6 +59,20 @@ def bench_inference(archs, shape: str, lengths, batches, repeats: int, device: s
     return rows
 
 
+def bench_paired(archs, shape: str, lengths, batches, repeats: int, device: str, dtype: str, log) -> list[dict]:
+    """The fast backend against its floor, alternating in one process (:mod:`.workers.paired`)."""
+    rows = []
+    for batch in batches:
+        for arch in dict.fromkeys(arch for arch, backend in archs if backend == "fast"):
+            for result in run_worker_lines(
+                "paired", arch=arch, shape=shape, lengths=list(lengths), batch=batch, repeats=repeats,
+                device=device, dtype=dtype,
+            ):  # fmt: skip
+                rows.append({"arch": arch_label(arch, "fast"), "batch": batch, **result})
+                log(f"  inference · {arch} fast ÷ floor, alternating · batch {batch}: {describe(result)}")
+    return rows
+
+
 TRAINING_CASES = {"mlm": ("mlm", False), "mlm-checkpointing": ("mlm", True), "encoder": ("encoder", False)}
 
 

@@ -9,12 +9,14 @@ full attention on the same input. This backend computes the same function block 
   query blocks of ``B`` tokens (``B`` divides the one-sided window ``w``; see :func:`_block_size`).
   Each batch row's keys and values are copied once into a buffer where every block is preceded by
   the global tokens' keys, so that the keys a query block needs (every position within ``w``, and
-  the global keys) are one strided view of it, with no copy per block; a boolean mask keeps exactly
-  what transformers keeps: keys at most ``w`` positions away that are neither padding nor global,
-  and each global key once (transformers scores them in separate columns with the *local* key and
+  the global keys) are one strided view of it, with no copy per block; a mask (built once per
+  forward and shared by the layers) keeps exactly what transformers keeps: keys at most ``w``
+  positions away that are neither padding nor global, and each global key once (transformers scores them in separate columns with the *local* key and
   value projections);
 - rows of global tokens are then recomputed as transformers does: their ``query_global`` attends
-  to every token's ``key_global``/``value_global``; padding rows are zero.
+  to every token's ``key_global``/``value_global`` (with few global tokens the two projections are
+  folded into the queries instead of applied to every token: :func:`_global_attention`); padding
+  rows are zero.
 
 Nothing about the model changes but how each layer's ``LongformerSelfAttention`` computes its
 forward, for this model instance only: :func:`enable` replaces the bound ``forward`` of those
@@ -91,6 +93,8 @@ class GlobalSlots:
         order = torch.sort((~is_index_global_attn).to(torch.int8), dim=1, stable=True).indices
         self.index = order[:, : self.count]  # (batch, count)
         self.valid = torch.arange(self.count, device=per_row.device)[None, :] < per_row[:, None]
+        # The (batch row, slot) of every real global token, for writing their rows in place.
+        self.rows, self.slots = self.valid.nonzero(as_tuple=True)
 
 
 def global_slots(is_index_global_attn: torch.Tensor) -> GlobalSlots | None:
@@ -167,16 +171,17 @@ def _row_mask(w, block, count, valid, excluded, query_masked) -> torch.Tensor:
     which_block, inner = slot // (count + block), slot % (count + block)
     is_global_slot = inner < count
     token = (torch.arange(blocks, device=device)[:, None] - k + which_block[None]) * block + (inner - count)[None]
-    query = torch.arange(length, device=device).view(blocks, block)
     inside = (token >= 0) & (token < length) & ~is_global_slot[None]
     readable = inside & ~excluded[token.clamp(0, length - 1)]  # (blocks, S)
-    distance = (token[:, None, :] - query[:, :, None]).abs()
-    mask = readable[:, None, :] & (distance <= w)
+    # A slot's key position minus a query's is the same in every block: (block, S), not (blocks, block, S).
+    relative = ((which_block - k) * block + inner - count)[None, :] - torch.arange(block, device=device)[:, None]
+    mask = readable[:, None, :] & (relative.abs() <= w)[None]
     if count:
         mask |= (is_global_slot & (which_block == k) & valid[inner.clamp(max=count - 1)])[None, None, :]
-    # A padding query may find no key at all; let it read itself so that no row is empty (an empty
-    # row gives NaN, and NaN gradients). Its output is zeroed afterwards, as transformers zeroes it.
-    mask |= (distance == 0) & inside[:, None, :] & query_masked.view(blocks, block)[:, :, None]
+    if query_masked.any():
+        # A padding query may find no key at all; let it read itself so that no row is empty (an empty
+        # row gives NaN, and NaN gradients). Its output is zeroed afterwards, as transformers zeroes it.
+        mask |= (relative == 0)[None] & inside[:, None, :] & query_masked.view(blocks, block)[:, :, None]
     return mask[:, None]
 
 
@@ -213,7 +218,8 @@ def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn
             attn_mask=masks[row],
             dropout_p=dropout,
         )
-        out = out.transpose(1, 2).reshape(length, heads * d)
+        moved = out.transpose(1, 2)  # contiguous with one head: then a view of what SDPA keeps for its backward
+        out = (moved.clone() if moved.is_contiguous() else moved).reshape(length, heads * d)  # ours to change
         if output is None:
             return out[None], has_padding
         output[row] = out
@@ -259,11 +265,9 @@ def _global_attention(self, hidden_states, globals_, is_index_masked, dropout):
 
 
 def _overwrite_global_rows(self, hidden_states, output, globals_, is_index_masked, dropout):
-    """Global tokens attend to every token with the global projections (as in transformers)."""
-    batch, count = hidden_states.shape[0], globals_.count
+    """Global tokens attend to every token with the global projections (as in transformers); their rows
+    of ``output`` are overwritten in place (a copy of the whole output per layer saved)."""
     attended = _global_attention(self, hidden_states, globals_, is_index_masked, dropout)
-    attended = attended.transpose(1, 2).reshape(batch, count, self.embed_dim)
-    rows = globals_.index[:, :, None].expand(batch, count, self.embed_dim)
-    # Slots beyond a row's own global tokens point at distinct non-global tokens: they write back their own values.
-    keep = torch.where(globals_.valid[:, :, None], attended, output.gather(1, rows))
-    return output.scatter(1, rows, keep)
+    rows, slots = globals_.rows, globals_.slots
+    attended = attended[rows, :, slots].reshape(len(rows), self.embed_dim)  # (real global tokens, heads·d)
+    return output.index_put_((rows, globals_.index[rows, slots]), attended)
