@@ -46,7 +46,9 @@ def test_bench_writes_tables_plots_and_machine_info(tmp_path):
     )
     assert all((output / name).stat().st_size > 10_000 for name in ("conversion.png", "inference.png", "training.png"))
     # --what paired alone measures that table again and keeps the rest of the inference section.
-    args = f"bench -o {output} --what paired --repeats 2 --lengths 512 --batches 1 --model-shape small --archs longformer"
+    args = (
+        f"bench -o {output} --what paired --repeats 2 --lengths 512 --batches 1 --model-shape small --archs longformer"
+    )
     result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 0, result.output
     again = json.loads((output / "results.json").read_text())["inference"]
