@@ -11,8 +11,8 @@ full attention on the same input. This backend computes the same function block 
   the global tokens' keys, so that the keys a query block needs (every position within ``w``, and
   the global keys) are one strided view of it, with no copy per block; a mask (built once per
   forward and shared by the layers) keeps exactly what transformers keeps: keys at most ``w``
-  positions away that are neither padding nor global, and each global key once (transformers scores them in separate columns with the *local* key and
-  value projections);
+  positions away that are neither padding nor global, and each global key once (transformers
+  scores them in separate columns with the *local* key and value projections);
 - rows of global tokens are then recomputed as transformers does: their ``query_global`` attends
   to every token's ``key_global``/``value_global`` (with few global tokens the two projections are
   folded into the queries instead of applied to every token: :func:`_global_attention`); padding
@@ -186,8 +186,8 @@ def _row_mask(w, block, count, valid, excluded, query_masked) -> torch.Tensor:
 
 
 def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A boolean mask as SDPA's additive float mask: SDPA converts a boolean one on every call (on a
-    2-core CPU at 16384 tokens, 45 ms of each 0.3 s call)."""
+    """A boolean mask as SDPA's additive float mask: SDPA converts a boolean one on every call
+    (``torch.profiler``, 2-core CPU, 16384 tokens: 45 ms of each 0.3 s call)."""
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
 
 
@@ -236,10 +236,10 @@ def _global_attention(self, hidden_states, globals_, is_index_masked, dropout):
     """(batch, heads, count, d): each global token reads every token through the global projections.
 
     Projecting every token with ``key_global`` and ``value_global`` costs two full linear layers,
-    12 % of a roberta-base layer at any length; a few global queries need far less. By associativity
-    the scores ``q·(W_k x + b_k)`` are ``(W_kᵀ q)·x`` plus a term constant along the row (which the
-    softmax ignores), and the output ``Σ p (W_v x + b_v)`` is ``W_v (Σ p x) + (Σ p) b_v``. With many
-    global tokens projecting is cheaper again, and taken (:func:`folds_global_projections`)."""
+    about an eighth of a roberta-base layer's multiply-adds at any length; a few global queries need
+    far less. By associativity the scores ``q·(W_k x + b_k)`` are ``(W_kᵀ q)·x + q·b_k``, and the
+    output ``Σ p (W_v x + b_v)`` is ``W_v (Σ p x) + (Σ p) b_v``. With many global tokens projecting
+    is cheaper again, and taken (:func:`folds_global_projections`)."""
     batch, length, hidden = hidden_states.shape
     heads, d, count = self.num_heads, self.head_dim, globals_.count
     global_hidden = hidden_states.gather(1, globals_.index[:, :, None].expand(batch, count, hidden))
