@@ -12,6 +12,7 @@ import transformers
 from helpers import make_source
 from roberta2longformer import ConversionError, convert, fast
 from roberta2longformer.fast.attention import folds_global_projections
+from roberta2longformer.fast.masks import _padding_row
 from roberta2longformer.targets import get_target
 
 ATOL = 1e-5
@@ -308,12 +309,19 @@ def test_each_model_holds_its_own_mask_cache():
     assert not any(hasattr(m, MASK_CACHE) for m in fast.self_attention_modules(first))
 
 
-def test_padding_masks_are_broadcast_views_with_the_same_values():
+def test_padding_masks_are_broadcast_views_with_the_same_values(monkeypatch):
     """enable() has transformers build Longformer's and LED's padding masks as views of one row."""
     import transformers.models.led.modeling_led as led
     import transformers.models.longformer.modeling_longformer as longformer
 
-    fast.enable(random_longformer())
+    from roberta2longformer.fast import masks
+
+    model = fast.enable(random_longformer()).eval()
+    rows = []
+    monkeypatch.setattr(masks, "_padding_row", lambda *a: rows.append(a) or _padding_row(*a))
+    with torch.no_grad():
+        model(**inputs(2, 20, padding=[0, 3], global_positions=[[0], []]))
+    assert len(rows) == (1 if hasattr(longformer, "create_bidirectional_mask") else 0)  # a real forward takes it
     merged = torch.tensor([[1, 1, 2, 0, 0], [2, 1, 1, 1, 1]])  # 2 marks a global token, 0 padding
     embeds = torch.zeros(2, 5, 8)
     config = transformers.LongformerConfig()
@@ -321,6 +329,7 @@ def test_padding_masks_are_broadcast_views_with_the_same_values():
     if hasattr(longformer, "create_bidirectional_mask"):  # transformers 5; 4.57 builds a 2D mask
         build = longformer.create_bidirectional_mask
         args = dict(config=config, inputs_embeds=embeds, attention_mask=merged.clamp(0, 1))
+        args["allow_is_bidirectional_skip"] = False  # as LongformerModel calls it
         expected, got = build.__wrapped__(**args), build(**args)
         assert got.stride(2) == 0 and torch.equal(expected, got)
     build = getattr(led, "_prepare_4d_attention_mask_inverted", None)

@@ -33,7 +33,7 @@ def _padding_row(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tens
 def _broadcast_bidirectional_mask(original):
     @functools.wraps(original)
     def create_bidirectional_mask(config, inputs_embeds, attention_mask, *args, **kwargs):
-        plain = not args and set(kwargs) <= {"allow_is_bidirectional_skip"}
+        plain = not args and kwargs == {"allow_is_bidirectional_skip": False}  # what LongformerModel passes
         if not plain or config._attn_implementation != "eager" or attention_mask is None or attention_mask.dim() != 2:
             return original(config, inputs_embeds, attention_mask, *args, **kwargs)
         batch, length = attention_mask.shape
