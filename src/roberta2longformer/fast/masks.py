@@ -17,7 +17,7 @@ replaced once, and only where that module has the name (``transformers`` 4.57 bu
 from __future__ import annotations
 
 import functools
-import importlib
+import sys
 
 import torch
 
@@ -65,9 +65,10 @@ _REPLACEMENTS = {
 
 
 def install() -> None:
-    """Replace the quadratic mask builders of the Longformer and LED modeling modules (see above)."""
+    """Replace the quadratic mask builders of the Longformer and LED modeling modules (see above) that
+    are imported: a model being enabled has imported its own, and the other is not loaded for it."""
     for module_name, (name, wrap) in _REPLACEMENTS.items():
-        module = importlib.import_module(module_name)
-        original = getattr(module, name, None)
+        module = sys.modules.get(module_name)
+        original = getattr(module, name, None) if module is not None else None
         if original is not None and not getattr(original, _INSTALLED, False):
             setattr(module, name, wrap(original))
