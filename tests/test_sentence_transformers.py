@@ -125,6 +125,22 @@ def test_retrieval_metrics_on_a_hand_checked_case():
     assert places["beyond the window"]["mrr"] == 0.5
 
 
+def test_best_window_and_averaged_windows_on_a_hand_checked_case():
+    import numpy as np
+
+    from roberta2longformer.train.retrieval import Query, chunk_scores, rank_scores
+
+    # document 0 has windows [1, 0] and [0, 1]; document 1 one window [0.6, 0.8]
+    windows, owners = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), [0, 0, 1]
+    queries = [Query("a", 0), Query("b", 1)]
+    embedded = np.array([[0.0, 1.0], [0.6, 0.8]])
+    best = chunk_scores("max", windows, owners, embedded, 2)
+    assert np.allclose(best, [[1.0, 0.8], [0.8, 1.0]])  # query a matches document 0's second window exactly
+    averaged = chunk_scores("mean", windows, owners, embedded, 2)  # document 0 becomes [0.5, 0.5]
+    assert np.allclose(averaged, [[0.5**0.5, 0.8], [1.4 / 2**0.5, 1.0]])
+    assert rank_scores(best, queries).tolist() == [1, 1] and rank_scores(averaged, queries).tolist() == [2, 1]
+
+
 def test_generated_queries_come_from_each_third():
     from roberta2longformer.train.retrieval import generated_queries
 
@@ -144,14 +160,16 @@ def test_evaluate_embeddings_compares_models_side_by_side(sentence_model, tmp_pa
         (docs / f"d{i}.txt").write_text(" ".join(CORPUS[i::4][:8]) + f" document {i} " * 30)
     out = tmp_path / "r.json"
     result = run("evaluate-embeddings", sentence_model, long, "--data", docs, "--chunks", "mean",
-                 "--passage-words", "8", "--json", out, "--plot", tmp_path / "r.png")  # fmt: skip
+                 "--chunks", "max", "--passage-words", "8", "--json", out, "--plot", tmp_path / "r.png")  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert [(r["mode"], r["reads"]) for r in data["results"]] == [
         ("whole", 24),
         ("windows averaged", 24),
+        ("best window", 24),
         ("whole", 128),
         ("windows averaged", 128),
+        ("best window", 128),
     ]
     assert all({"start", "middle", "end"} <= set(r["by_place"]) for r in data["results"])
     assert all(0 <= r["overall"]["recall@1"] <= 1 for r in data["results"]) and (tmp_path / "r.png").exists()

@@ -34,7 +34,11 @@ from .common import (
 )
 @click.option("--passage-words", type=click.IntRange(min=1), default=48, help="Words per generated query passage.")
 @click.option(
-    "--chunks", type=click.Choice(("mean",)), default=None, help="Also embed each document as its windows averaged."
+    "--chunks",
+    type=click.Choice(("mean", "max")),
+    multiple=True,
+    help="Also read each document in windows of the model's length: their embeddings averaged (mean), or "
+    "the best-matching window (max); repeat for both.",
 )
 @click.option(
     "--window-tokens",
@@ -56,7 +60,7 @@ def evaluate_embeddings(
     data: tuple[str, ...],
     queries: Path | None,
     passage_words: int,
-    chunks: str | None,
+    chunks: tuple[str, ...],
     window_tokens: int | None,
     text_field: str,
     id_field: str,
@@ -68,7 +72,7 @@ def evaluate_embeddings(
 ) -> None:
     """Which document did this passage come from? Rank every document for each query, per model.
 
-    Example: roberta2longformer evaluate-embeddings builtin:all-MiniLM-L6-v2 out/minilm-4096 --data novels/ --chunks mean
+    Example: roberta2longformer evaluate-embeddings builtin:all-MiniLM-L6-v2 out/minilm-4096 --data novels/ --chunks mean --chunks max
     """
     from ..train import retrieval
 
@@ -82,7 +86,7 @@ def evaluate_embeddings(
             else retrieval.generated_queries(texts, passage_words, seed)
         )
         results = retrieval.evaluate_retrieval(
-            models, ids, texts, asked, chunks=chunks == "mean", window_tokens=window_tokens,
+            models, ids, texts, asked, chunks=chunks, window_tokens=window_tokens,
             fast_attention=fast_attention, batch_size=batch_size,
         )  # fmt: skip
     click.echo(f"{len(texts)} documents, {len(asked)} queries")

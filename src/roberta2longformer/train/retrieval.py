@@ -1,7 +1,9 @@
 """Long-document retrieval, measured: does a long embedder find the document a passage came from?
 
-Every document is embedded whole (up to the model's length), or, with ``chunks="mean"``, as the
-normalised mean of its windows' embeddings (what users do with a short model). Queries are
+Every document is embedded whole (up to the model's length), or in windows of the model's length,
+as users of a short model do: ``chunks="mean"``, the normalised mean of its windows' embeddings (one
+vector per document); ``chunks="max"``, its best-matching window (one vector per window, a document
+scoring as its best one: "MaxP" in information retrieval). Queries are
 passages cut from the documents themselves — by default three per document, ``passage_words``
 words from its start, middle and end (seeded) — or given as JSON Lines ``{"query", "document"}``.
 Each query ranks all documents by cosine similarity; recall@1, recall@10 and the mean reciprocal
@@ -129,13 +131,40 @@ def given_queries(path: Path, ids: Sequence[str]) -> list[Query]:
     return queries
 
 
-def rank(document_embeddings: np.ndarray, query_embeddings: np.ndarray, queries: Sequence[Query]) -> np.ndarray:
-    """The rank (1 = first) of each query's own document among all, by cosine similarity."""
-    docs = document_embeddings / np.linalg.norm(document_embeddings, axis=1, keepdims=True)
-    found = query_embeddings / np.linalg.norm(query_embeddings, axis=1, keepdims=True)
-    scores = found @ docs.T
+#: ``chunks`` modes: how a document read in windows is scored, and the name its results carry.
+CHUNK_MODES = {"mean": "windows averaged", "max": "best window"}
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def cosine_scores(document_embeddings: np.ndarray, query_embeddings: np.ndarray) -> np.ndarray:
+    """(queries, documents) cosine similarities."""
+    return _unit(query_embeddings) @ _unit(document_embeddings).T
+
+
+def best_window_scores(
+    window_embeddings: np.ndarray, owners: Sequence[int], query_embeddings: np.ndarray, documents: int
+) -> np.ndarray:
+    """(queries, documents): each document scored by its best-matching window."""
+    window_scores = cosine_scores(window_embeddings, query_embeddings)
+    owners = np.asarray(owners)
+    scores = np.full((len(query_embeddings), documents), -np.inf)
+    for document in range(documents):
+        scores[:, document] = window_scores[:, owners == document].max(axis=1)
+    return scores
+
+
+def rank_scores(scores: np.ndarray, queries: Sequence[Query]) -> np.ndarray:
+    """The rank (1 = first) of each query's own document among all; ties go against it."""
     own = scores[np.arange(len(queries)), [q.document for q in queries]]
     return 1 + (scores > own[:, None]).sum(axis=1)
+
+
+def rank(document_embeddings: np.ndarray, query_embeddings: np.ndarray, queries: Sequence[Query]) -> np.ndarray:
+    """The rank (1 = first) of each query's own document among all, by cosine similarity."""
+    return rank_scores(cosine_scores(document_embeddings, query_embeddings), queries)
 
 
 def metrics(ranks: np.ndarray) -> dict[str, float]:
@@ -204,8 +233,9 @@ class Embedder:
             list(texts), batch_size=self.batch_size, show_progress_bar=progress, convert_to_numpy=True
         )
 
-    def encode_windows(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
-        """Each document as the normalised mean of its windows' embeddings (windows of the model's length)."""
+    def encode_windows(self, texts: Sequence[str], progress: bool = True) -> tuple[np.ndarray, list[int]]:
+        """Every window of the model's length of every document embedded, and the document each is from
+        (every document has at least one)."""
         inner = self.length - 2
         pieces, owners = [], []
         for index, text in enumerate(texts):
@@ -213,10 +243,19 @@ class Embedder:
             for start in range(0, max(len(ids), 1), inner):
                 pieces.append(self.tokenizer.decode(ids[start : start + inner]))
                 owners.append(index)
-        from .finetuning import mean_per_group
+        return self.encode(pieces, progress), owners
 
-        means, _ = mean_per_group(self.encode(pieces, progress), owners)  # every document has a window
-        return means / np.linalg.norm(means, axis=1, keepdims=True)
+
+def chunk_scores(
+    mode: str, window_embeddings: np.ndarray, owners: Sequence[int], query_embeddings: np.ndarray, documents: int
+) -> np.ndarray:
+    """(queries, documents) for a ``chunks`` mode: windows averaged into one vector, or the best window."""
+    if mode == "max":
+        return best_window_scores(window_embeddings, owners, query_embeddings, documents)
+    from .finetuning import mean_per_group
+
+    means, _ = mean_per_group(window_embeddings, owners)
+    return cosine_scores(means, query_embeddings)
 
 
 def evaluate_retrieval(
@@ -225,12 +264,16 @@ def evaluate_retrieval(
     texts: Sequence[str],
     queries: Sequence[Query],
     *,
-    chunks: bool = False,
+    chunks: Sequence[str] = (),
     window_tokens: int | None = None,
     fast_attention: bool = True,
     batch_size: int = 8,
 ) -> list[Ranking]:
-    """One :class:`Ranking` per model (and per model in windows, with ``chunks``)."""
+    """One :class:`Ranking` per model read whole, and per model and ``chunks`` mode (:data:`CHUNK_MODES`)
+    read in windows of its length (embedded once for all modes)."""
+    unknown = [mode for mode in chunks if mode not in CHUNK_MODES]
+    if unknown:
+        raise ConversionError(f"Unknown chunks mode {unknown[0]!r}; choose from {', '.join(CHUNK_MODES)}.")
     results = []
     inside: list[bool | None] | None = None
     for name in models:
@@ -238,9 +281,15 @@ def evaluate_retrieval(
         if inside is None:  # the first model's tokenizer measures where passages sit
             inside = passage_inside(texts, queries, embedder.tokenizer, window_tokens or embedder.length)
         query_embeddings = embedder.encode([q.text for q in queries])
-        modes = [("whole", embedder.encode)] + ([("windows averaged", embedder.encode_windows)] if chunks else [])
-        for mode, encode in modes:
-            ranks = rank(encode(texts), query_embeddings, queries)
+        scored = [("whole", cosine_scores(embedder.encode(texts), query_embeddings))]
+        if chunks:
+            windows, owners = embedder.encode_windows(texts)
+            scored += [
+                (CHUNK_MODES[mode], chunk_scores(mode, windows, owners, query_embeddings, len(texts)))
+                for mode in chunks
+            ]
+        for mode, scores in scored:
+            ranks = rank_scores(scores, queries)
             results.append(
                 Ranking(name, mode, embedder.length, len(queries), metrics(ranks), by_place(ranks, queries, inside))
             )
