@@ -318,15 +318,14 @@ def plot(results: Sequence[Ranking], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     places = [p for p in PLACES if p in results[0].by_place]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(10, 4))
     for r in results:
-        ax.plot(
-            places, [r.by_place[p]["recall@1"] for p in places], marker="o", label=f"{Path(r.model).name} ({r.mode})"
-        )
+        label = f"{Path(r.model).name} ({r.mode})" if r.mode else Path(r.model).name
+        ax.plot(places, [r.by_place[p]["recall@1"] for p in places], marker="o", label=label)
     ax.set_ylabel("recall@1")
     ax.set_xlabel("where the query's passage sits in its document")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the lines, never over them
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
