@@ -204,9 +204,10 @@ def _ratio_line(report: dict) -> str:
     """The issue's target: the long model's recall@1 against the better of the two one-vector source
     baselines (first tokens, windows averaged); and against the best-window one."""
     rows = {row["method"]: row["overall"]["recall@1"] for row in report["rows"]}
-    one_vector = max(v for k, v in rows.items() if k.startswith("source") and not k.startswith("source, best"))
-    best_window = max((v for k, v in rows.items() if k.startswith("source, best")), default=None)
-    best_label = max((k for k in rows if not k.startswith("source")), key=rows.get)
+    source = {row["mode"]: row["overall"]["recall@1"] for row in report["rows"] if row["model"] == SOURCE}
+    one_vector = max(v for mode, v in source.items() if mode != "best window")
+    best_window = source.get("best window")
+    best_label = max((row["method"] for row in report["rows"] if row["model"] != SOURCE), key=rows.get)
     line = (
         f"Best long model: {best_label} at recall@1 {rows[best_label]:.3f}, "
         f"{rows[best_label] / one_vector:.2f}× the better one-vector source baseline ({one_vector:.3f})"
