@@ -81,6 +81,19 @@ def test_a_non_finite_smoke_run_fails(pair):
     assert not without_smoke.passed and any("every tensor finite" in f for f in without_smoke.failures())
 
 
+def test_the_weight_finiteness_check_is_exact_even_where_its_float32_sum_overflows():
+    from roberta2longformer.verification.weights import _finite
+
+    huge = torch.full((8,), 3e38)  # finite, but its float32 sum is not
+    state = {"huge": huge, "half": torch.full((4,), 6e4, dtype=torch.float16), "ids": torch.arange(3)}
+    assert _finite(state).passed
+    for bad in (float("inf"), float("nan")):
+        spoiled = huge.clone()
+        spoiled[5] = bad
+        check = _finite({**state, "spoiled": spoiled})
+        assert not check.passed and check.output.endswith("not: spoiled")
+
+
 @pytest.mark.parametrize(
     "spoil, phrase",
     [

