@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import helpers
 from helpers import make_source
 from roberta2longformer import ConversionError, ToleranceError, VerificationReport, convert, verify
 from roberta2longformer.verification import Check
@@ -35,6 +36,35 @@ def test_an_exact_conversion_passes_with_every_case_and_output(pair, bpe_tokeniz
     assert all(check.passed and check.atol == 0 for check in report.checks if check.case == "weights")
     assert report.smoke["length"] == 64 and report.smoke["finite"]
     assert report.peak_rss_mb > 0 and report.seconds > 0
+
+
+def _source_input_shapes(source) -> list[tuple[int, ...]]:
+    shapes: list[tuple[int, ...]] = []
+    source.register_forward_pre_hook(
+        lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    return shapes
+
+
+def test_the_source_reads_each_row_once_without_its_padding(pair, bpe_tokenizer):
+    source, converted = pair
+    shapes = _source_input_shapes(source)
+    report = verify(source, converted, bpe_tokenizer, smoke=False, texts=["Hi."])
+    assert report.passed
+    # The padded batch's rows one by one at their real lengths (random ids of the full 9, the text's few
+    # tokens); the single-row case repeats the first row, whose output is reused.
+    text_length = len(bpe_tokenizer("Hi.")["input_ids"])
+    assert shapes == [(1, 9), (1, text_length)] and text_length < 9
+
+
+def test_a_left_padding_tokenizer_is_compared_batch_against_batch(pair):
+    source, converted = pair
+    tokenizer = helpers.bpe_tokenizer()  # not the session's: this one pads on the left
+    tokenizer.padding_side = "left"
+    assert tokenizer(["Hi."], padding="max_length", max_length=9)["attention_mask"][0][0] == 0
+    shapes = _source_input_shapes(source)
+    report = verify(source, converted, tokenizer, smoke=False, texts=["Hi."])
+    assert report.passed and shapes[0] == (2, 9)
 
 
 def test_logits_are_compared_on_the_first_positions_and_hidden_states_on_all(bpe_tokenizer):

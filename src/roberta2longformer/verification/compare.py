@@ -10,6 +10,7 @@ together as one :class:`ToleranceError`.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import time
@@ -98,7 +99,7 @@ def _cases(config, tokenizer, exact_length: int, seed: int, texts: Sequence[str]
 
     The fewest forwards that still cover every promise (each padded row costs a Longformer a whole
     window): one batch with a random row of the full exact length, real text through the tokenizer
-    (padded) and global tokens; and one unpadded row without global tokens. Without a tokenizer, or
+    (padded) and global tokens; and that random row alone, without global tokens. Without a tokenizer, or
     when no text row is padded, a half-length random row brings the padding."""
     generator = torch.Generator().manual_seed(seed)
     special = _frame_ids(config, tokenizer)
@@ -119,7 +120,9 @@ def _cases(config, tokenizer, exact_length: int, seed: int, texts: Sequence[str]
     ]
     mixed = f"{' + '.join(parts)}, batch {len(batch['input_ids'])}, padded, global CLS"
     single = f"random ids, batch 1, {exact_length} tokens"
-    return [(mixed, batch, True), (single, _random_batch(generator, [exact_length], config, special), False)]
+    # The batch's full-length random row again, alone: the source's output for it is computed once.
+    alone = {key: value[:1] for key, value in rows[0].items()}
+    return [(mixed, batch, True), (single, alone, False)]
 
 
 def _as_multiple_choice(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -129,16 +132,33 @@ def _as_multiple_choice(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     return {k: v.view(batch // choices, choices, -1) for k, v in inputs.items()}
 
 
-def _compare(name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, atol: float, case: str) -> Check:
-    """``a`` expected (source), ``b`` actual; the tolerance grows with |a| only for half precision."""
+#: Outputs with one value per token: compared at the real tokens only (the rest are per row).
+PER_TOKEN_OUTPUTS = ("hidden_states[-1]", "last_hidden_state", "start_logits", "end_logits")
+PER_TOKEN_LOGITS = ("masked_lm", "token_classification")
+
+
+def _is_per_token(name: str, head: str) -> bool:
+    return name in PER_TOKEN_OUTPUTS or (name == "logits" and head in PER_TOKEN_LOGITS)
+
+
+def _real_tokens(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(batch, length, …) → (real tokens, …); a multiple-choice mask (batch, choices, length) is flattened."""
+    flat_mask = mask.reshape(-1, mask.shape[-1]).bool()
+    return values[flat_mask] if values.dim() >= 2 and values.shape[:2] == flat_mask.shape else values
+
+
+def _compare(name: str, a: torch.Tensor, b: torch.Tensor, atol: float, case: str) -> Check:
+    """``a`` expected (source), ``b`` actual, both at real tokens only where per token; the tolerance
+    grows with |a| only for half precision."""
     atol = atol + RTOL.get(b.dtype, 0.0) * (a.float().abs().max().item() if a.numel() else 0.0)
     if a.shape != b.shape:
         return Check(case, f"{name} (shape {tuple(a.shape)} vs {tuple(b.shape)})", list(b.shape), float("inf"), atol)
-    flat_mask = mask.reshape(-1, mask.shape[-1]).bool()  # multiple choice: (batch·choices, length)
-    if a.dim() >= 2 and a.shape[:2] == flat_mask.shape:  # per-token outputs: ignore padding
-        a, b = a[flat_mask], b[flat_mask]
     diff = (a.float() - b.float()).abs().max().item() if a.numel() else 0.0
     return Check(case, name, list(b.shape), diff, atol)
+
+
+def _compare_masked(name: str, a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, atol: float, case: str) -> Check:
+    return _compare(name, _real_tokens(a, mask), _real_tokens(b, mask), atol, case)
 
 
 def _understood(model: PreTrainedModel, extra: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -230,11 +250,12 @@ def verify(
         fast.enable(converted)
     report.attention = fast.backend_name(converted)
     try:
+        memo: dict = {}  # the source's outputs per row, shared by the cases
         for case, inputs, global_first in _cases(source.config, tokenizer, exact_length, seed, texts or SAMPLE_TEXTS):
             if not target.extra_inputs(inputs["input_ids"], global_first):
                 case = case.replace(", global CLS", "")  # the target has no global tokens
             report.checks.extend(
-                _check_case(source, converted, target, head, case, inputs, global_first, atol, same_architecture)
+                _check_case(source, converted, target, head, case, inputs, global_first, atol, same_architecture, memo)
             )
         report.checks.extend(weight_checks(source, converted, target, head, options, same_architecture))
         if target.approximates_attention and not same_architecture:
@@ -271,42 +292,84 @@ def _check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase | None, config) -> 
 
 
 def _check_case(
-    source, converted, target: Target, head, case, inputs, global_first, atol, same_architecture=False
+    source, converted, target: Target, head, case, inputs, global_first, atol, same_architecture=False, memo=None
 ) -> list[Check]:
+    """The converted model on the case's (padded) batch against the source: the source reads each row
+    alone, without its padding (see :func:`_source_rows`), except where rows cannot be cut apart."""
     if head == "multiple_choice":
         inputs = _as_multiple_choice(inputs)
     extra = target.extra_inputs(inputs["input_ids"], global_first)
     length = inputs["input_ids"].shape[-1]
     if getattr(source.config, "is_encoder_decoder", False) and not same_architecture:
         return _seq2seq_checks(source, converted, target, case, inputs, extra, length, atol)
-    with lm_head_on(source, LOGIT_POSITIONS) as sliced, lm_head_on(converted, LOGIT_POSITIONS):
-        expected = (
-            _run(source, target, inputs, extra, length)
-            if same_architecture
-            else _forward(source, inputs, **_understood(source, extra))
-        )
-        actual = _run(converted, target, inputs, extra, length)
     mask = inputs["attention_mask"]
-    if target.is_encoder_decoder:  # its encoder reproduces the source
-        return [_compare("encoder last_hidden_state", _final_hidden(expected), _final_hidden(actual), mask, atol, case)]
-    checks = []
-    if head != "base":  # the base model's last_hidden_state is compared below
-        checks.append(
-            _compare("hidden_states[-1]", expected.hidden_states[-1], actual.hidden_states[-1], mask, atol, case)
-        )
-    for name in HEAD_OUTPUTS[head]:
-        if name not in actual.__dataclass_fields__:  # the target architecture has no such output
-            continue
-        a, b = getattr(expected, name, None), getattr(actual, name, None)
+    by_row = not same_architecture and head != "multiple_choice" and _right_padded(mask)
+    with lm_head_on(source, LOGIT_POSITIONS) as sliced, lm_head_on(converted, LOGIT_POSITIONS):
+        if by_row:
+            rows = _source_rows(source, inputs, _understood(source, extra), {} if memo is None else memo)
+        else:
+            batched = (
+                _run(source, target, inputs, extra, length)
+                if same_architecture
+                else _forward(source, inputs, **_understood(source, extra))
+            )
+        actual = _run(converted, target, inputs, extra, length)
+
+    def expected(name: str) -> torch.Tensor | None:
+        """The source's ``name`` output as it is compared: at real tokens only where per token."""
+        per_token = _is_per_token(name, head)
+        if not by_row:
+            value = _output(batched, name)
+            return None if value is None else _real_tokens(value, output_mask(name)) if per_token else value
+        values = [_output(row, name) for row in rows]
+        if any(value is None for value in values):
+            return None
+        return torch.cat([value[0] for value in values] if per_token else values)
+
+    def output_mask(name: str) -> torch.Tensor:
+        return mask[..., LOGIT_POSITIONS] if sliced and name == "logits" else mask
+
+    def check(name: str) -> Check | None:
+        a, b = expected(name), _output(actual, name)
         if a is None and b is None:
-            continue
+            return None
         if a is None or b is None:
-            checks.append(Check(case, f"{name} (missing on one side)", [], float("inf"), atol))
-            continue
-        checks.append(
-            _compare(name, a, b, mask[..., LOGIT_POSITIONS] if sliced and name == "logits" else mask, atol, case)
-        )
-    return checks
+            return Check(case, f"{name} (missing on one side)", [], float("inf"), atol)
+        return _compare(name, a, _real_tokens(b, output_mask(name)) if _is_per_token(name, head) else b, atol, case)
+
+    if target.is_encoder_decoder:  # its encoder reproduces the source
+        return [dataclasses.replace(check("hidden_states[-1]"), output="encoder last_hidden_state")]
+    names = [*(["hidden_states[-1]"] if head != "base" else []), *HEAD_OUTPUTS[head]]  # base: its last_hidden_state
+    # An output the target architecture does not have is not compared.
+    names = [name for name in names if name == "hidden_states[-1]" or name in actual.__dataclass_fields__]
+    return [result for result in map(check, names) if result is not None]
+
+
+def _output(output, name: str) -> torch.Tensor | None:
+    return _final_hidden(output) if name == "hidden_states[-1]" else getattr(output, name, None)
+
+
+def _right_padded(mask: torch.Tensor) -> bool:
+    """Whether every row's real tokens come first: then a row without its padding is a prefix of it."""
+    return bool((mask[:, 1:] <= mask[:, :-1]).all())
+
+
+def _source_rows(source, inputs, extra, memo: dict) -> list:
+    """The source's outputs for each row of a right-padded batch, each row read alone at its real length.
+
+    What the converted model computes on a padded batch is then held against the source on the
+    unpadded text, and the source pays for no padding (a text row is padded to the whole exact length
+    for the converted model). ``memo`` keeps outputs across cases, so that a row that comes again
+    (the single-row case repeats the batch's random row) is not computed twice."""
+    rows = []
+    for row, length in enumerate(inputs["attention_mask"].sum(dim=1).tolist()):
+        row_inputs = {key: value[row : row + 1, :length] for key, value in inputs.items()}
+        row_extra = {key: value[row : row + 1, :length] for key, value in extra.items()}
+        key = tuple((name, tensor.numpy().tobytes()) for name, tensor in {**row_inputs, **row_extra}.items())
+        if key not in memo:
+            memo[key] = _forward(source, row_inputs, **row_extra)
+        rows.append(memo[key])
+    return rows
 
 
 def _decoder_inputs(source_config, converted_config, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -328,17 +391,19 @@ def _seq2seq_checks(source, converted, target: Target, case, inputs, extra, leng
         actual = _forward(converted, inputs, **extra, **decoder)
     mask, decoder_mask = inputs["attention_mask"], decoder["decoder_attention_mask"]
     checks = [
-        _compare(
+        _compare_masked(
             "encoder last_hidden_state", expected.encoder_last_hidden_state, actual.encoder_last_hidden_state, mask,
             atol, case,
         ),
-        _compare(
+        _compare_masked(
             "decoder last hidden state (teacher forcing)", expected.decoder_hidden_states[-1],
             actual.decoder_hidden_states[-1], decoder_mask, atol, case,
         ),
     ]  # fmt: skip
     if getattr(expected, "logits", None) is not None:
-        checks.append(_compare("logits (teacher forcing)", expected.logits, actual.logits, decoder_mask, atol, case))
+        checks.append(
+            _compare_masked("logits (teacher forcing)", expected.logits, actual.logits, decoder_mask, atol, case)
+        )
     return checks
 
 
