@@ -218,8 +218,11 @@ def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn
             attn_mask=masks[row],
             dropout_p=dropout,
         )
-        moved = out.transpose(1, 2)  # contiguous with one head: then a view of what SDPA keeps for its backward
-        out = (moved.clone() if moved.is_contiguous() else moved).reshape(length, heads * d)  # ours to change
+        moved = out.transpose(1, 2)  # contiguous (SDPA's CPU kernels return it so): a view of what SDPA keeps
+        # for its backward, which padding and global rows must not overwrite in place; without a graph
+        # (inference) it is ours to change.
+        keep = out.requires_grad and moved.is_contiguous() and (has_padding or count > 0)
+        out = (moved.clone() if keep else moved).reshape(length, heads * d)
         if output is None:
             return out[None], has_padding
         output[row] = out
