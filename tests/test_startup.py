@@ -45,6 +45,17 @@ def test_python_dash_m_and_version():
     assert done.returncode == 0 and done.stdout.strip() == f"roberta2longformer {roberta2longformer.__version__}"
 
 
+def test_a_finished_command_leaves_the_final_garbage_collection_out_and_keeps_its_exit_code():
+    done = run_python(
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))  # runs after main's own exit\n"
+        "sys.argv = ['roberta2longformer', 'convert', '/nonexistent/source', '/tmp/never-written']\n"
+        "from roberta2longformer.cli import main\n"
+        "main()"
+    )
+    assert done.returncode != 0 and done.stdout.strip() == "frozen True", done.stdout + done.stderr
+
+
 def test_public_names_load_on_first_use():
     done = run_python(
         "import sys, roberta2longformer as r\n"
