@@ -39,6 +39,10 @@ def test_convert_then_verify_end_to_end(source_dir, tmp_path):
     assert "✓ smoke: forward at 128 tokens" in result.output
     report = json.loads((out / "verification.json").read_text())
     assert report["passed"] and report["max_abs_diff"] <= 1e-4 and report["exact_length"] == 32
+    # Where verification's time went, stage by stage, in the report and on the screen.
+    assert list(report["stage_seconds"]) == ["loading both models", "exact cases", "weights", "smoke"]
+    assert all(seconds > 0 for seconds in report["stage_seconds"].values())
+    assert "· time: loading both models " in result.output
     card = (out / "README.md").read_text()
     assert "Verification **passed**" in card and "continued masked-LM pretraining" in card
     model = transformers.AutoModelForMaskedLM.from_pretrained(out)

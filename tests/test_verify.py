@@ -36,6 +36,8 @@ def test_an_exact_conversion_passes_with_every_case_and_output(pair, bpe_tokeniz
     assert all(check.passed and check.atol == 0 for check in report.checks if check.case == "weights")
     assert report.smoke["length"] == 64 and report.smoke["finite"]
     assert report.peak_rss_mb > 0 and report.seconds > 0
+    assert list(report.stage_seconds) == ["exact cases", "weights", "smoke"]
+    assert sum(report.stage_seconds.values()) <= report.seconds + 0.01  # each rounded to 1 ms
 
 
 def _source_input_shapes(source) -> list[tuple[int, ...]]:

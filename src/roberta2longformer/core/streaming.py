@@ -241,9 +241,10 @@ def convert_checkpoint(
             from ..verification import verify as run_verify
 
             verify_started = time.perf_counter()
+            models = load_model(location), load_model(staging)
+            loading_seconds = time.perf_counter() - verify_started
             report = run_verify(
-                load_model(location),
-                load_model(staging),
+                *models,
                 tokenizer,
                 smoke=smoke,
                 seed=seed,
@@ -253,6 +254,8 @@ def convert_checkpoint(
                 options=plan.options,
                 fast_attention=fast_attention,
             )
+            del models
+            report.stage_seconds = {"loading both models": round(loading_seconds, 3), **report.stage_seconds}
             if report.passed:
                 check_sentence_transformer(conversion, report, staging, texts=texts, fast_attention=fast_attention)
             verify_seconds = time.perf_counter() - verify_started

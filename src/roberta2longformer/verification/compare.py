@@ -10,11 +10,12 @@ together as one :class:`ToleranceError`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -249,26 +250,26 @@ def verify(
     if switched:
         fast.enable(converted)
     report.attention = fast.backend_name(converted)
+    stages = report.stage_seconds
     try:
-        memo: dict = {}  # the source's outputs per row, shared by the cases
-        for case, inputs, global_first in _cases(source.config, tokenizer, exact_length, seed, texts or SAMPLE_TEXTS):
-            if not target.extra_inputs(inputs["input_ids"], global_first):
-                case = case.replace(", global CLS", "")  # the target has no global tokens
-            report.checks.extend(
-                _check_case(source, converted, target, head, case, inputs, global_first, atol, same_architecture, memo)
-            )
-        report.checks.extend(weight_checks(source, converted, target, head, options, same_architecture))
+        with _timed(stages, "exact cases"):
+            cases = _cases(source.config, tokenizer, exact_length, seed, texts or SAMPLE_TEXTS)
+            report.checks.extend(_exact_checks(source, converted, target, head, cases, atol, same_architecture))
+        with _timed(stages, "weights"):
+            report.checks.extend(weight_checks(source, converted, target, head, options, same_architecture))
         if target.approximates_attention and not same_architecture:
             make_inputs = lambda length: _random_batch(  # noqa: E731
                 torch.Generator().manual_seed(seed), [length] * 2, source.config, _frame_ids(source.config, tokenizer)
             )
-            report.approximation = [
-                _approximation_error(source, converted, make_inputs(a.length), a)
-                for a in target.approximation(converted, source_positions)
-            ]
+            with _timed(stages, "approximation"):
+                report.approximation = [
+                    _approximation_error(source, converted, make_inputs(a.length), a)
+                    for a in target.approximation(converted, source_positions)
+                ]
         if smoke:
             length = target.input_length(converted.config)
-            report.smoke = _smoke(converted, target, head, length, seed)
+            with _timed(stages, "smoke"):
+                report.smoke = _smoke(converted, target, head, length, seed)
     finally:
         source.train(modes[0]), converted.train(modes[1])
         if switched:
@@ -281,6 +282,27 @@ def verify(
     if raise_on_failure and not report.passed:
         raise ToleranceError(report.failures())
     return report
+
+
+def _exact_checks(source, converted, target: Target, head: str, cases, atol: float, same_architecture: bool):
+    memo: dict = {}  # the source's outputs per row, shared by the cases
+    checks = []
+    for case, inputs, global_first in cases:
+        if not target.extra_inputs(inputs["input_ids"], global_first):
+            case = case.replace(", global CLS", "")  # the target has no global tokens
+        checks += _check_case(
+            source, converted, target, head, case, inputs, global_first, atol, same_architecture, memo
+        )
+    return checks
+
+
+@contextlib.contextmanager
+def _timed(stages: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[stage] = round(time.perf_counter() - started, 3)
 
 
 def _check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase | None, config) -> None:

@@ -35,6 +35,8 @@ class VerificationReport:
     smoke: dict[str, Any] | None = None
     approximation: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Where ``seconds`` went: the exact cases, the weight-level proof, the approximation reports, the smoke run.
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     #: Versions of this tool, transformers and torch, the machine, and the device the models ran on.
     environment: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +81,9 @@ class VerificationReport:
                 f"finite={self.smoke['finite']}{more}"
             )
         lines.append(f"· attention computed by {self.attention}")
+        if self.stage_seconds:
+            stages = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.stage_seconds.items())
+            lines.append(f"· time: {stages}")
         lines += [
             f"· approximation at {a['length']} tokens ({a['regime']}): max|diff| {a['max_abs_diff']:.2e}, "
             f"mean cosine {a['mean_cosine']:.4f} (not an exactness check)"
