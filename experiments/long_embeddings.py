@@ -14,9 +14,11 @@ chapters are the training documents. Compared side by side, as a user would:
   512, so every token sees the 256 neighbours the source was trained with), position_init ``tile``
   and ``tile-trained``, no training;
 - the ``tile-trained`` conversion trained with ``finetune --task embedding`` (sentence-transformers'
-  trainer, in-batch negatives on one (passage, document) pair per training chapter, one epoch, each
-  document read up to 2048 tokens to fit the time): only the position rows beyond 256
-  (``--only-positions-beyond 256``: inputs of up to 256 tokens stay exact), or all weights.
+  trainer, in-batch negatives on (passage, document) pairs, four passages per training chapter at
+  seeded places, 60 steps of 8 pairs, each document read up to 1024 tokens to fit the time): only
+  the position rows beyond 256 (``--only-positions-beyond 256``: inputs of up to 256 tokens stay
+  exact), or all weights. (One pair per chapter, one epoch of 27 steps at 2048 tokens, was the
+  earlier recipe: more, shorter pairs trained the all-weights model further in about the same time.)
 
 And one probe of what training on the other novels can teach at all: a linear map of the source's
 embedding space (applied to passages and windows alike, windows then averaged), fitted with
@@ -71,7 +73,9 @@ def main() -> None:
         "--max-length", type=int, default=None, help="default: the longest held-out chapter, in windows"
     )
     parser.add_argument("--attention-window", type=int, default=512)
-    parser.add_argument("--training-length", type=int, default=2048)
+    parser.add_argument("--training-length", type=int, default=1024)
+    parser.add_argument("--passages-per-document", type=int, default=4)
+    parser.add_argument("--training-steps", type=int, default=60)
     parser.add_argument("--passage-words", type=int, default=48)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
@@ -95,8 +99,9 @@ def main() -> None:
         for label, extra in TRAININGS:
             out = work / label.split()[0]
             options = EmbeddingOptions(
-                max_length=args.training_length, batch_size=8, mini_batch_size=4, attention_dropout=0.0,
-                precision="fp32", evaluate_before=False, **extra,
+                max_length=args.training_length, batch_size=8, mini_batch_size=8, attention_dropout=0.0,
+                precision="fp32", evaluate_before=False, passages_per_document=args.passages_per_document,
+                max_steps=args.training_steps, **extra,
             )  # fmt: skip
             summary = finetune_embeddings(str(work / "tile-trained"), [str(train_dir)], [str(held_dir)], out, options)
             trained[label] = {k: summary[k] for k in ("steps", "pairs", "train_loss", "training_length", "trained")}
