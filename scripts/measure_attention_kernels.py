@@ -44,13 +44,14 @@ def _blocked_with(block: int, cache, q, k, v, masked, global_, slots):
         attention._block_size = chosen
 
 
-def _explicit_scores(q, k, v, masked, block: int, slots, chunk: int) -> torch.Tensor:
+def _explicit_scores(q, k, v, masked, global_, block: int, slots, chunk: int) -> torch.Tensor:
     """The backend's blocks and mask, with the scores formed: ``baddbmm`` (mask + q·kᵀ), softmax in place, ``bmm``."""
-    length, heads, d = q.shape[1:]
+    heads, d = q.shape[2:]
     index = slots.index[0]
     keys, values = (attention._row_layout(t[0], WINDOW, block, index) for t in (k, v))  # (blocks, heads, S, d)
     bias = attention._additive(
-        attention._row_mask(WINDOW, block, slots.count, slots.valid[0], global_index_mask(slots, length), masked[0]),
+        # Keys the backend removes from the window: padding and the global tokens (read in their own slots).
+        attention._row_mask(WINDOW, block, slots.count, slots.valid[0], masked[0] | global_[0], masked[0]),
         q.dtype,
     )
     queries = q[0].view(-1, block, heads, d).transpose(1, 2)
@@ -69,12 +70,6 @@ def _explicit_scores(q, k, v, masked, block: int, slots, chunk: int) -> torch.Te
         torch.softmax(scores, dim=-1, out=scores)
         torch.bmm(scores, values[part].reshape(n * heads, span, d), out=out[part].view(n * heads, block, d))
     return out
-
-
-def global_index_mask(slots, length: int) -> torch.Tensor:
-    excluded = torch.zeros(length, dtype=torch.bool)
-    excluded[slots.index[0]] = True
-    return excluded
 
 
 def main() -> None:
@@ -109,7 +104,7 @@ def main() -> None:
             seconds = median_seconds(call)
             print(f"  blocked SDPA with block {other}: {seconds:.3f} s ({seconds / blocked:.2f}× the chosen block)")
         for chunk in (2, 4, 8):
-            seconds = median_seconds(functools.partial(_explicit_scores, q, k, v, masked, block, slots, chunk))
+            seconds = median_seconds(functools.partial(_explicit_scores, q, k, v, masked, global_, block, slots, chunk))
             print(f"  explicit scores, {chunk} blocks at a time: {seconds:.3f} s ({seconds / blocked:.2f}× SDPA)")
 
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention

@@ -337,27 +337,27 @@ def _check_case(
             )
         actual = _run(converted, target, inputs, extra, length)
 
+    def as_compared(name: str, value: torch.Tensor | None) -> torch.Tensor | None:
+        """A batch's ``name`` output as it is compared: at real tokens only where per token."""
+        if value is None or not _is_per_token(name, head):
+            return value
+        return _real_tokens(value, mask[..., LOGIT_POSITIONS] if sliced and name == "logits" else mask)
+
     def expected(name: str) -> torch.Tensor | None:
-        """The source's ``name`` output as it is compared: at real tokens only where per token."""
-        per_token = _is_per_token(name, head)
         if not by_row:
-            value = _output(batched, name)
-            return None if value is None else _real_tokens(value, output_mask(name)) if per_token else value
-        values = [_output(row, name) for row in rows]
+            return as_compared(name, _output(batched, name))
+        values = [_output(row, name) for row in rows]  # each row alone: all its tokens are real
         if any(value is None for value in values):
             return None
-        return torch.cat([value[0] for value in values] if per_token else values)
-
-    def output_mask(name: str) -> torch.Tensor:
-        return mask[..., LOGIT_POSITIONS] if sliced and name == "logits" else mask
+        return torch.cat([value[0] for value in values] if _is_per_token(name, head) else values)
 
     def check(name: str) -> Check | None:
-        a, b = expected(name), _output(actual, name)
+        a, b = expected(name), as_compared(name, _output(actual, name))
         if a is None and b is None:
             return None
         if a is None or b is None:
             return Check(case, f"{name} (missing on one side)", [], float("inf"), atol)
-        return _compare(name, a, _real_tokens(b, output_mask(name)) if _is_per_token(name, head) else b, atol, case)
+        return _compare(name, a, b, atol, case)
 
     if target.is_encoder_decoder:  # its encoder reproduces the source
         return [dataclasses.replace(check("hidden_states[-1]"), output="encoder last_hidden_state")]
