@@ -3,6 +3,7 @@ label mappings that round-trip, resume after a kill, a 2-process gloo run, and b
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 from huggingface_hub import ModelCard
 
 from helpers import CORPUS, free_port, make_source
-from roberta2longformer import convert, save_conversion
+from roberta2longformer import convert, fast, save_conversion
 from roberta2longformer.cli import app
 
 CLI = [sys.executable, "-m", "roberta2longformer"]
@@ -100,6 +101,7 @@ def test_global_attention_on_the_first_token_and_inputs_padded_to_windows(long_m
     model = transformers.AutoModelForSequenceClassification.from_pretrained(long_model, num_labels=3)
     tokenizer = transformers.AutoTokenizer.from_pretrained(long_model)
     assert window_multiple(model) == 16
+    assert window_multiple(fast.enable(copy.deepcopy(model))) is None  # the fast backend reads any length
     collator = GlobalFirstToken(transformers.DataCollatorWithPadding(tokenizer, pad_to_multiple_of=16), True)
     batch = collator([{"input_ids": [0, 5, 6, 2]}, {"input_ids": [0] + [7] * 20 + [2]}])
     assert batch["input_ids"].shape == (2, 32) and batch["global_attention_mask"][:, 0].tolist() == [1, 1]

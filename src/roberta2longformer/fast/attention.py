@@ -5,8 +5,8 @@ products that materialise several copies of every score, and for all that is oft
 full attention on the same input. This backend computes the same function block by block with
 ``torch.nn.functional.scaled_dot_product_attention`` (fused kernels on CPU and GPU):
 
-- the sequence (already padded by ``LongformerModel`` to a multiple of the window) is cut into
-  query blocks of ``B`` tokens (``B`` divides the one-sided window ``w``; see :func:`_block_size`).
+- the sequence, of any length, is cut into query blocks of ``B`` tokens (``B`` divides the one-sided
+  window ``w``; see :func:`_block_size`; the last block is filled up with slots no query reads).
   Each batch row's keys and values are copied once into a buffer where every block is preceded by
   the global tokens' keys, so that the keys a query block needs (every position within ``w``, and
   the global keys) are one strided view of it, with no copy per block; a mask (built once per
@@ -57,10 +57,6 @@ def blocked_forward(
         )
     batch, length, _ = hidden_states.shape
     heads, head_dim, w = self.num_heads, self.head_dim, self.one_sided_attn_window_size
-    if length % w:
-        raise ValueError(
-            f"The sequence ({length}) must be a multiple of the one-sided window ({w}); LongformerModel pads it so."
-        )
     if is_index_masked is None:
         is_index_masked = torch.zeros(batch, length, dtype=torch.bool, device=hidden_states.device)
     if is_index_global_attn is None:
@@ -145,17 +141,22 @@ def _row_layout(x: torch.Tensor, w: int, block: int, global_index: torch.Tensor 
     """One batch row's keys (or values), laid out so that every query block's keys are one strided view.
 
     ``x`` is (length, heads, d). The buffer holds ``k = w / block`` empty blocks, the sequence's
-    blocks, and ``k`` empty blocks again; each block is preceded by the ``G`` global keys. Query block
-    ``b`` then reads buffer blocks ``b … b + 2k``: every key within ``w`` of it, and ``2k + 1``
-    copies of the global keys (one is kept by the mask). Returns (blocks, heads, S, d), a view.
+    blocks (the last one filled up with empty slots where ``block`` does not divide the length), and
+    ``k`` empty blocks again; each block is preceded by the ``G`` global keys. Query block ``b`` then
+    reads buffer blocks ``b … b + 2k``: every key within ``w`` of it, and ``2k + 1`` copies of the
+    global keys (one is kept by the mask). Returns (blocks, heads, S, d), a view.
     """
     length, heads, d = x.shape
     k, count = w // block, 0 if global_index is None else global_index.numel()
-    blocks = length // block
+    full, rest = divmod(length, block)
+    blocks = full + bool(rest)
     buffer = x.new_empty(blocks + 2 * k, count + block, heads, d)
     buffer[:k, count:] = 0  # the empty blocks before and after the sequence (masked, but never NaN)
     buffer[k + blocks :, count:] = 0
-    buffer[k : k + blocks, count:] = x.view(blocks, block, heads, d)
+    buffer[k : k + full, count:] = x[: full * block].view(full, block, heads, d)
+    if rest:
+        buffer[k + full, count : count + rest] = x[full * block :]
+        buffer[k + full, count + rest :] = 0
     if count:
         buffer[:, :count] = x[global_index][None]
     span = (2 * k + 1) * (count + block)
@@ -197,17 +198,23 @@ def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn
     batch, length, heads, d = query.shape
     count = globals_.count if globals_ is not None else 0
     block = _block_size(w, count)
-    blocks = length // block
-    excluded = is_index_masked | is_index_global_attn  # keys transformers removes from the window
+    blocks = -(-length // block)
+    # Any length: the last block is filled up with padding that no query reads (``fast.enable`` has the
+    # model skip transformers' padding to a multiple of the window, which costs every layer).
+    filled = blocks * block - length
 
     def row_masks():
+        masked = F.pad(is_index_masked, (0, filled), value=True)
+        excluded = masked | F.pad(is_index_global_attn, (0, filled))  # keys transformers removes from the window
         masks = [
-            _row_mask(w, block, count, globals_.valid[row] if count else None, excluded[row], is_index_masked[row])
+            _row_mask(w, block, count, globals_.valid[row] if count else None, excluded[row], masked[row])
             for row in range(batch)
         ]
         return [_additive(mask, query.dtype) for mask in masks] + [bool(is_index_masked.any())]
 
     *masks, has_padding = cache.get((is_index_masked, is_index_global_attn, w, block, query.dtype), row_masks)
+    if filled:
+        query = F.pad(query, (0, 0, 0, 0, 0, filled))
     output = query.new_empty(batch, length, heads * d) if batch > 1 else None
     for row in range(batch):  # per row, so that every tensor SDPA sees is a view with one stride per dim
         index = globals_.index[row] if count else None
@@ -222,7 +229,7 @@ def _local_attention(query, key, value, w, is_index_masked, is_index_global_attn
         # for its backward, which padding and global rows must not overwrite in place; without a graph
         # (inference) it is ours to change.
         keep = out.requires_grad and moved.is_contiguous() and (has_padding or count > 0)
-        out = (moved.clone() if keep else moved).reshape(length, heads * d)
+        out = (moved.clone() if keep else moved).reshape(blocks * block, heads * d)[:length]
         if output is None:
             return out[None], has_padding
         output[row] = out

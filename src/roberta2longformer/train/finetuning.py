@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..fast import backend_name
+from ..fast import backend_name, is_enabled
 from ..targets import target_or_none
 from . import data
 from .pretraining import FiniteLosses, _checkpointing, _distributed, _precision, _resume_point, model_length
@@ -243,9 +243,10 @@ def load_seq2seq(location: str, summary_length: int) -> Any:
 
 def window_multiple(model: Any) -> int | None:
     """Longformer and LED pad every input to whole attention windows; padding in the collator instead
-    keeps batches the same size for every layer."""
+    keeps batches the same size for every layer. With the fast backend on they read any length, and
+    nothing is padded beyond the longest input of the batch."""
     windows = getattr(model.config, "attention_window", None)
-    if windows is None:
+    if windows is None or is_enabled(model):
         return None
     return max(windows) if isinstance(windows, (list, tuple)) else int(windows)
 
