@@ -56,6 +56,27 @@ def test_a_finished_command_leaves_the_final_garbage_collection_out_and_keeps_it
     assert done.returncode != 0 and done.stdout.strip() == "frozen True", done.stdout + done.stderr
 
 
+def test_short_commands_defer_full_collections_while_they_run_and_long_ones_do_not():
+    import gc
+
+    from roberta2longformer.cli import app
+    from roberta2longformer.cli.common import DEFERRED_FULL_COLLECTIONS, short_lived
+
+    before = gc.get_threshold()
+    seen = []
+
+    @short_lived
+    def command():
+        seen.append(gc.get_threshold())
+        raise RuntimeError("a failing command restores the thresholds too")
+
+    with pytest.raises(RuntimeError):
+        command()
+    assert seen == [(*before[:2], DEFERRED_FULL_COLLECTIONS)] and gc.get_threshold() == before
+    deferred = {name for name, cmd in app.commands.items() if hasattr(cmd.callback, "__wrapped__")}
+    assert deferred == {"convert", "verify", "resize", "import-fairseq"}
+
+
 def test_public_names_load_on_first_use():
     done = run_python(
         "import sys, roberta2longformer as r\n"

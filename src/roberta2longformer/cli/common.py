@@ -7,7 +7,9 @@ anything heavy is loaded. Each command imports what it needs when it runs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+import gc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,33 @@ class Command(click.Command):
         for title, records in groups.items():
             with formatter.section(title):
                 formatter.write_dl(records)
+
+
+#: Young-generation collections between two full ones while a short command runs (Python's default: 10).
+DEFERRED_FULL_COLLECTIONS = 1000
+
+
+def short_lived(command: Callable) -> Callable:
+    """For commands that run for seconds (convert, verify…): no full garbage collection while they run.
+
+    Importing torch and transformers' model classes creates some 650,000 objects, and on the way
+    CPython runs six full collections over the growing heap: 0.4–0.6 s of the 2.9 s those imports
+    take (2-core CPU, Python 3.11), about a twentieth of a verified roberta-base conversion. Young
+    objects are still collected as usual, so a cycle made and dropped is still freed at once; only
+    cycles that have lived through two collections wait for the next full one (after a thousand young
+    ones: for these commands, in practice their end). Long-running commands (training, evaluation)
+    keep Python's defaults."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        thresholds = gc.get_threshold()
+        gc.set_threshold(thresholds[0], thresholds[1], DEFERRED_FULL_COLLECTIONS)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    return run
 
 
 def fail(error: Exception | str, code: int) -> None:

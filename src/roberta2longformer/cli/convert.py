@@ -27,6 +27,7 @@ from .common import (
     quiet_transformers,
     read_texts,
     seed_option,
+    short_lived,
     texts_option,
 )
 
@@ -120,6 +121,7 @@ def _add_params(params: list[click.Parameter]):
     help="Load the source and build the target in memory instead of streaming tensor by tensor "
     "(pickle, fairseq and hub sources always are).",
 )
+@short_lived
 def convert(
     source: str,
     output: Path,
@@ -230,6 +232,7 @@ def convert(
 )
 @seed_option("Seed for random position rows and verification inputs.")
 @fast_attention_option
+@short_lived
 def resize(
     model: str,
     output: Path,
@@ -326,6 +329,7 @@ def _verify_and_save(
     help="The dict.txt, if it is not next to the checkpoint.",
 )
 @force_option
+@short_lived
 def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionary: Path | None, force: bool) -> None:
     """Write a fairseq RoBERTa checkpoint as a transformers RobertaForMaskedLM + tokenizer (no fairseq needed).
 
@@ -359,6 +363,7 @@ def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionar
 @allow_pickle_option("Allow loading pickle weights of the source (or a fairseq .pt).")
 @texts_option
 @fast_attention_option
+@short_lived
 def verify(
     source: str,
     converted: str,
