@@ -4,7 +4,8 @@ Built on ``transformers``' ``Trainer`` (``Seq2SeqTrainer`` for generation), so m
 gradient accumulation and checkpointing, checkpoints with resume, early stopping and multi-GPU
 (``torchrun`` / ``accelerate launch``) come from there. What this module adds is the long-document
 practice a user would otherwise write by hand: labels read from the data into the config, global
-attention on the first token and inputs padded to whole windows for Longformer/LED, the model's own
+attention on the first token for Longformer/LED (inputs padded to whole windows only without the fast
+attention backend, which reads any length), the model's own
 length as the default (documents cut to it are counted and said, never silently), length-grouped
 batches, and the two baselines a long model must beat: a short model reading the first N tokens
 (``truncate``) or its windows with their predictions averaged (``chunks="mean"``).
@@ -326,7 +327,7 @@ def encode_summarization(tokenizer, splits: dict[str, Any], length: int, options
 
 
 class GlobalFirstToken:
-    """Wraps a collator: pads to whole windows and adds a ``global_attention_mask`` with the first token
+    """Wraps a collator (which pads, see :func:`window_multiple`) and adds a ``global_attention_mask`` with the first token
     global, as Longformer classification and LED summarization are trained (the Longformer paper, §6)."""
 
     def __init__(self, collator, global_first: bool) -> None:

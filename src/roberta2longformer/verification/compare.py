@@ -50,8 +50,8 @@ ATOL = {torch.float32: 1e-4, torch.float64: 1e-6, torch.float16: 2e-2, torch.bfl
 #: Half-precision outputs are rounded relative to their size (bf16 keeps 8 bits): large logits get
 #: ``RTOL × max|expected|`` on top of the absolute tolerance. Float32 stays purely absolute.
 RTOL = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
-#: One text, an English and a German sentence: real text costs a Longformer a whole padded window
-#: per row, and one row covers what two did.
+#: One text, an English and a German sentence: each text row is padded to the exact length for the
+#: converted model, and one row covers what two did.
 SAMPLE_TEXTS = (
     "The committee met on a wet Thursday in November to decide whether the old mill by the river "
     "should become a library, a school or a market hall, and after four hours agreed on nothing. "
@@ -98,8 +98,8 @@ def _frame_ids(config, tokenizer: PreTrainedTokenizerBase | None) -> dict[str, i
 def _cases(config, tokenizer, exact_length: int, seed: int, texts: Sequence[str]) -> list[tuple[str, dict, bool]]:
     """(name, inputs, global_first) for each comparison; every length ≤ exact_length.
 
-    The fewest forwards that still cover every promise (each padded row costs a Longformer a whole
-    window): one batch with a random row of the full exact length, real text through the tokenizer
+    The fewest forwards that still cover every promise (each row costs the converted model the
+    whole exact length): one batch with a random row of the full exact length, real text through the tokenizer
     (padded) and global tokens; and that random row alone, without global tokens. Without a tokenizer, or
     when no text row is padded, a half-length random row brings the padding."""
     generator = torch.Generator().manual_seed(seed)
