@@ -64,8 +64,9 @@ def enable(model: nn.Module) -> nn.Module:
         setattr(module, _MARK, True)
         setattr(module, MASK_CACHE, cache)
     for module in _window_padders(model):
-        module._pad_to_window_size = _without_padding(module._pad_to_window_size)
-        setattr(module, _MARK, True)
+        if not getattr(module, _MARK, False):  # enabled twice: wrapped once
+            module._pad_to_window_size = _without_padding(module._pad_to_window_size)
+            setattr(module, _MARK, True)
     return model
 
 
