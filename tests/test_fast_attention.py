@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 
 import pytest
 import torch
@@ -147,6 +148,7 @@ def test_enabled_models_read_the_real_length_and_disable_pads_again():
     assert_same_forward(model, batch)
     fast.enable(fast.enable(model))  # enabling twice is enabling once
     assert set(attention_lengths(model, batch)) == {45}
+    assert set(attention_lengths(pickle.loads(pickle.dumps(model)), batch)) == {45}  # an enabled model pickles
     fast.disable(model)
     assert set(attention_lengths(model, batch)) == {64}
 

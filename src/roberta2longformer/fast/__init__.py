@@ -12,8 +12,8 @@ layer pays for it (a 257-token input costs 512 tokens' worth of linear layers). 
 
 from __future__ import annotations
 
+import functools
 import inspect
-import types
 from collections.abc import Iterator
 
 from torch import nn
@@ -60,7 +60,7 @@ def enable(model: nn.Module) -> nn.Module:
     masks.install()  # the padding mask as a broadcast view, not an L × L tensor (see .masks)
     cache = MaskCache()  # shared by this model's layers, which see the same masks in one forward
     for module in modules:
-        module.forward = types.MethodType(blocked_forward, module)
+        module.forward = functools.partial(blocked_forward, module)  # a bound forward that pickles
         setattr(module, _MARK, True)
         setattr(module, MASK_CACHE, cache)
     for module in _window_padders(model):
@@ -91,17 +91,17 @@ def _window_padders(model: nn.Module) -> Iterator[nn.Module]:
             yield module
 
 
-def _without_padding(pad_to_window_size):
-    """``_pad_to_window_size`` that pads nothing: it returns ``(0, *its tensor arguments)`` in the order
-    transformers' own returns them (``pad_token_id`` is its only other argument)."""
-    signature = inspect.signature(pad_to_window_size)
-    names = [name for name in signature.parameters if name != "pad_token_id"]
+def _without_padding(pad_to_window_size) -> functools.partial:
+    """``_pad_to_window_size`` that pads nothing (see :func:`_pad_nothing`); a partial of a module-level
+    function, so that an enabled model still pickles."""
+    return functools.partial(_pad_nothing, tuple(inspect.signature(pad_to_window_size).parameters))
 
-    def pad_nothing(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
-        return (0, *(bound.arguments.get(name) for name in names))
 
-    return pad_nothing
+def _pad_nothing(names: tuple[str, ...], *args, **kwargs) -> tuple:
+    """``(0, *the tensor arguments)`` in the order transformers' ``_pad_to_window_size`` returns them:
+    its parameters in order, without ``pad_token_id``, its only other argument."""
+    given = {**dict(zip(names, args)), **kwargs}
+    return (0, *(given.get(name) for name in names if name != "pad_token_id"))
 
 
 def is_enabled(model: nn.Module) -> bool:
