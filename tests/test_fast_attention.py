@@ -153,6 +153,14 @@ def test_enabled_models_read_the_real_length_and_disable_pads_again():
     assert set(attention_lengths(model, batch)) == {64}
 
 
+def test_the_benchmark_floor_reads_the_real_length_as_the_backend_does():
+    from roberta2longformer.bench.models import floor_attention
+
+    model = random_longformer(window=64).eval()
+    floor_attention(model)
+    assert set(attention_lengths(model, inputs(2, 45, padding=[0, 6], global_positions=[[0], [0, 3]]))) == {45}
+
+
 def test_gradients_match_when_the_last_block_is_part_full():
     model = random_longformer(seed=4, window=64).train()
     fast_model = fast.enable(copy.deepcopy(model))

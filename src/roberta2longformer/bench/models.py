@@ -89,10 +89,11 @@ def floor_attention(model) -> None:
     the output is the values."""
     import types
 
-    from ..fast import global_slots, masks, self_attention_modules
+    from ..fast import global_slots, masks, self_attention_modules, stop_window_padding
     from ..fast.attention import folds_global_projections
 
     masks.install()  # as fast.enable does: the floor pays for no L × L padding mask either
+    stop_window_padding(model)  # nor for padding to whole windows
 
     def forward(
         self,
