@@ -232,6 +232,14 @@ def test_models_without_longformer_attention_are_refused():
         fast.enable(make_source("roberta", "base"))
 
 
+def test_enable_if_switches_only_longformer_models_and_only_when_wanted():
+    source = make_source("roberta", "base")
+    assert fast.enable_if(source, True) is source  # nothing to switch: left as it is, no error
+    model = random_longformer()
+    assert not fast.is_enabled(fast.enable_if(model, False))
+    assert fast.is_enabled(fast.enable_if(model, True))
+
+
 def test_the_saved_model_is_unchanged(tmp_path):
     model = random_longformer()
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -156,15 +156,6 @@ def print_report(report: Any) -> None:
         click.echo(line)
 
 
-def fast_if(wanted: bool, model: Any) -> Any:
-    """Switch ``model`` to the fast attention backend when asked and it has Longformer layers."""
-    from .. import fast
-
-    if wanted and fast.applies_to(model):
-        fast.enable(model)
-    return model
-
-
 # Options that several commands take, declared once (each command gives the help where it differs).
 force_option = click.option(
     "--force", is_flag=True, help="Replace OUTPUT if it exists (only once the new one is complete)."

@@ -14,7 +14,6 @@ from .common import (
     check_writable,
     exit_codes,
     fast_attention_option,
-    fast_if,
     json_option,
     precision_option,
     quiet_transformers,
@@ -147,6 +146,7 @@ def pretrain(
 
     Example: roberta2longformer pretrain out/model-long --data novels/ --max-steps 2000 -o out/model-long-pt
     """
+    from ..fast import enable_if
     from ..train.pretraining import PretrainOptions, load_for_pretraining
     from ..train.pretraining import pretrain as run_pretrain
 
@@ -184,7 +184,7 @@ def pretrain(
             seed=seed,
             allow_pickle=allow_pickle,
         )
-        fast_if(fast_attention, model_obj)
+        enable_if(model_obj, fast_attention)
         summary = run_pretrain(model_obj, tokenizer_obj, list(data), output, options, source_name=model or "")
     for line in summary_lines(summary):
         click.echo(line)
@@ -269,6 +269,7 @@ def evaluate(
     """
     import json
 
+    from ..fast import enable_if
     from ..train.data import load_documents
     from ..train.evaluation import evaluate as run_evaluate
     from ..train.evaluation import format_table
@@ -281,7 +282,7 @@ def evaluate(
         results = []
         for name in models:
             model, tokenizer = load_for_pretraining(name, None, None, allow_pickle=allow_pickle)
-            fast_if(fast_attention, model)  # not the short source beside its long model
+            enable_if(model, fast_attention)  # not the short source beside its long model
             results.append(
                 run_evaluate(model, tokenizer, texts, seed=seed, window=window, batch_size=batch_size, name=name)
             )

@@ -29,6 +29,7 @@ __all__ = [
     "blocked_forward",
     "disable",
     "enable",
+    "enable_if",
     "global_slots",
     "is_enabled",
     "self_attention_modules",
@@ -65,6 +66,14 @@ def enable(model: nn.Module) -> nn.Module:
         setattr(module, _MARK, True)
         setattr(module, MASK_CACHE, cache)
     stop_window_padding(model)
+    return model
+
+
+def enable_if(model: nn.Module, wanted: bool) -> nn.Module:
+    """:func:`enable` when ``wanted`` and ``model`` has Longformer layers (what every command does by
+    default, ``--no-fast-attention`` being ``wanted=False``); other models are left as they are."""
+    if wanted and applies_to(model):
+        enable(model)
     return model
 
 

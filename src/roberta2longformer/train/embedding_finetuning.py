@@ -191,8 +191,7 @@ def finetune_embeddings(
     backbone = model[0].auto_model
     own_length = model.max_seq_length
     length = _training_length(model, options.max_length)
-    if fast_attention and fast.applies_to(backbone):
-        fast.enable(backbone)
+    fast.enable_if(backbone, fast_attention)
     if options.attention_dropout is not None:
         _set_attention_dropout(backbone, options.attention_dropout)
     frozen = None

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import ConversionError
-from ..fast import backend_name, is_enabled
+from ..fast import backend_name, enable_if, is_enabled
 from ..targets import target_or_none
 from . import data
 from .pretraining import FiniteLosses, _checkpointing, _distributed, _precision, _resume_point, model_length
@@ -452,9 +452,7 @@ def finetune(
     for note in notes:
         logger.warning(note)
 
-    from ..cli.common import fast_if
-
-    fast_if(fast_attention, model)
+    enable_if(model, fast_attention)
     target = target_or_none(model.config)
     global_first = target is not None and target.uses_global_tokens
     trainer = _trainer(model, tokenizer, encoded, task, labels, options, output_dir, global_first)

@@ -221,8 +221,7 @@ class Embedder:
         self.model = SentenceTransformer(path, device="cpu", trust_remote_code=False)
         self.model.eval()
         backbone = self.model[0].auto_model
-        if fast_attention and fast.applies_to(backbone):
-            fast.enable(backbone)
+        fast.enable_if(backbone, fast_attention)
         self.attention = fast.backend_name(backbone)
         self.batch_size = batch_size
         self.length = self.model.max_seq_length

@@ -36,8 +36,7 @@ def sentence_embedding_checks(
 
     source, converted = _load(source_dir), _load(converted_dir)
     backbone = converted[0].auto_model
-    if fast_attention and fast.applies_to(backbone):
-        fast.enable(backbone)
+    fast.enable_if(backbone, fast_attention)
     own_length = source.max_seq_length
     texts = list(texts)
     with torch.inference_mode():
