@@ -54,7 +54,7 @@ PAPER = "Longformer paper, Table 7: RoBERTa-base (512) → Longformer-base (4096
 
 def chapters(data: Path) -> list[dict]:
     """Each chapter's text up to its first ``MAX_LENGTH`` tokens (special tokens included), and its novel."""
-    from roberta2longformer.core.loading import resolve_source
+    from roberta2longformer.core.locations import resolve_source
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(resolve_source(SOURCE))
     rows = []

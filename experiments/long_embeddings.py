@@ -43,10 +43,12 @@ from pathlib import Path
 
 import transformers
 
-from roberta2longformer.core.streaming import convert_checkpoint
+from roberta2longformer.pipeline import convert_checkpoint
 from roberta2longformer.runtime import environment
 from roberta2longformer.train import retrieval
-from roberta2longformer.train.embedding_finetuning import EmbeddingOptions, finetune_embeddings
+from roberta2longformer.train.documents import read_documents
+from roberta2longformer.train.finetuning import FinetuneOptions, finetune
+from roberta2longformer.train.queries import generated_queries
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from austen import fetch_austen  # noqa: E402
@@ -90,8 +92,9 @@ def main() -> None:
     labels: dict[str, str] = {}
     try:
         train_dir, held_dir = split_documents(data, work)
-        ids, texts = retrieval.read_documents([str(held_dir)])
-        queries = retrieval.generated_queries(texts, args.passage_words, seed=0)
+        held_out = read_documents(str(held_dir))
+        ids, texts = list(held_out["id"]), list(held_out["text"])
+        queries = generated_queries(texts, args.passage_words, seed=0)
         args.max_length = args.max_length or covering_length(texts, args.attention_window)
         for init in INITS:
             convert_checkpoint(
@@ -102,12 +105,12 @@ def main() -> None:
         trained = {}
         for label, extra in TRAININGS:
             out = work / label.split()[0]
-            options = EmbeddingOptions(
-                max_length=args.training_length, batch_size=8, attention_dropout=0.0,
+            options = FinetuneOptions(
+                task="embedding", max_length=args.training_length, batch_size=8, attention_dropout=0.0,
                 precision="fp32", evaluate_before=False, passages_per_document=args.passages_per_document,
                 max_steps=args.training_steps, **extra,
             )  # fmt: skip
-            summary = finetune_embeddings(str(work / "tile-trained"), [str(train_dir)], [str(held_dir)], out, options)
+            summary = finetune(str(work / "tile-trained"), str(train_dir), str(held_dir), None, out, options)
             trained[label] = {k: summary[k] for k in ("steps", "pairs", "train_loss", "training_length", "trained")}
             labels[str(out / "final")] = f"→ Longformer {args.max_length}, tile-trained, {label}"
         source = retrieval.evaluate_retrieval(
@@ -168,7 +171,7 @@ def transfer_probe(train_dir: Path, texts, queries, passage_words: int, steps: i
     import torch
 
     embedder = retrieval.Embedder(SOURCE)
-    _, train_texts = retrieval.read_documents([str(train_dir)])
+    train_texts = list(read_documents(str(train_dir))["text"])
     generator, passages, owners = random.Random(1), [], []
     for index, text in enumerate(train_texts):
         words = text.split()

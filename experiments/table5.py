@@ -34,7 +34,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from roberta2longformer import convert  # noqa: E402
-from roberta2longformer.core.loading import resolve_source  # noqa: E402
+from roberta2longformer.core.locations import resolve_source  # noqa: E402
 from roberta2longformer.train.evaluation import evaluate  # noqa: E402
 from roberta2longformer.train.pretraining import PretrainOptions, pretrain  # noqa: E402
 

@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-# Lint and format first (a second or two): the tree stays clean under ruff (configured in pyproject.toml).
+# Lint, format and architecture first (seconds): the tree stays clean under ruff, and the layers declared
+# in pyproject.toml ([tool.importlinter]: no upward import, no cycle) hold.
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+PYTHONPATH=src .venv/bin/lint-imports --no-cache
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from roberta2longformer import ConversionError, convert, verify
 from roberta2longformer.cli import app
-from roberta2longformer.core.sources import family_for
+from roberta2longformer.core.families import family_for
 
 OPTIONS = {"max_length": 128, "attention_window": 64, "decoder_max_length": 32}
 

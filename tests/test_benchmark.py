@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 from click.testing import CliRunner
+from test_readme import ROOT, commands
 
 from roberta2longformer.bench.conversion import LSG_PYTHON
 from roberta2longformer.cli import app
 
+#: The quick look at a machine that docs/speed.md shows: run here as written, into the test's directory.
+DOCUMENTED = [c for c in commands(ROOT / "docs" / "speed.md") if c.startswith("roberta2longformer bench")]
+
+
+def documented(kind: str, output) -> list[str]:
+    (command,) = [c for c in DOCUMENTED if ("--what startup" in c) == (kind == "startup")]
+    return [str(output) if word == "out/benchmarks" else word for word in shlex.split(command)[1:]]
+
 
 def test_bench_writes_tables_plots_and_machine_info(tmp_path):
     output = tmp_path / "bench"
-    args = f"bench -o {output} --shapes small --repeats 1 --lengths 512 --batches 1 --model-shape small"
-    args += " --training-length 512 --archs full-sdpa,longformer --training-cases encoder"
-    result = CliRunner().invoke(app, args.split())
+    result = CliRunner().invoke(app, documented("quick look", output))
     assert result.exit_code == 0, result.output
     assert "| small | ours, streaming |" in result.output and "{'" not in result.output  # tables, not dicts
     assert ("the LSG converter (a peer) is left out" in result.output) != LSG_PYTHON.exists()
@@ -62,8 +70,7 @@ def test_bench_refuses_unknown_parts():
 
 def test_bench_startup_times_whole_processes_side_by_side(tmp_path):
     output = tmp_path / "bench"
-    args = f"bench --what startup -o {output} --shapes small --repeats 1 --max-length 1024"
-    result = CliRunner().invoke(app, args.split())
+    result = CliRunner().invoke(app, documented("startup", output))
     assert result.exit_code == 0, result.output
     rows = {row["case"]: row for row in json.loads((output / "results.json").read_text())["startup"]["rows"]}
     assert all("seconds" in row for row in rows.values()), rows

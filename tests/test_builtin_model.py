@@ -8,7 +8,7 @@ import pytest
 import transformers
 
 from roberta2longformer import convert, verify
-from roberta2longformer.core.loading import resolve_source
+from roberta2longformer.core.locations import resolve_source
 from roberta2longformer.train.evaluation import evaluate
 
 ENGLISH = Path("/usr/share/common-licenses/GPL-3")  # a long English text every Debian machine has

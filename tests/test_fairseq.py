@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from helpers import tiny_config
 from roberta2longformer import ConversionError, convert, verify
 from roberta2longformer.cli import app
-from roberta2longformer.io.fairseq import build_tokenizer, load_fairseq_roberta, read_dictionary
+from roberta2longformer.core.fairseq import build_tokenizer, load_fairseq_roberta, read_dictionary
 from roberta2longformer.targets.nystromformer import attention_regime
 from tests.fairseq_reference import fairseq_roberta
 

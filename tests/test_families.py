@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from helpers import HEAD_SUFFIXES, MORE_FAMILIES, make_source
 from roberta2longformer import ConversionError, convert, verify
 from roberta2longformer.cli import app
-from roberta2longformer.core.sources import family_for
+from roberta2longformer.core.families import family_for
 from roberta2longformer.targets import all_targets, get_target
 
 #: Odd sizes: 3 heads of 12, an inner size that is no multiple of anything else here.

@@ -13,7 +13,7 @@ import transformers
 from helpers import make_source
 from roberta2longformer import ConversionError, convert, fast
 from roberta2longformer.fast.attention import folds_global_projections
-from roberta2longformer.fast.masks import _padding_row
+from roberta2longformer.fast.masks import padding_row
 from roberta2longformer.targets import get_target
 
 ATOL = 1e-5
@@ -369,7 +369,7 @@ def test_padding_masks_are_broadcast_views_with_the_same_values(monkeypatch):
 
     model = fast.enable(random_longformer()).eval()
     rows = []
-    monkeypatch.setattr(masks, "_padding_row", lambda *a: rows.append(a) or _padding_row(*a))
+    monkeypatch.setattr(masks, "padding_row", lambda *a: rows.append(a) or padding_row(*a))
     with torch.no_grad():
         model(**inputs(2, 20, padding=[0, 3], global_positions=[[0], []]))
     assert len(rows) == (1 if hasattr(longformer, "create_bidirectional_mask") else 0)  # a real forward takes it

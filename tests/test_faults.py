@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from roberta2longformer import ConversionError
 from roberta2longformer.cli import app
-from roberta2longformer.io.output import _RENAME_EXCHANGE, _renameat2, atomic_output_dir
+from roberta2longformer.io.output import RENAME_EXCHANGE, atomic_output_dir, renameat2
 
 runner = CliRunner()
 SMALL = ["--max-length", "64", "--attention-window", "16", "--no-smoke"]
@@ -65,7 +65,7 @@ def test_force_swaps_old_and_new_in_one_step_where_the_filesystem_can(tmp_path):
     old, new = tmp_path / "old", tmp_path / "new"
     old.mkdir(), new.mkdir()
     (old / "a").write_text("old"), (new / "a").write_text("new")
-    if not _renameat2(new, old, _RENAME_EXCHANGE):
+    if not renameat2(new, old, RENAME_EXCHANGE):
         pytest.skip("no renameat2(RENAME_EXCHANGE) here: --force replaces in two renames")
     assert (old / "a").read_text() == "new" and (new / "a").read_text() == "old"
 

@@ -96,13 +96,13 @@ def test_classification_end_to_end_writes_a_model_whose_labels_round_trip(long_m
 
 
 def test_global_attention_on_the_first_token_and_inputs_padded_to_windows(long_model, data):
-    from roberta2longformer.train.finetuning import GlobalFirstToken, window_multiple
+    from roberta2longformer.train.tasks.supervised import GlobalFirstToken, input_multiple
 
     model = transformers.AutoModelForSequenceClassification.from_pretrained(long_model, num_labels=3)
     tokenizer = transformers.AutoTokenizer.from_pretrained(long_model)
-    assert window_multiple(model) == 16
-    assert window_multiple(fast.enable(copy.deepcopy(model))) is None  # the fast backend reads any length
-    collator = GlobalFirstToken(transformers.DataCollatorWithPadding(tokenizer, pad_to_multiple_of=16), True)
+    assert input_multiple(model) == 16
+    assert input_multiple(fast.enable(copy.deepcopy(model))) is None  # the fast backend reads any length
+    collator = GlobalFirstToken(transformers.DataCollatorWithPadding(tokenizer, pad_to_multiple_of=16), model)
     batch = collator([{"input_ids": [0, 5, 6, 2]}, {"input_ids": [0] + [7] * 20 + [2]}])
     assert batch["input_ids"].shape == (2, 32) and batch["global_attention_mask"][:, 0].tolist() == [1, 1]
     assert batch["global_attention_mask"][:, 1:].sum() == 0
@@ -137,7 +137,7 @@ def test_a_short_model_runs_the_baselines(short_model, data, tmp_path, baseline)
 def test_window_predictions_are_averaged_per_document():
     import numpy as np
 
-    from roberta2longformer.train.finetuning import classification_metrics, per_document
+    from roberta2longformer.train.scoring import classification_metrics, per_document
 
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 3.0], [1.0, 0.0]])  # doc 0: windows 0-1, doc 1: 2-3
     labels = np.array([0, 0, 1, 1])
@@ -177,8 +177,8 @@ def test_led_summarization_generates_and_scores_rouge(tmp_path, bpe_tokenizer):
 
 BAD = [
     (lambda d, t: _write(t / "ev.jsonl", [{"text": "a dog", "label": "plants"}]), "eval", "label 'plants'"),
-    (lambda d, t: _write(t / "ev.jsonl", [{"body": "a dog", "label": "animal"}]), "eval", "has no field 'text'"),
-    (lambda d, t: _write(t / "ev.jsonl", []), "eval", "Could not read --eval"),
+    (lambda d, t: _write(t / "ev.jsonl", [{"body": "a dog", "label": "animal"}]), "eval", "has no 'text' field"),
+    (lambda d, t: _write(t / "ev.jsonl", []), "eval", "holds no text"),
     (lambda d, t: t / "missing.jsonl", "train", "does not exist"),
 ]
 

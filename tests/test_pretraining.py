@@ -21,10 +21,12 @@ from click.testing import CliRunner
 from helpers import CORPUS, free_port, make_source
 from roberta2longformer import ConversionError, convert, save_conversion
 from roberta2longformer.cli import app
-from roberta2longformer.io.fairseq import SPECIALS, build_tokenizer
-from roberta2longformer.train.data import load_documents, pack, split_documents
+from roberta2longformer.core.fairseq import SPECIALS, build_tokenizer
+from roberta2longformer.train.data import pack, split_documents
+from roberta2longformer.train.documents import read_documents
 from roberta2longformer.train.evaluation import evaluate, mask_document
-from roberta2longformer.train.pretraining import PretrainOptions, last_complete_checkpoint, pretrain
+from roberta2longformer.train.pretraining import PretrainOptions, pretrain
+from roberta2longformer.train.setup import last_complete_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "roberta2longformer"]
@@ -49,12 +51,12 @@ def long_model(tmp_path, bpe_tokenizer):
 
 
 def test_documents_split_and_pack_into_exact_blocks(documents, bpe_tokenizer):
-    assert len(load_documents([documents])) == 6  # one document per text file
+    assert len(read_documents([documents])) == 6  # one document per text file
     jsonl = documents.parent / "more.jsonl"
-    assert len(load_documents([jsonl], text_field="body")) == 1
+    assert len(read_documents([jsonl], text_field="body")) == 1
     with pytest.raises(ConversionError, match="has no 'text' field"):
-        load_documents([jsonl])
-    docs = load_documents([documents])
+        read_documents([jsonl])
+    docs = read_documents([documents])
     train, held_out = split_documents(docs, 0.34, seed=0)
     assert (len(train), len(held_out)) == (4, 2) and not set(train["text"]) & set(held_out["text"])
     blocks = pack(docs, bpe_tokenizer, 20)
@@ -134,7 +136,7 @@ def test_pretrain_resume_recopy_globals_and_evaluate(tmp_path, long_model, docum
     model = transformers.AutoModelForMaskedLM.from_pretrained(long_model)
     with pytest.raises(ConversionError, match="already reached step 6 of --max-steps 6"):
         pretrain(model, tokenizer, [str(documents)], tmp_path / "run", options)  # finished: no step past the end
-    texts = list(load_documents([documents])["text"])
+    texts = list(read_documents([documents])["text"])
     before, after = (evaluate(m, tokenizer, texts) for m in (original, trained))
     assert before.masked == after.masked and after.loss < before.loss  # same masks; 6 steps at lr 1e-3 help
 
@@ -168,9 +170,9 @@ def test_bad_pretraining_input_is_refused(tmp_path, long_model, documents):
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "x").write_text("x")
     cases = [
-        ([str(tmp_path / "empty.txt")], tmp_path / "a", PretrainOptions(), "is empty"),
-        ([str(tmp_path / "binary.txt")], tmp_path / "b", PretrainOptions(), "Could not read the data"),
-        ([str(tmp_path / "missing.txt")], tmp_path / "c", PretrainOptions(), "do(es) not exist"),
+        ([str(tmp_path / "empty.txt")], tmp_path / "a", PretrainOptions(), "holds no text"),
+        ([str(tmp_path / "binary.txt")], tmp_path / "b", PretrainOptions(), "is not UTF-8 text"),
+        ([str(tmp_path / "missing.txt")], tmp_path / "c", PretrainOptions(), "does not exist"),
         ([str(documents)], tmp_path / "d", PretrainOptions(max_length=128), "beyond the model's 64 positions"),
         ([str(documents)], tmp_path / "used", PretrainOptions(), "is in use"),
     ]

@@ -112,7 +112,8 @@ def test_tile_trained_rows():
 def test_retrieval_metrics_on_a_hand_checked_case():
     import numpy as np
 
-    from roberta2longformer.train.retrieval import Query, by_place, metrics, rank
+    from roberta2longformer.train.queries import Query
+    from roberta2longformer.train.retrieval import by_place, metrics, rank
 
     documents = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     queries = [Query("a", 0, "start"), Query("b", 1, "end"), Query("c", 2, "end")]
@@ -128,7 +129,8 @@ def test_retrieval_metrics_on_a_hand_checked_case():
 def test_best_window_and_averaged_windows_on_a_hand_checked_case():
     import numpy as np
 
-    from roberta2longformer.train.retrieval import Query, chunk_scores, rank_scores
+    from roberta2longformer.train.queries import Query
+    from roberta2longformer.train.retrieval import chunk_scores, rank_scores
 
     # document 0 has windows [1, 0] and [0, 1]; document 1 one window [0.6, 0.8]
     windows, owners = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), [0, 0, 1]
@@ -142,7 +144,7 @@ def test_best_window_and_averaged_windows_on_a_hand_checked_case():
 
 
 def test_generated_queries_come_from_each_third():
-    from roberta2longformer.train.retrieval import generated_queries
+    from roberta2longformer.train.queries import generated_queries
 
     text = " ".join(f"w{i}" for i in range(300))
     queries = generated_queries([text, "too short"], passage_words=10, seed=0)
@@ -178,7 +180,7 @@ def test_evaluate_embeddings_compares_models_side_by_side(sentence_model, tmp_pa
 @pytest.mark.parametrize(
     "setup, phrase",
     [
-        ("empty", "No documents with text"),
+        ("empty", "holds no text"),
         ("unknown document", "which is not in --data"),
         ("not a sentence-transformers model", "not a sentence-transformers model"),
     ],
@@ -259,7 +261,7 @@ def test_embedding_finetune_of_all_weights_is_no_longer_the_source(embedding_run
         ("plain model", "not a sentence-transformers model"),
         ("no rows left", "leaves no rows to train"),
         ("shared documents", "in both --train and --eval"),
-        ("baseline", "--chunks does not apply to --task embedding"),
+        ("baseline", "--chunks applies to --task classification or multi-label; it does not apply to --task embedding"),
         ("positions without embedding", "--only-positions-beyond applies to --task embedding"),
         ("one document", "contrastive training needs at least two"),
     ],

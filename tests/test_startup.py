@@ -117,7 +117,7 @@ def test_the_activation_names_read_from_transformers_source_are_its_table():
     import sys
 
     code = (
-        "import sys; from roberta2longformer.core.sources import known_activations; names = known_activations(); "
+        "import sys; from roberta2longformer.core.checks import known_activations; names = known_activations(); "
         "assert 'transformers.activations' not in sys.modules; "
         "from transformers.activations import ACT2FN; assert names == frozenset(ACT2FN), names ^ frozenset(ACT2FN)"
     )

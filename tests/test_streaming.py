@@ -16,9 +16,10 @@ from roberta2longformer import ConversionError, ToleranceError, convert, save_co
 from roberta2longformer.cli import app
 from roberta2longformer.core import streaming
 from roberta2longformer.core.loading import load_model
-from roberta2longformer.core.streaming import NotStreamable, convert_checkpoint
+from roberta2longformer.core.streaming import NotStreamable
 from roberta2longformer.io import checkpoint
-from roberta2longformer.io.checkpoint import SAFE_INDEX_NAME, Planned, read_lazily, write_checkpoint, write_safetensors
+from roberta2longformer.io.checkpoint import SAFE_INDEX_NAME, Planned, read_lazily, start_checkpoint
+from roberta2longformer.pipeline import convert_checkpoint
 
 OPTIONS = {
     "longformer": {"attention_window": 8},
@@ -161,7 +162,7 @@ def test_a_plan_that_differs_from_the_target_cancels_the_copy(tmp_path, monkeypa
     """Writing starts before the target model is built; the check that runs meanwhile (with verification,
     which builds the model classes anyway) must stop it."""
     source = saved_source(tmp_path, "roberta", "masked_lm")
-    planned_from_plan = streaming._planned_tensors
+    planned_from_plan = streaming.planned_tensors
 
     def defective(plan):
         planned = planned_from_plan(plan)
@@ -173,7 +174,7 @@ def test_a_plan_that_differs_from_the_target_cancels_the_copy(tmp_path, monkeypa
         shape = (first.shape[0] - 1, *first.shape[1:])
         return [Planned(first.key, shape, first.dtype, torch.zeros(shape)), *planned[1:]]
 
-    monkeypatch.setattr(streaming, "_planned_tensors", defective)
+    monkeypatch.setattr(streaming, "planned_tensors", defective)
     with pytest.raises(ConversionError):
         convert_checkpoint(source, tmp_path / "long", max_length=64, attention_window=8, smoke=False, progress=False)
     assert not (tmp_path / "long").exists() and not list(tmp_path.glob(".long*"))
@@ -206,8 +207,8 @@ def test_the_writer_round_trips_every_dtype_through_safetensors(tmp_path):
         "empty": torch.zeros(0, 4),
     }
     planned = [Planned(k, tuple(v.shape), v.dtype, v) for k, v in tensors.items()]
-    write_safetensors(tmp_path / "t.safetensors", planned)
-    loaded = load_file(tmp_path / "t.safetensors")
+    start_checkpoint(tmp_path, planned, progress=False).wait()
+    loaded = load_file(tmp_path / "model.safetensors")
     assert loaded.keys() == tensors.keys()
     assert all(loaded[k].dtype == v.dtype and torch.equal(loaded[k], v) for k, v in tensors.items())
     lazy = read_lazily(tmp_path)  # and our own lazy reader reads it back through safe_open
@@ -216,10 +217,10 @@ def test_the_writer_round_trips_every_dtype_through_safetensors(tmp_path):
 
 def test_the_writer_casts_and_checks_shapes(tmp_path):
     value = torch.randn(4, 4)
-    write_checkpoint(tmp_path, [Planned("w", (4, 4), torch.bfloat16, value)], progress=False)
+    start_checkpoint(tmp_path, [Planned("w", (4, 4), torch.bfloat16, value)], progress=False).wait()
     assert torch.equal(load_file(tmp_path / "model.safetensors")["w"], value.to(torch.bfloat16))
     with pytest.raises(ConversionError, match="expected"):
-        write_safetensors(tmp_path / "bad.safetensors", [Planned("w", (2, 8), torch.float32, value)])
+        start_checkpoint(tmp_path, [Planned("w", (2, 8), torch.float32, value)], progress=False).wait()
 
 
 def test_cli_streams_by_default_and_in_memory_on_request_with_identical_files(tmp_path, bpe_tokenizer):
@@ -243,6 +244,6 @@ def test_without_kernel_copies_or_fallocate_the_writer_falls_back_to_reading(tmp
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr("os.copy_file_range", refuse)
-    monkeypatch.setattr(checkpoint, "_libc_fallocate", lambda: None)
+    monkeypatch.setattr(checkpoint, "libc_fallocate", lambda: None)
     slow = convert_checkpoint(source, tmp_path / "b", max_length=64, attention_window=8, verify=False, progress=False)
     assert_identical(fast.path, slow.path)

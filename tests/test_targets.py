@@ -20,8 +20,10 @@ from click.testing import CliRunner
 from helpers import FAMILY_CLASSES, HEAD_SUFFIXES, make_source
 from roberta2longformer import convert, fast, save_conversion, verify
 from roberta2longformer.cli import app
-from roberta2longformer.core.sources import AUTO_CLASS, family_for
-from roberta2longformer.core.streaming import _check_against_target, _planned_tensors, _source_state
+from roberta2longformer.core.families import family_for
+from roberta2longformer.core.heads import head_for_class_name, saved_class_name
+from roberta2longformer.core.streaming import check_against_target, planned_tensors, read_source
+from roberta2longformer.core.vocabulary import AUTO_CLASS
 from roberta2longformer.targets import all_targets, get_target, target_names
 
 #: Options that fit the tiny sources (32 learned positions) for each target; the rest are the defaults.
@@ -139,15 +141,18 @@ def test_the_declared_source_layout_is_what_transformers_saves(family, head, tie
 @pytest.mark.parametrize("name, head", TARGET_HEADS)
 def test_what_streaming_plans_without_the_target_class_is_what_the_class_saves(name, head, saved_source):
     """The plan (from declared layouts only) against the target built on the meta device."""
-    from roberta2longformer.core.convert import parse_request, plan_conversion
     from roberta2longformer.core.loading import load_config
+    from roberta2longformer.core.plan import make_request, plan_conversion
 
     source = saved_source("roberta", head, **EPS)
     config = load_config(source)
-    _, source_head, state, _ = _source_state(str(source), config)
+    class_name = saved_class_name(config)
+    source_head = head_for_class_name(class_name)
+    state, _ = read_source(str(source), config, class_name, source_head)
     tokenizer = _tokenizer(source) if name == "led" else None  # LED takes its start and end ids from it
-    plan = plan_conversion(config, source_head, state, tokenizer, parse_request(name, 64, None, 0, TINY_OPTIONS[name]))
-    _check_against_target(plan.build(meta=True), _planned_tensors(plan))  # raises on any difference
+    request = make_request(get_target(name), 64, None, 0, TINY_OPTIONS[name])
+    plan = plan_conversion(config, source_head, state, tokenizer, request)
+    check_against_target(plan.build(meta=True), planned_tensors(plan))  # raises on any difference
 
 
 def _tokenizer(path):

@@ -18,7 +18,7 @@ from huggingface_hub import ModelCard
 from helpers import CORPUS, make_source
 from roberta2longformer import convert, save_conversion, verify
 from roberta2longformer.cli import app
-from roberta2longformer.core.loading import hub_id, model_name, source_license
+from roberta2longformer.core.locations import hub_id, model_name, source_license
 from roberta2longformer.train.pretraining import PretrainOptions, pretrain
 
 runner = CliRunner()
@@ -277,9 +277,9 @@ def test_help_shows_flags_as_flags_required_options_and_no_cut_off_text():
 
 
 def test_reading_local_documents_shows_no_download_or_generation_bars(documents, capfd):
-    from roberta2longformer.train.data import load_documents
+    from roberta2longformer.train.documents import read_documents
 
     capfd.readouterr()
-    assert len(load_documents([str(documents)])) == 3
+    assert len(read_documents([str(documents)])) == 3
     printed = capfd.readouterr()
     assert "Downloading" not in printed.err + printed.out and "Generating" not in printed.err + printed.out

@@ -114,15 +114,15 @@ def test_a_non_finite_smoke_run_fails(pair):
 
 
 def test_the_weight_finiteness_check_is_exact_even_where_its_float32_sum_overflows():
-    from roberta2longformer.verification.weights import _finite
+    from roberta2longformer.verification.weights import finiteness_check
 
     huge = torch.full((8,), 3e38)  # finite, but its float32 sum is not
     state = {"huge": huge, "half": torch.full((4,), 6e4, dtype=torch.float16), "ids": torch.arange(3)}
-    assert _finite(state).passed
+    assert finiteness_check(state).passed
     for bad in (float("inf"), float("nan")):
         spoiled = huge.clone()
         spoiled[5] = bad
-        check = _finite({**state, "spoiled": spoiled})
+        check = finiteness_check({**state, "spoiled": spoiled})
         assert not check.passed and check.output.endswith("not: spoiled")
 
 

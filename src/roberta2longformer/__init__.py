@@ -20,12 +20,13 @@ __version__ = "0.1.0"
 
 #: Public name → the module that defines it (imported on first use).
 _PUBLIC = {
-    "Conversion": ".core.convert",
-    "convert": ".core.convert",
-    "resize": ".core.resize",
+    "Conversion": ".core.plan",
+    "convert": ".pipeline",
+    "convert_checkpoint": ".pipeline",
+    "resize": ".pipeline",
     "extend_learned_rows": ".core.positions",
     "rebuild_position_table": ".core.positions",
-    "save_conversion": ".io.output",
+    "save_conversion": ".pipeline",
     "VerificationReport": ".verification",
     "verify": ".verification",
     "convert_roberta_to_bigbird": ".api",
@@ -42,6 +43,7 @@ __all__ = [
     "VerificationReport",
     "__version__",
     "convert",
+    "convert_checkpoint",
     "convert_roberta_to_bigbird",
     "convert_roberta_to_led",
     "convert_roberta_to_longformer",
@@ -62,10 +64,9 @@ if TYPE_CHECKING:
         convert_roberta_to_nystromformer,
         resize_longformer,
     )
-    from .core.convert import Conversion, convert
+    from .core.plan import Conversion
     from .core.positions import extend_learned_rows, rebuild_position_table
-    from .core.resize import resize
-    from .io.output import save_conversion
+    from .pipeline import convert, convert_checkpoint, resize, save_conversion
     from .verification import VerificationReport, verify
 
 

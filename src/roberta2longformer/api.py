@@ -1,5 +1,6 @@
-"""The original project's functions, one per target, and ``resize_longformer``: thin wrappers of
-:func:`~.core.convert.convert` + :func:`~.verification.verify` that return ``(model, tokenizer)``."""
+"""The original project's functions, one per target, and ``resize_longformer``: thin wrappers of the
+pipeline's :func:`~.pipeline.convert` (or :func:`~.pipeline.resize`) and its verification that return
+``(model, tokenizer)``. Their defaults are the targets' own option declarations."""
 
 from __future__ import annotations
 
@@ -8,25 +9,29 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .core.convert import convert
-from .core.resize import resize
-from .verification import verify
+from .core.plan import Conversion
+from .pipeline import convert, resize, verify_conversion
+from .targets import POSITION_INIT
+from .targets.bigbird import BLOCK_SIZE, NUM_RANDOM_BLOCKS
+from .targets.led import CROSS_ATTENTION_INIT, DECODER_MAX_LENGTH
+from .targets.longformer import ATTENTION_WINDOW
+from .targets.nystromformer import CONV_KERNEL_SIZE, NUM_LANDMARKS
+
+
+def _checked(
+    conversion: Conversion, *, check: bool, seed: int
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
+    """The model and tokenizer, once verification (``check``) passed: a failure raises its ToleranceError."""
+    if check:
+        verify_conversion(conversion, smoke=False, seed=seed).require_passed()
+    return conversion.model, conversion.tokenizer
 
 
 def _convert_and_check(to, model, tokenizer, max_length, *, check, dtype, allow_pickle, seed, **options):
     conversion = convert(
         model, tokenizer, to=to, max_length=max_length, dtype=dtype, allow_pickle=allow_pickle, seed=seed, **options
     )
-    if check:
-        verify(
-            conversion.source_model,
-            conversion.model,
-            conversion.source_tokenizer,
-            smoke=False,
-            seed=seed,
-            options=conversion.options,
-        )
-    return conversion.model, conversion.tokenizer
+    return _checked(conversion, check=check, seed=seed)
 
 
 def convert_roberta_to_longformer(
@@ -34,8 +39,8 @@ def convert_roberta_to_longformer(
     roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
     longformer_max_length: int = 4096,
     *,
-    attention_window: int = 512,
-    position_init: str = "tile",
+    attention_window: int = ATTENTION_WINDOW.default,
+    position_init: str = POSITION_INIT.default,
     dtype: torch.dtype | str | None = None,
     check: bool = True,
     allow_pickle: bool = False,
@@ -68,10 +73,10 @@ def convert_roberta_to_nystromformer(
     roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
     nystromformer_max_length: int = 4096,
     *,
-    num_landmarks: int = 64,
+    num_landmarks: int = NUM_LANDMARKS.default,
     segment_means_seq_len: int | None = None,
-    conv_kernel_size: int = 65,
-    position_init: str = "tile",
+    conv_kernel_size: int = CONV_KERNEL_SIZE.default,
+    position_init: str = POSITION_INIT.default,
     dtype: torch.dtype | str | None = None,
     check: bool = True,
     allow_pickle: bool = False,
@@ -104,9 +109,9 @@ def convert_roberta_to_bigbird(
     roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
     bigbird_max_length: int = 4096,
     *,
-    block_size: int = 64,
-    num_random_blocks: int = 3,
-    position_init: str = "tile",
+    block_size: int = BLOCK_SIZE.default,
+    num_random_blocks: int = NUM_RANDOM_BLOCKS.default,
+    position_init: str = POSITION_INIT.default,
     dtype: torch.dtype | str | None = None,
     check: bool = True,
     allow_pickle: bool = False,
@@ -138,11 +143,11 @@ def convert_roberta_to_led(
     roberta_model: PreTrainedModel | str | Path,
     roberta_tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
     led_max_length: int = 16384,
-    decoder_max_length: int = 1024,
+    decoder_max_length: int | None = DECODER_MAX_LENGTH.default,
     *,
-    attention_window: int | list[int] = 512,
-    cross_attention_init: str = "random",
-    position_init: str = "tile",
+    attention_window: int | list[int] = ATTENTION_WINDOW.default,
+    cross_attention_init: str = CROSS_ATTENTION_INIT.default,
+    position_init: str = POSITION_INIT.default,
     dtype: torch.dtype | str | None = None,
     check: bool = True,
     allow_pickle: bool = False,
@@ -176,7 +181,7 @@ def resize_longformer(
     tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
     max_length: int = 8192,
     *,
-    position_init: str = "tile",
+    position_init: str = POSITION_INIT.default,
     check: bool = True,
     seed: int = 0,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
@@ -186,13 +191,4 @@ def resize_longformer(
     with the original on inputs both can read and a :class:`ToleranceError` raised if they differ.
     """
     resized = resize(model, tokenizer, max_length, position_init=position_init, seed=seed)
-    if check:
-        verify(
-            resized.source_model,
-            resized.model,
-            resized.source_tokenizer,
-            smoke=False,
-            seed=seed,
-            options=resized.options,
-        )
-    return resized.model, resized.tokenizer
+    return _checked(resized, check=check, seed=seed)

@@ -21,9 +21,9 @@ MAJOR = int(version("transformers").split(".")[0])
 def no_init_weights() -> Any:
     """The context in which a model is built without its random init (``transformers.initialization`` in 5.x)."""
     if MAJOR >= 5:
-        from transformers.initialization import no_init_weights as context
+        from transformers.initialization import no_init_weights as context  # where this transformers version keeps it
     else:
-        from transformers.modeling_utils import no_init_weights as context
+        from transformers.modeling_utils import no_init_weights as context  # where this transformers version keeps it
     return context()
 
 
@@ -37,6 +37,7 @@ def saved_state(model: PreTrainedModel) -> dict[str, torch.Tensor]:
     """The tensors ``save_pretrained`` writes for ``model``: its state dict without tied copies."""
     state = dict(model.state_dict())
     if MAJOR >= 5:
+        # where this transformers version keeps it
         from transformers.modeling_utils import remove_tied_weights_from_state_dict
 
         return remove_tied_weights_from_state_dict(state, model)

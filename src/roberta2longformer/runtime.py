@@ -76,10 +76,10 @@ def cpu_name() -> str:
 
 def environment() -> dict[str, Any]:
     """Versions of this tool, Python, torch and transformers, and the machine it ran on."""
-    import torch
+    import torch  # only when a report records the versions: not when the command line starts
     import transformers
 
-    from . import __version__
+    from . import __version__  # only when a report records the versions: not when the command line starts
 
     return {
         "roberta2longformer": __version__,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,8 +86,6 @@ def median(runs: list[dict], key: str) -> float:
 
 
 def remove(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -93,7 +93,7 @@ class DeviceMemory:
     """Peak memory of one case: the CUDA allocator's peak on a GPU, else growth of the process's peak RSS."""
 
     def __init__(self, device: str) -> None:
-        import torch
+        import torch  # torch and transformers: in the worker that measures, not when the command line starts
 
         self.device, self.torch = device, torch
 
@@ -103,8 +103,6 @@ class DeviceMemory:
             self.torch.cuda.reset_peak_memory_stats()
             self.baseline = self.torch.cuda.memory_allocated() / 2**20
             return
-        import gc
-
         gc.collect()
         reset_peak_rss()
         self.baseline = current_rss_mb()
@@ -117,7 +115,7 @@ class DeviceMemory:
 
 
 def time_once(fn: Callable[[], Any], device: str) -> float:
-    import torch
+    import torch  # torch and transformers: in the worker that measures, not when the command line starts
 
     if device == "cuda":
         torch.cuda.synchronize()

@@ -25,14 +25,16 @@ def has_fast_attention(arch: str) -> bool:
 
 def make_source_checkpoint(directory: Path, shape: str) -> Path:
     """A random RobertaForMaskedLM of ``shape`` with a byte-level BPE tokenizer (vocab.json + merges.txt)."""
-    import torch
+    import torch  # torch and transformers: in the worker that measures, not when the command line starts
     import transformers
     from safetensors.torch import save_file
     from tokenizers import Tokenizer
 
+    # torch and transformers: in the worker that measures, not when the command line starts
+    # torch and transformers: in the worker that measures, not when the command line starts
     from ..compat import saved_state
-    from ..core.convert import instantiate_without_init
-    from ..core.loading import resolve_source
+    from ..core.locations import resolve_source
+    from ..core.plan import instantiate_without_init
 
     directory.mkdir(parents=True, exist_ok=True)
     config = transformers.RobertaConfig(vocab_size=VOCAB_SIZE, max_position_embeddings=514, **SHAPES[shape])
@@ -54,10 +56,11 @@ def make_source_checkpoint(directory: Path, shape: str) -> Path:
 def build_model(arch: str, shape: str, length: int, *, masked_lm: bool = False, backend: str = "transformers"):
     """A random model of ``arch`` that reads ``length`` tokens: ours converted from a RoBERTa, or
     RoBERTa itself with extended positions and SDPA attention (the full-attention baseline)."""
-    import torch
+    import torch  # torch and transformers: in the worker that measures, not when the command line starts
     import transformers
 
-    from ..core.convert import convert
+    # torch and transformers: in the worker that measures, not when the command line starts
+    from ..pipeline import convert
 
     torch.manual_seed(0)
     config = transformers.RobertaConfig(
@@ -73,7 +76,7 @@ def build_model(arch: str, shape: str, length: int, *, masked_lm: bool = False, 
         return cls._from_config(config, attn_implementation="sdpa")
     model = convert(cls(config), to=arch, max_length=length).model  # each target's default options
     if backend == "fast":
-        from .. import fast
+        from .. import fast  # torch and transformers: in the worker that measures, not when the command line starts
 
         fast.enable(model)
     elif backend == "floor":
@@ -87,8 +90,9 @@ def floor_attention(model) -> None:
     only where the backend projects them rather than folding them, see
     :func:`~roberta2longformer.fast.attention.folds_global_projections`) but no attention product;
     the output is the values."""
-    import types
+    import types  # torch and transformers: in the worker that measures, not when the command line starts
 
+    # torch and transformers: in the worker that measures, not when the command line starts
     from ..fast import global_slots, masks, self_attention_modules, stop_window_padding
     from ..fast.attention import folds_global_projections
 
@@ -122,7 +126,7 @@ def floor_attention(model) -> None:
 
 def model_inputs(arch: str, batch: int, length: int, device: str):
     """Random ids starting with ``<s>``, no padding (and a global first token where the model has them)."""
-    import torch
+    import torch  # torch and transformers: in the worker that measures, not when the command line starts
 
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(5, VOCAB_SIZE, (batch, length), generator=generator)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..plots import pyplot
 from .models import SHAPES
 
 #: A column: its header, and how to show a row's value (a key and a format spec, or a function of the row).
@@ -98,10 +99,7 @@ def training_table(rows: list[dict]) -> list[str]:
 
 
 def plot_conversion(rows: list[dict], path: Path, max_length: int = 4096) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ok = [r for r in rows if "error" not in r and r.get("output_mb")]
     shapes = sorted({r["shape"] for r in ok}, key=list(SHAPES).index)
@@ -126,10 +124,7 @@ def plot_conversion(rows: list[dict], path: Path, max_length: int = 4096) -> Non
 
 
 def plot_startup(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ok = [r for r in rows if "seconds" in r]
     groups = [
@@ -165,10 +160,7 @@ def plot_startup(rows: list[dict], path: Path) -> None:
 
 
 def plot_inference(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ok = [r for r in rows if "seconds" in r]
     batches = sorted({r["batch"] for r in ok})
@@ -199,10 +191,7 @@ def plot_inference(rows: list[dict], path: Path, title: str) -> None:
 
 
 def plot_training(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ok = [r for r in rows if "error" not in r]
     labels = [f"{r['arch']}\n{_STEP[r['head']]}{', ckpt' if r['checkpointing'] else ''}" for r in ok]

@@ -39,7 +39,7 @@ def run_bench(
     training_cases: Sequence[str] = tuple(TRAINING_CASES),
 ) -> dict[str, Any]:
     """Run the chosen benchmarks and write ``results.md``, ``results.json`` and PNG plots to ``output``."""
-    import torch
+    import torch  # torch and transformers: in the worker that measures, not when the command line starts
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -75,18 +75,10 @@ def run_bench(
             plot_conversion(
                 results["conversion"]["rows"], output / "conversion.png", results["conversion"]["max_length"]
             )
-        if "inference" in parts:
-            log(f"Inference ({model_shape} shape, {device}, {dtype})")
-            rows = bench_inference(measured, model_shape, lengths, batches, repeats, device, dtype, log)
-            results["inference"] = {"shape": model_shape, "dtype": dtype, "rows": rows, "machine": machine}
-            plot_inference(rows, output / "inference.png", f"forward, eval mode, {model_shape} shape, {device} {dtype}")
         if "inference" in parts or "paired" in parts:
-            log(f"Fast attention against its floor, alternating ({model_shape} shape, {device}, {dtype})")
-            paired = bench_paired(measured, model_shape, lengths, batches, repeats, device, dtype, log)
-            section = results.get("inference", {})
-            if (section.get("shape"), section.get("dtype")) != (model_shape, dtype):  # another shape's rows
-                section = results["inference"] = {"shape": model_shape, "dtype": dtype, "rows": [], "machine": machine}
-            section["paired"], section["paired_machine"] = paired, machine
+            _inference(
+                results, parts, measured, model_shape, lengths, batches, repeats, device, dtype, machine, output, log
+            )
         if "training" in parts:
             log(f"Training step ({model_shape} shape, {training_length} tokens, {device})")
             rows = bench_training(measured, model_shape, training_length, 1, repeats, device, log, training_cases)
@@ -102,3 +94,18 @@ def run_bench(
     log(render_results({key: value for key, value in results.items() if key in (*parts, "machine")}).strip())
     log(f"Wrote {output / 'results.md'}, {results_path.name} and the plots")
     return results
+
+
+def _inference(results, parts, measured, shape, lengths, batches, repeats, device, dtype, machine, output, log) -> None:
+    """The inference section (with ``inference``), and the fast backend against its floor, alternating."""
+    if "inference" in parts:
+        log(f"Inference ({shape} shape, {device}, {dtype})")
+        rows = bench_inference(measured, shape, lengths, batches, repeats, device, dtype, log)
+        results["inference"] = {"shape": shape, "dtype": dtype, "rows": rows, "machine": machine}
+        plot_inference(rows, output / "inference.png", f"forward, eval mode, {shape} shape, {device} {dtype}")
+    log(f"Fast attention against its floor, alternating ({shape} shape, {device}, {dtype})")
+    paired = bench_paired(measured, shape, lengths, batches, repeats, device, dtype, log)
+    section = results.get("inference", {})
+    if (section.get("shape"), section.get("dtype")) != (shape, dtype):  # another shape's rows
+        section = results["inference"] = {"shape": shape, "dtype": dtype, "rows": [], "machine": machine}
+    section["paired"], section["paired_machine"] = paired, machine

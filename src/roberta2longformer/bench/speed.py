@@ -7,9 +7,6 @@ from collections.abc import Sequence
 from .measure import describe, run_worker, run_worker_lines
 from .models import ARCHITECTURES, FULL_ATTENTION, has_fast_attention
 
-#: Backends an architecture can run with: ``transformers``' own code, our fast one, and its floor.
-BACKENDS = ("transformers", "fast", "floor")
-
 
 def cases(archs: Sequence[str] = ARCHITECTURES, *, fast: bool = True) -> list[tuple[str, str]]:
     """(architecture, backend) pairs to measure: each as transformers runs it, plus the fast backend and

@@ -14,6 +14,7 @@ Side by side in one run, interleaved and rotated over ``repeats`` rounds, median
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -30,8 +31,6 @@ def _command_line() -> list[str]:
 
 
 def _time_process(command: list[str]) -> float:
-    import subprocess
-
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - started

@@ -38,8 +38,7 @@ class _Group(click.Group):
 )
 @click.version_option(__version__, "-V", "--version", prog_name="roberta2longformer", message="%(prog)s %(version)s")
 def app() -> None:
-    # The commands print the conversion's notes themselves; the library also logs them, for API users.
-    logging.getLogger("roberta2longformer.core.convert").setLevel(logging.ERROR)
+    pass
 
 
 for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, finetune, evaluate_embeddings, bench):

@@ -21,7 +21,7 @@ DEVICES = ("auto", "cpu", "cuda")
     "--output",
     "-o",
     type=click.Path(path_type=Path),
-    default=Path("docs/benchmarks"),
+    default=Path("out/benchmarks"),
     help="Directory for results.md, results.json and the PNG plots.",
 )
 @click.option(

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from ..errors import ToleranceError
-from ..targets import DEFAULT_TARGET, DTYPE_NAMES, POSITION_INIT, TRAINED_POSITIONS, Target, all_targets, target_names
+from ..core.vocabulary import DTYPE_NAMES
+from ..targets import DEFAULT_TARGET, POSITION_INIT, TRAINED_POSITIONS, Target, all_targets, target_names
 from .common import (
     Command,
     Option,
@@ -148,66 +148,30 @@ def convert(
 
     Example: roberta2longformer convert builtin:all-MiniLM-L6-v2 out/minilm-4096 --max-length 4096
     """
-    from ..core.streaming import NotStreamable, convert_checkpoint, is_streamable
-    from ..io.output import check_output_dir
+    from ..pipeline import convert_to_directory
 
     quiet_transformers()
+    ctx = click.get_current_context()
+    options = {name: value for name, value in target_options.items() if given(ctx, name)}  # the rest: defaults
+    if trained_positions is not None:
+        options["trained_positions"] = trained_positions
     with exit_codes():
-        from ..core.loading import resolve_source
-
-        check_output_dir(output, force=force, keep=[resolve_source(source)])
-        ctx = click.get_current_context()
-        options = {name: value for name, value in target_options.items() if given(ctx, name)}  # the rest: defaults
-        common = dict(to=to, max_length=max_length, dtype=dtype, seed=seed, position_init=position_init, **options)
-        if trained_positions is not None:
-            common["trained_positions"] = trained_positions
-        if not in_memory and is_streamable(source):
-            try:
-                written = convert_checkpoint(
-                    source,
-                    output,
-                    force=force,
-                    verify=verify,
-                    smoke=smoke,
-                    texts=read_texts(texts),
-                    max_shard_size=max_shard_size,
-                    fast_attention=fast_attention,
-                    on_report=print_report,
-                    **common,
-                )
-            except NotStreamable:
-                pass  # converted in memory, below
-            else:
-                for note in written.notes:
-                    click.secho(f"Note: {note}", fg="yellow", err=True)
-                checked = f"; verified in {written.verify_seconds:.1f} s" if written.report is not None else ""
-                click.echo(
-                    f"Converted {written.conversion.source_class} → {written.conversion.model_class} "
-                    f"({max_length} tokens) by streaming in {written.seconds:.1f} s{checked}"
-                )
-                click.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
-                return
-        from ..core.convert import convert as run_convert
-
-        conversion = run_convert(source, allow_pickle=allow_pickle, **common)
-        for note in conversion.notes:
-            click.secho(f"Note: {note}", fg="yellow", err=True)
-        click.echo(
-            f"Converted {conversion.source_class} → {conversion.model_class} "
-            f"({max_length} tokens) in {conversion.seconds:.1f} s"
-        )
-        _verify_and_save(
-            conversion,
-            output,
-            verify=verify,
-            smoke=smoke,
-            seed=seed,
-            force=force,
-            name=source,
-            texts=read_texts(texts),
-            max_shard_size=max_shard_size,
-            fast_attention=fast_attention,
-        )
+        written = convert_to_directory(
+            source, output, to=to, max_length=max_length, dtype=dtype, seed=seed, position_init=position_init,
+            allow_pickle=allow_pickle, in_memory=in_memory, force=force, verify=verify, smoke=smoke,
+            texts=read_texts(texts), max_shard_size=max_shard_size, fast_attention=fast_attention,
+            on_report=print_report, **options,
+        )  # fmt: skip
+    for note in written.notes:
+        click.secho(f"Note: {note}", fg="yellow", err=True)
+    conversion = written.conversion
+    how = "by streaming " if written.streamed else ""
+    checked = f"; verified in {written.verify_seconds:.1f} s" if written.report is not None else ""
+    click.echo(
+        f"Converted {conversion.source_class} → {conversion.model_class} ({max_length} tokens) "
+        f"{how}in {written.seconds:.1f} s{checked}"
+    )
+    click.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
 
 
 @click.command(cls=Command, short_help="Grow or shrink a long model's position table, and verify it.")
@@ -248,64 +212,18 @@ def resize(
 
     Example: roberta2longformer resize out/minilm-longformer-4096 out/minilm-longformer-8192 --max-length 8192
     """
-    from ..core.resize import resize as run_resize
-    from ..io.output import check_output_dir
+    from ..pipeline import resize_to_directory
 
     quiet_transformers()
     with exit_codes():
-        check_output_dir(output, force=force, keep=[model])
-        resized = run_resize(model, max_length=max_length, position_init=position_init, seed=seed)
-        click.echo(
-            f"Resized {type(resized.model).__name__} from {resized.options['resized_from']} to {max_length} tokens "
-            f"in {resized.seconds:.1f} s"
-        )
-        _verify_and_save(
-            resized,
-            output,
-            verify=verify,
-            smoke=smoke,
-            seed=seed,
-            force=force,
-            name=model,
-            fast_attention=fast_attention,
-        )
-
-
-def _verify_and_save(
-    conversion: Any,
-    output: Path,
-    *,
-    verify: bool,
-    smoke: bool,
-    seed: int,
-    force: bool,
-    name: str,
-    texts: list[str] | None = None,
-    max_shard_size: str = "5GB",
-    fast_attention: bool = True,
-) -> None:
-    """Verify before writing anything (exit 1, nothing written, when the result differs), then save."""
-    from ..io.output import save_conversion
-    from ..verification import verify as run_verify
-
-    report = None
-    if verify:
-        report = run_verify(
-            conversion.source_model,
-            conversion.model,
-            conversion.source_tokenizer,
-            smoke=smoke,
-            seed=seed,
-            raise_on_failure=False,
-            source_name=name,
-            texts=texts,
-            options=conversion.options,
-            fast_attention=fast_attention,
-        )
-        print_report(report)
-        if not report.passed:
-            raise ToleranceError(report.failures())
-    save_conversion(conversion, report, output, force=force, max_shard_size=max_shard_size)
+        written = resize_to_directory(
+            model, output, max_length=max_length, position_init=position_init, seed=seed, force=force,
+            verify=verify, smoke=smoke, fast_attention=fast_attention, on_report=print_report,
+        )  # fmt: skip
+    click.echo(
+        f"Resized {written.conversion.model_class} from {written.conversion.options['resized_from']} to {max_length} "
+        f"tokens in {written.seconds:.1f} s"
+    )
     click.echo(f"Wrote {output} (model, tokenizer, verification.json, README.md)")
 
 
@@ -335,19 +253,11 @@ def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionar
 
     Example: roberta2longformer import-fairseq gottbert/model.pt out/gottbert --allow-pickle
     """
-    from ..io.card import import_card
-    from ..io.fairseq import load_fairseq_roberta
-    from ..io.output import atomic_output_dir, check_output_dir
+    from ..pipeline import import_fairseq as run_import
 
     quiet_transformers()
     with exit_codes():
-        keep = [checkpoint, *([dictionary] if dictionary else [])]
-        check_output_dir(output, force=force, keep=keep)  # before reading a large checkpoint
-        model, tokenizer = load_fairseq_roberta(checkpoint, allow_pickle=allow_pickle, dictionary=dictionary)
-        with atomic_output_dir(output, force=force, keep=keep) as staging:
-            model.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-            (staging / "README.md").write_text(import_card(model, str(checkpoint)), encoding="utf-8")
+        model = run_import(checkpoint, output, allow_pickle=allow_pickle, dictionary=dictionary, force=force)
     click.echo(
         f"Wrote {output}: RobertaForMaskedLM ({model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}, "
         f"{model.config.vocab_size} tokens, {model.config.max_position_embeddings - 2} positions), its tokenizer and a model card"
@@ -381,49 +291,17 @@ def verify(
 
     Exits 0 when every check passes, 1 when one fails, 2 on bad input.
     """
-    from ..core.loading import load_model, load_tokenizer
-    from ..io.fairseq import is_fairseq_checkpoint, load_fairseq_roberta
-    from ..io.output import recorded_options
-    from ..verification import verify as run_verify
+    from ..pipeline import verify_saved
 
     quiet_transformers()
     with exit_codes():
         check_writable(json_path)
-        if is_fairseq_checkpoint(source):
-            source_model, tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
-        else:
-            source_model, tokenizer = load_model(source, allow_pickle=allow_pickle), load_tokenizer(source)
-        converted_model = load_model(converted)
-        inputs = read_texts(texts)
-        report = run_verify(
-            source_model,
-            converted_model,
-            tokenizer,
-            smoke=smoke,
-            seed=seed,
-            raise_on_failure=False,
-            source_name=source,
-            texts=inputs,
-            options=recorded_options(converted),
+        report = verify_saved(
+            source, converted, smoke=smoke, seed=seed, allow_pickle=allow_pickle, texts=read_texts(texts),
             fast_attention=fast_attention,
-        )
-        _add_sentence_embedding_checks(report, source, converted, inputs, fast_attention)
+        )  # fmt: skip
         print_report(report)
         if json_path is not None:
             json_path.write_text(report.to_json() + "\n", encoding="utf-8")
-        if not report.passed:
-            raise ToleranceError(report.failures(), maybe_trained=True)
+        report.require_passed(maybe_trained=True)
     click.echo(f"Verified: max |diff| {report.max_abs_diff:.2e} on inputs up to {report.exact_length} tokens.")
-
-
-def _add_sentence_embedding_checks(report, source: str, converted: str, texts, fast_attention: bool) -> None:
-    """Both sentence-transformers models: their sentence embeddings (after pooling and normalisation) too."""
-    from ..core.loading import resolve_source
-    from ..io.sentence_transformers import is_sentence_transformer
-
-    source_dir = resolve_source(source)
-    if not (is_sentence_transformer(source_dir) and is_sentence_transformer(converted)):
-        return
-    from ..verification.sentence_embeddings import add_sentence_embedding_checks
-
-    add_sentence_embedding_checks(report, source_dir, converted, texts, fast_attention=fast_attention)

@@ -75,16 +75,15 @@ def evaluate_embeddings(
     Example: roberta2longformer evaluate-embeddings builtin:all-MiniLM-L6-v2 out/minilm-4096 --data novels/ --chunks mean --chunks max
     """
     from ..train import retrieval
+    from ..train.documents import read_documents
+    from ..train.queries import generated_queries, given_queries
 
     quiet_transformers()
     with exit_codes():
         check_writable(json_path), check_writable(plot_path)
-        ids, texts = retrieval.read_documents(data, text_field, id_field)
-        asked = (
-            retrieval.given_queries(queries, ids)
-            if queries
-            else retrieval.generated_queries(texts, passage_words, seed)
-        )
+        documents = read_documents(data, text_field=text_field, id_field=id_field)
+        ids, texts = list(documents["id"]), list(documents["text"])
+        asked = given_queries(queries, ids) if queries else generated_queries(texts, passage_words, seed)
         results = retrieval.evaluate_retrieval(
             models, ids, texts, asked, chunks=chunks, window_tokens=window_tokens,
             fast_attention=fast_attention, batch_size=batch_size,

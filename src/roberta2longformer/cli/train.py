@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConversionError
+from ..train.options import PretrainOptions
 from .common import (
     Command,
     Option,
@@ -15,13 +16,14 @@ from .common import (
     exit_codes,
     fast_attention_option,
     json_option,
-    precision_option,
     quiet_transformers,
     seed_option,
     text_field_option,
 )
+from .settings import settings_from, settings_options
 
 
+@settings_options(PretrainOptions, group="Training")
 @click.command(cls=Command, short_help="Continue masked-LM pretraining on long documents.")
 @click.argument(
     "model",
@@ -38,7 +40,7 @@ from .common import (
 @click.option(
     "--data",
     multiple=True,
-    help="Text files, JSON Lines files or directories of them (repeat), or a datasets name when online.",
+    help="Text, Markdown, JSON Lines, JSON or CSV files or directories of them (repeat), or a datasets name when online.",
 )
 @click.option(
     "--from-config",
@@ -55,136 +57,33 @@ from .common import (
 @click.option(
     "--sinusoidal-positions", is_flag=True, help="With --from-config: start the position rows as scaled sinusoids."
 )
-@click.option("--max-steps", type=click.IntRange(min=1), default=1000, help="Optimizer steps.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Blocks per device per step.")
-@click.option(
-    "--gradient-accumulation-steps",
-    type=click.IntRange(min=1),
-    default=1,
-    help="Steps to accumulate before each update.",
-)
-@click.option("--learning-rate", type=click.FloatRange(min=0), default=3e-5, help="Peak learning rate.")
-@click.option(
-    "--schedule",
-    default="constant_with_warmup",
-    help="transformers lr schedule: constant_with_warmup, linear, cosine, ...",
-)
-@click.option(
-    "--warmup-ratio", type=click.FloatRange(0, 1), default=0.05, help="Fraction of the steps spent warming up."
-)
-@click.option(
-    "--max-length",
-    type=click.IntRange(min=3),
-    default=None,
-    cls=Option,
-    default_text="the model's length",
-    help="Block length.",
-)
-@click.option(
-    "--held-out",
-    type=click.FloatRange(0, 1, max_open=True),
-    default=0.05,
-    help="Fraction of the documents held out for evaluation.",
-)
-@click.option("--eval-steps", type=click.IntRange(min=1), default=100, help="Evaluate every N steps.")
-@click.option(
-    "--save-steps",
-    type=click.IntRange(min=1),
-    default=100,
-    help="Checkpoint every N steps (a killed run resumes from the last).",
-)
-@click.option("--logging-steps", type=click.IntRange(min=1), default=10, help="Log (metrics.csv) every N steps.")
-@click.option("--gradient-checkpointing", is_flag=True, help="Recompute activations to save memory.")
-@precision_option
-@click.option(
-    "--global-cls",
-    is_flag=True,
-    help="Longformer: global attention on each block's first token (trains the global projections).",
-)
-@click.option(
-    "--only-positions-beyond",
-    type=int,
-    default=None,
-    help="Train only the position rows past this many tokens (the paper's ablation).",
-)
-@text_field_option
 @click.option("--tensorboard", is_flag=True, help="Also log to TensorBoard (needs tensorboard installed).")
-@click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
-@seed_option("Seed for the split, the masks and the data order.")
 @allow_pickle_option("Allow loading pickle weights (.bin), which can run code: only for checkpoints you trust.")
 @fast_attention_option
-def pretrain(
-    model: str | None,
-    output: Path,
-    data: tuple[str, ...],
-    from_config: Path | None,
-    tokenizer: Path | None,
-    sinusoidal_positions: bool,
-    max_steps: int,
-    batch_size: int,
-    gradient_accumulation_steps: int,
-    learning_rate: float,
-    schedule: str,
-    warmup_ratio: float,
-    max_length: int | None,
-    held_out: float,
-    eval_steps: int,
-    save_steps: int,
-    logging_steps: int,
-    gradient_checkpointing: bool,
-    precision: str,
-    global_cls: bool,
-    only_positions_beyond: int | None,
-    text_field: str,
-    tensorboard: bool,
-    resume: bool,
-    seed: int,
-    allow_pickle: bool,
-    fast_attention: bool,
-) -> None:
+def pretrain(model: str | None, output: Path, data: tuple[str, ...], **given) -> None:
     """Continue masked-LM pretraining of MODEL on long documents (the Trainer; multi-GPU via torchrun/accelerate).
 
     Example: roberta2longformer pretrain out/model-long --data novels/ --max-steps 2000 -o out/model-long-pt
     """
     from ..fast import enable_if
-    from ..train.pretraining import PretrainOptions, load_for_pretraining
+    from ..train.pretraining import load_for_pretraining
     from ..train.pretraining import pretrain as run_pretrain
 
     quiet_transformers()
     with exit_codes():
-        if (model is None) == (from_config is None):
+        if (model is None) == (given["from_config"] is None):
             raise ConversionError("Give either MODEL or --from-config (not both, not neither).")
-        options = PretrainOptions(
-            max_steps=max_steps,
-            batch_size=batch_size,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            learning_rate=learning_rate,
-            schedule=schedule,
-            warmup_ratio=warmup_ratio,
-            held_out=held_out,
-            eval_steps=eval_steps,
-            save_steps=save_steps,
-            logging_steps=logging_steps,
-            gradient_checkpointing=gradient_checkpointing,
-            precision=precision,
-            seed=seed,
-            max_length=max_length,
-            text_field=text_field,
-            global_cls=global_cls,
-            only_positions_beyond=only_positions_beyond,
-            resume=resume,
-            report_to=["tensorboard"] if tensorboard else [],
-        )
-        _check_schedule(schedule)
+        if not data:
+            raise ConversionError(
+                "No documents to train on; give them with --data (files, directories or a datasets name)."
+            )
+        options = settings_from(PretrainOptions, given, report_to=["tensorboard"] if given["tensorboard"] else [])
+        _check_schedule(options.schedule)
         model_obj, tokenizer_obj = load_for_pretraining(
-            model,
-            from_config,
-            tokenizer,
-            sinusoidal_positions=sinusoidal_positions,
-            seed=seed,
-            allow_pickle=allow_pickle,
-        )
-        enable_if(model_obj, fast_attention)
+            model, given["from_config"], given["tokenizer"], sinusoidal_positions=given["sinusoidal_positions"],
+            seed=options.seed, allow_pickle=given["allow_pickle"],
+        )  # fmt: skip
+        enable_if(model_obj, given["fast_attention"])
         summary = run_pretrain(model_obj, tokenizer_obj, list(data), output, options, source_name=model or "")
     for line in summary_lines(summary):
         click.echo(line)
@@ -270,7 +169,7 @@ def evaluate(
     import json
 
     from ..fast import enable_if
-    from ..train.data import load_documents
+    from ..train.documents import read_documents
     from ..train.evaluation import evaluate as run_evaluate
     from ..train.evaluation import format_table
     from ..train.pretraining import load_for_pretraining
@@ -278,7 +177,7 @@ def evaluate(
     quiet_transformers()
     with exit_codes():
         check_writable(json_path)  # before the work, not after it
-        texts = list(load_documents(list(data), text_field=text_field)["text"])[: max_documents or None]
+        texts = list(read_documents(list(data), text_field=text_field)["text"])[: max_documents or None]
         results = []
         for name in models:
             model, tokenizer = load_for_pretraining(name, None, None, allow_pickle=allow_pickle)

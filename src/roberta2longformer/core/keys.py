@@ -49,6 +49,17 @@ def rename(pattern: str, *targets: str) -> Rename:
     return Rename(pattern, tuple(targets))
 
 
+def module_renames(names: Mapping[str, str], *, reverse: bool = False) -> tuple[Rename, ...]:
+    """Rules that move whole modules (``old`` and ``old.*``) to new names, or back with ``reverse``."""
+    pairs = [(new, old) if reverse else (old, new) for old, new in names.items()]
+    return tuple(rename(rf"{re.escape(old)}(?P<rest>(?:\.\w+)?)", rf"{new}\g<rest>") for old, new in pairs)
+
+
+def kept(*modules: str) -> tuple[Rename, ...]:
+    """Rules that keep the keys of whole modules under the names they have (``classifier.…`` stays)."""
+    return tuple(rename(rf"(?P<k>{re.escape(module)}\..+)", r"\g<k>") for module in modules)
+
+
 def rename_keys(
     state: Mapping[str, torch.Tensor],
     rules: Iterable[Rename],
@@ -92,7 +103,7 @@ def load_checked(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     ``load_state_dict(strict=True)`` already refuses missing and unexpected keys; this adds a
     message that names the keys and checks shapes first, so nothing is copied halfway.
     """
-    import torch
+    import torch  # not at import: the command line reads the targets before it needs torch
 
     expected = model.state_dict()
     tied = _tied_aliases(model)

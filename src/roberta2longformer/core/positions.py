@@ -67,7 +67,7 @@ def extend_learned_rows(
     Longformer paper's "random" ablation: *every* row drawn fresh, the source's too, so the model
     no longer reproduces its source (``verify`` fails by design); it exists to measure that.
     """
-    import torch
+    import torch  # not at import: the command line reads the targets before it needs torch
 
     _check_request(init, length)
     rows = torch.empty(length, learned.shape[1], dtype=learned.dtype)
@@ -92,7 +92,7 @@ def _fill_rows(
 ) -> None:
     """Write :func:`extend_learned_rows`' result into ``rows`` (preallocated: the tables are large,
     and building them by concatenation costs a fresh allocation, and its page faults, per step)."""
-    import torch
+    import torch  # not at import: the command line reads the targets before it needs torch
 
     length, source_length = rows.shape[0], learned.shape[0]
     if init == "random-all":
@@ -119,7 +119,7 @@ def _fill_rows(
 
 def _stretch(rows: torch.Tensor, count: int) -> torch.Tensor:
     """Sample ``count`` rows evenly across ``rows`` by linear interpolation (endpoints included)."""
-    import torch
+    import torch  # not at import: the command line reads the targets before it needs torch
 
     source = rows.float()
     if source.shape[0] == 1 or count == 1:
@@ -154,7 +154,7 @@ def rebuild_position_table(
             f"The source position table has {table.shape[0]} rows, none of them learned; "
             "the checkpoint or its max_position_embeddings is wrong."
         )
-    import torch
+    import torch  # not at import: the command line reads the targets before it needs torch
 
     _check_request(init, max_length)
     rebuilt = torch.empty(target_offset + max_length, table.shape[1], dtype=table.dtype)

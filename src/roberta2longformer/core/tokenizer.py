@@ -5,7 +5,13 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import (
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+    RobertaTokenizerFast,
+)
 
 from ..errors import ConversionError
 
@@ -23,8 +29,6 @@ ROBERTA_SPECIAL_TOKENS = {
 
 def roberta_tokenizer(tokenizer_object: Any, model_max_length: int) -> PreTrainedTokenizerFast:
     """A ``RobertaTokenizerFast`` over a ``tokenizers.Tokenizer`` with RoBERTa's special tokens."""
-    from transformers import RobertaTokenizerFast
-
     return RobertaTokenizerFast(
         tokenizer_object=tokenizer_object, model_max_length=model_max_length, **ROBERTA_SPECIAL_TOKENS
     )

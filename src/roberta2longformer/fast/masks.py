@@ -24,7 +24,7 @@ import torch
 _INSTALLED = "_roberta2longformer_broadcast_mask"
 
 
-def _padding_row(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def padding_row(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(batch, 1, 1, L): 0 where a token is attended, the dtype's minimum where it is padding."""
     keep = attention_mask.to(torch.bool)[:, None, None, :]
     return torch.zeros(keep.shape, dtype=dtype, device=attention_mask.device).masked_fill(~keep, torch.finfo(dtype).min)
@@ -37,7 +37,7 @@ def _broadcast_bidirectional_mask(original):
         if not plain or config._attn_implementation != "eager" or attention_mask is None or attention_mask.dim() != 2:
             return original(config, inputs_embeds, attention_mask, *args, **kwargs)
         batch, length = attention_mask.shape
-        row = _padding_row(attention_mask.to(inputs_embeds.device), inputs_embeds.dtype)
+        row = padding_row(attention_mask.to(inputs_embeds.device), inputs_embeds.dtype)
         return row.expand(batch, 1, inputs_embeds.shape[1], length)
 
     setattr(create_bidirectional_mask, _INSTALLED, True)

@@ -32,6 +32,7 @@ from huggingface_hub import split_state_dict_into_shards_factory
 from huggingface_hub.constants import SAFETENSORS_INDEX_FILE as SAFE_INDEX_NAME
 from huggingface_hub.constants import SAFETENSORS_WEIGHTS_FILE_PATTERN
 from safetensors import safe_open
+from tqdm.auto import tqdm
 
 from ..errors import ConversionError
 from ..runtime import libc_function
@@ -286,8 +287,6 @@ class CheckpointWriter:
     """
 
     def __init__(self, layouts: Sequence[_FileLayout], *, progress: bool = True, workers: int = 2) -> None:
-        from tqdm.auto import tqdm
-
         self.files = [layout.path for layout in layouts]
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -365,11 +364,6 @@ class CheckpointWriter:
             self.cancel()
 
 
-def write_safetensors(path: Path, planned: Sequence[Planned]) -> None:
-    """Write ``planned`` to one safetensors file (see :class:`CheckpointWriter`)."""
-    CheckpointWriter([_layout(path, planned)], progress=False).wait()
-
-
 def _reserve(fd: int, size: int) -> None:
     """Ask the filesystem for the whole file's blocks up front (``fallocate``), best effort.
 
@@ -377,12 +371,12 @@ def _reserve(fd: int, size: int) -> None:
     sizes. glibc's ``posix_fallocate`` is not used: where the filesystem cannot reserve blocks, it
     writes them itself, which would double the I/O.
     """
-    fallocate = _libc_fallocate()
+    fallocate = libc_fallocate()
     if fallocate is not None and size > 0:
         fallocate(fd, 0, 0, size)  # a failure (unsupported filesystem) only costs the speed-up
 
 
-def _libc_fallocate() -> Callable[[int, int, int, int], int] | None:
+def libc_fallocate() -> Callable[[int, int, int, int], int] | None:
     return libc_function("fallocate64", (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64))
 
 
@@ -432,10 +426,3 @@ def start_checkpoint(
         _layout(directory / name, [by_key[key] for key in keys]) for name, keys in split.filename_to_tensors.items()
     ]
     return CheckpointWriter(layouts, progress=progress)
-
-
-def write_checkpoint(
-    directory: Path, planned: Sequence[Planned], *, max_shard_size: int | str = "5GB", progress: bool = True
-) -> list[Path]:
-    """Write ``planned`` as ``model.safetensors``, or as shards plus ``model.safetensors.index.json``."""
-    return start_checkpoint(directory, planned, max_shard_size=max_shard_size, progress=progress).wait()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import logging
 import os
 import shutil
@@ -29,7 +30,7 @@ from ..runtime import libc_function
 
 logger = logging.getLogger(__name__)
 
-_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 _AT_FDCWD = -100
 
 
@@ -131,7 +132,7 @@ def _unwritable(path: Path, error: OSError) -> str:
 
 def _move_into_place(staging: Path, path: Path, *, force: bool) -> None:
     if force and path.exists():
-        if _renameat2(staging, path, _RENAME_EXCHANGE):
+        if renameat2(staging, path, RENAME_EXCHANGE):
             shutil.rmtree(staging, ignore_errors=True)  # now the old output
             return
         retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
@@ -140,7 +141,7 @@ def _move_into_place(staging: Path, path: Path, *, force: bool) -> None:
         shutil.rmtree(retired, ignore_errors=True)
         return
     try:
-        if _renameat2(staging, path, _RENAME_NOREPLACE):
+        if renameat2(staging, path, RENAME_NOREPLACE):
             return
     except FileExistsError:
         raise _appeared(path) from None
@@ -156,9 +157,9 @@ def _appeared(path: Path) -> ConversionError:
     )
 
 
-def _renameat2(source: Path, target: Path, flags: int) -> bool:
+def renameat2(source: Path, target: Path, flags: int) -> bool:
     """``renameat2(source, target, flags)``; ``False`` where the platform or filesystem has none."""
-    function = _libc_renameat2()
+    function = libc_renameat2()
     if function is None:
         return False
     if function(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flags) == 0:
@@ -166,12 +167,12 @@ def _renameat2(source: Path, target: Path, flags: int) -> bool:
     code = ctypes.get_errno()
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
         return False
-    if code == errno.EEXIST or (code == errno.ENOTEMPTY and flags == _RENAME_NOREPLACE):
+    if code == errno.EEXIST or (code == errno.ENOTEMPTY and flags == RENAME_NOREPLACE):
         raise FileExistsError(code, os.strerror(code), str(target))
     raise OSError(code, os.strerror(code), str(target))
 
 
-def _libc_renameat2():
+def libc_renameat2():
     return libc_function("renameat2", (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint))
 
 
@@ -199,62 +200,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def save_conversion(
-    conversion, report, path: str | Path, *, force: bool = False, max_shard_size: int | str = "5GB"
-) -> Path:
-    """Write model (safetensors, sharded over ``max_shard_size``), tokenizer, ``verification.json`` and
-    ``README.md`` atomically."""
-    keep = [conversion.source_name] if conversion.source_name else []
-    with atomic_output_dir(path, force=force, keep=keep) as staging:
-        require_free_space(staging, model_bytes(conversion.model))
-        conversion.model.save_pretrained(staging, max_shard_size=max_shard_size)
-        if conversion.tokenizer is not None:
-            conversion.tokenizer.save_pretrained(staging)
-        check_sentence_transformer(conversion, report, staging)
-        if report is not None and not report.passed:
-            from ..errors import ToleranceError
-
-            raise ToleranceError(report.failures())
-        write_report_and_card(conversion, report, staging)
-    return Path(path)
-
-
-def model_bytes(model) -> int:
-    """What a model's weights take on disk (shared tensors counted once)."""
-    seen = {(t.data_ptr(), t.numel()): t.numel() * t.element_size() for t in model.state_dict().values()}
-    return sum(seen.values())
-
-
-def sentence_transformer_source(conversion) -> Path | None:
-    """The source's directory when it is a sentence-transformers one (``modules.json``), else ``None``."""
-    from ..core.loading import resolve_source
-    from .sentence_transformers import is_sentence_transformer
-
-    if not conversion.source_name:
-        return None
-    try:
-        location = Path(resolve_source(conversion.source_name))
-    except ConversionError:
-        return None
-    return location if location.is_dir() and is_sentence_transformer(location) else None
-
-
-def check_sentence_transformer(conversion, report, staging: Path, *, texts=None, fast_attention: bool = True) -> None:
-    """Carry a sentence-transformers source's modules into ``staging``; with a report, add the check that
-    ``SentenceTransformer(staging)`` gives the source's sentence embeddings (the caller acts on a failure)."""
-    source = sentence_transformer_source(conversion)
-    if source is None:
-        return
-    from .sentence_transformers import carry_modules
-
-    carry_modules(source, staging, conversion.max_length)
-    if report is None:
-        return
-    from ..verification.sentence_embeddings import add_sentence_embedding_checks
-
-    add_sentence_embedding_checks(report, source, staging, texts, fast_attention=fast_attention)
-
-
 def recorded_options(directory: str | Path) -> dict | None:
     """The options a saved conversion was made with, from its ``verification.json`` (``None``: unknown);
     for a model trained since with only the position rows beyond N (``training.json``), with
@@ -270,24 +215,8 @@ def recorded_options(directory: str | Path) -> dict | None:
 
 def _json_object(path: Path) -> dict[str, Any]:
     """A JSON file's object, or ``{}`` when it is missing, unreadable or not an object."""
-    import json
-
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def write_report_and_card(conversion, report, directory: Path) -> None:
-    """``verification.json`` (when verified) and the ``README.md`` model card."""
-    from .card import render_card
-
-    if report is not None:
-        (directory / "verification.json").write_text(report.to_json() + "\n", encoding="utf-8")
-    card = render_card(conversion, report)
-    if (directory / "modules.json").is_file():
-        from .card import sentence_transformers_section
-
-        card += sentence_transformers_section(directory, conversion.max_length)
-    (directory / "README.md").write_text(card, encoding="utf-8")

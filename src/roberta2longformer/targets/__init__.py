@@ -7,18 +7,13 @@ command line (``--to`` and the target's options) pick it up from the registry.
 
 from __future__ import annotations
 
-from .base import (
-    DTYPE_NAMES,
-    POSITION_INIT,
-    TRAINED_POSITIONS,
-    Approximation,
-    NewWeights,
-    Option,
-    Target,
+from .base import POSITION_INIT, TRAINED_POSITIONS, Approximation, NewWeights, Option, Target, no_equivalent_heads
+from .registry import (
     all_targets,
     get_target,
-    no_equivalent_head,
-    no_equivalent_heads,
+    input_length,
+    position_table,
+    readable_length,
     register,
     target_for_config,
     target_names,
@@ -35,7 +30,6 @@ DEFAULT_TARGET = "longformer"
 
 __all__ = [
     "DEFAULT_TARGET",
-    "DTYPE_NAMES",
     "POSITION_INIT",
     "TRAINED_POSITIONS",
     "Approximation",
@@ -44,8 +38,10 @@ __all__ = [
     "Target",
     "all_targets",
     "get_target",
-    "no_equivalent_head",
+    "input_length",
     "no_equivalent_heads",
+    "position_table",
+    "readable_length",
     "register",
     "target_for_config",
     "target_names",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..core.positions import POSITION_INITS, check_position_init
-from ..core.sources import POSITION_KEY
+from ..core.vocabulary import POSITION_KEY
 from ..errors import ConversionError
 
 if TYPE_CHECKING:
@@ -96,10 +96,6 @@ TRAINED_POSITIONS = Option(
 )
 
 
-#: The dtypes a conversion can cast to (``torch`` names).
-DTYPE_NAMES: tuple[str, ...] = ("float32", "float16", "bfloat16")
-
-
 def no_equivalent_head(reason: str, head: str) -> str:
     """The refusal for a source head that a target's head class cannot reproduce."""
     return (
@@ -114,7 +110,7 @@ def no_equivalent_heads(**reasons: str) -> dict[str, str]:
 
 
 def _transformers_class(name: str) -> type:
-    import transformers
+    import transformers  # not at import: the command line reads the targets before it needs torch
 
     return getattr(transformers, name)
 
@@ -294,7 +290,7 @@ class Target:
         is the same per-token product at every position (the exact checks compare it), and over all of
         a long input it costs a third of the forward (measured on roberta-base at 4096 tokens).
         """
-        import torch
+        import torch  # not at import: the command line reads the targets before it needs torch
 
         with lm_head_on(model, slice(-SMOKE_LM_POSITIONS, None)) as sliced:
             outputs = model(
@@ -307,6 +303,30 @@ class Target:
     def lm_head_activation(self, config: PretrainedConfig) -> str:
         """The activation inside this target's masked-LM head."""
         return "gelu"
+
+    def position_parameter_name(self, model: PreTrainedModel) -> str:
+        """The state-dict key of ``model``'s learned position table."""
+        return under_backbone(model, self.position_key)
+
+    # ------------------------------------------------------------------------------ training
+
+    def input_multiple(self, config: PretrainedConfig) -> int | None:
+        """What transformers pads every input of this target to a multiple of (``None``: nothing); padding
+        in the collator instead keeps batches the same size in every layer."""
+        return None
+
+    def after_masked_lm_training(self, model: PreTrainedModel, *, global_tokens: bool) -> int:
+        """Mend what masked-LM training left behind (``global_tokens``: it put global attention on a token of
+        each block); returns how many modules were mended."""
+        return 0
+
+
+def under_backbone(model: PreTrainedModel, key: str) -> str:
+    """``key`` (relative to the backbone) as a state-dict key of ``model``: under its backbone's prefix
+    (``longformer.``, ``roberta.``…) in head models, bare in base models."""
+    prefix = model.base_model_prefix
+    has_backbone = bool(prefix) and getattr(model, prefix, None) is not None and model.base_model is not model
+    return f"{prefix}.{key}" if has_backbone else key
 
 
 #: How many (final) positions the smoke run's vocabulary projection computes.
@@ -326,40 +346,3 @@ def lm_head_on(model: PreTrainedModel, positions: slice) -> Iterator[bool]:
         yield True
     finally:
         handle.remove()
-
-
-_TARGETS: dict[str, Target] = {}
-
-
-def register(cls: type[Target]) -> type[Target]:
-    """Class decorator: add one instance of ``cls`` to the registry under ``cls.name``."""
-    _TARGETS[cls.name] = cls()
-    return cls
-
-
-def all_targets() -> tuple[Target, ...]:
-    return tuple(_TARGETS.values())
-
-
-def target_names() -> tuple[str, ...]:
-    return tuple(_TARGETS)
-
-
-def get_target(name: str) -> Target:
-    try:
-        return _TARGETS[name]
-    except KeyError:
-        raise ConversionError(f"Unknown target {name!r}; supported targets are {', '.join(_TARGETS)}.") from None
-
-
-def target_for_config(config: PretrainedConfig) -> Target:
-    """The target whose config class wrote ``config`` (verification and resize take saved models)."""
-    for target in _TARGETS.values():
-        if config.model_type == target.model_type:
-            return target
-    raise ConversionError(f"A {config.model_type!r} model is not one of our targets ({', '.join(_TARGETS)}).")
-
-
-def target_or_none(config: PretrainedConfig) -> Target | None:
-    """The target of a saved model, or ``None`` for a source (a short encoder)."""
-    return next((t for t in _TARGETS.values() if config.model_type == t.model_type), None)

@@ -23,15 +23,19 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..core.keys import Rename, rename
-from ..core.sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
+from ..core.keys import Rename, kept, module_renames, rename
+from ..core.vocabulary import BERT_STYLE_LM_HEAD, lm_head_activation
 from ..errors import ConversionError, require_positive_int
-from .base import Approximation, NewWeights, Option, Target, no_equivalent_heads, register
+from .base import Approximation, NewWeights, Option, Target, no_equivalent_heads
+from .registry import register
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel
 
     from .base import Config, Generator, Options, State
+
+BLOCK_SIZE = Option("block_size", int, 64, "Tokens per attention block (--max-length must be a multiple).")
+NUM_RANDOM_BLOCKS = Option("num_random_blocks", int, 3, "Random blocks each block attends to.")
 
 
 def full_attention_limit(config: PretrainedConfig) -> int:
@@ -43,6 +47,7 @@ def full_attention_limit(config: PretrainedConfig) -> int:
 def quietly_full(model: PreTrainedModel) -> Iterator[None]:
     """BigBird in its own full-attention regime on a short input, without its warning that it is
     changing attention type (once per forward: verification runs several on purpose), then back."""
+    # not at import: the command line reads the targets before it needs torch
     from transformers.utils import logging as hf_logging
 
     bigbird_logger = hf_logging.get_logger("transformers.models.big_bird.modeling_big_bird")
@@ -81,10 +86,7 @@ class BigBird(Target):
         "multiple_choice": "BigBirdForMultipleChoice",
     }
     base_prefix = "bert"
-    options = (
-        Option("block_size", int, 64, "Tokens per attention block (--max-length must be a multiple)."),
-        Option("num_random_blocks", int, 3, "Random blocks each block attends to."),
-    )
+    options = (BLOCK_SIZE, NUM_RANDOM_BLOCKS)
     approximates_attention = True
     exact_where = "those on which BigBird uses full attention"
     notice = (
@@ -102,7 +104,7 @@ class BigBird(Target):
             rename(r"base\.pooler\.dense\.(?P<t>\w+)", rf"{prefix}pooler.\g<t>"),
             rename(r"base\.(?P<rest>.+)", rf"{prefix}\g<rest>"),
             *module_renames(BERT_STYLE_LM_HEAD),
-            rename(r"(?P<k>classifier\.\w+)", r"\g<k>"),
+            *kept("classifier"),
         )
 
     def validate(self, max_length: int, options: Mapping[str, Any]) -> None:
@@ -143,7 +145,7 @@ class BigBird(Target):
         so the fresh one changes no output of the converted model; it is drawn like ``transformers``
         draws it (normal, ``initializer_range``; zero bias), seeded.
         """
-        import torch
+        import torch  # not at import: the command line reads the targets before it needs torch
 
         if not prefix or f"{prefix}pooler.weight" in state:
             return NewWeights({})  # base models are built without a pooler when the source has none

@@ -28,11 +28,26 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..core.families import family_for
 from ..core.keys import Rename, rename
-from ..core.sources import BART_STYLE_FIELDS, DECODER_POSITION_KEY, POSITION_KEY, SEQ2SEQ_PREFIX, readable_length
+from ..core.vocabulary import (
+    BART_STYLE_FIELDS,
+    DECODER_POSITION_KEY,
+    POSITION_KEY,
+    SEQ2SEQ_PREFIX,
+    TOKEN_TYPE_KEY,
+)
 from ..errors import ConversionError, require_positive_int
-from .base import NewWeights, Option, Target, register
-from .longformer import ATTENTION_WINDOW, attention_windows, global_first_token, one_window, per_layer_windows
+from .base import NewWeights, Option, Target
+from .longformer import (
+    ATTENTION_WINDOW,
+    attention_windows,
+    global_first_token,
+    one_window,
+    per_layer_windows,
+    window_multiple,
+)
+from .registry import register
 
 if TYPE_CHECKING:
     import torch
@@ -40,9 +55,16 @@ if TYPE_CHECKING:
 
     from .base import Config, Generator, MutableState, Options, Rebuild, State
 
-TOKEN_TYPE_KEY = "base.embeddings.token_type_embeddings.weight"
 LED_LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, which every LED layer norm uses
 CROSS_ATTENTION_INITS = ("random", "self")
+DECODER_MAX_LENGTH = Option("decoder_max_length", int, 1024, "Longest output the decoder reads, in tokens.")
+CROSS_ATTENTION_INIT = Option(
+    "cross_attention_init",
+    str,
+    "random",
+    "Start the decoder's cross-attention random or as a copy of its self-attention.",
+    choices=CROSS_ATTENTION_INITS,
+)
 
 _LAYER = r"base\.encoder\.layer\.(?P<i>\d+)\."
 #: Source module (under the layer) → (encoder module, decoder module) under ``layers.N.``.
@@ -91,7 +113,7 @@ def _check_layer_norm_eps(source: PretrainedConfig) -> None:
 
 def _fresh(module: str, kind: str, like: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
     """What ``transformers`` would draw for a new module: normal linear weights, zero biases, unit norms."""
-    import torch
+    import torch  # not at import: the command line reads the targets before it needs torch
 
     if module.endswith("layer_norm"):
         return torch.ones_like(like) if kind == "weight" else torch.zeros_like(like)
@@ -114,17 +136,7 @@ class LED(Target):
     }
     base_prefix = "led"
     byte_level_tokenizer_name = "LEDTokenizerFast"
-    options = (
-        ATTENTION_WINDOW,
-        Option("decoder_max_length", int, 1024, "Longest output the decoder reads, in tokens."),
-        Option(
-            "cross_attention_init",
-            str,
-            "random",
-            "Start the decoder's cross-attention random or as a copy of its self-attention.",
-            choices=CROSS_ATTENTION_INITS,
-        ),
-    )
+    options = (ATTENTION_WINDOW, DECODER_MAX_LENGTH, CROSS_ATTENTION_INIT)
     field_map = _FIELD_MAP
     position_key = "encoder.embed_positions.weight"
     is_encoder_decoder = True
@@ -205,7 +217,7 @@ class LED(Target):
 
     def _seq2seq_overrides(self, source: Config, max_length: int, options: Options) -> dict[str, Any]:
         """A BART: its decoder's own sizes and ids; its decoder keeps (at most) its length."""
-        decoder_rows = readable_length(source)  # BART's decoder table is as long as its encoder's
+        decoder_rows = family_for(source).source_length(source)  # BART's decoder table is as long as its encoder's
         if options["decoder_max_length"] > decoder_rows:
             raise ConversionError(
                 f"decoder_max_length {options['decoder_max_length']} is beyond the BART decoder's {decoder_rows} "
@@ -261,7 +273,7 @@ class LED(Target):
         self, config: Config, prefix: str, state: State, generator: Generator, options: Options
     ) -> NewWeights:
         """Global projections (from a Longformer source, else copies of the local ones) and cross-attention."""
-        import torch
+        import torch  # not at import: the command line reads the targets before it needs torch
 
         tensors: dict[str, torch.Tensor] = {}
         for key, tensor in state.items():
@@ -310,9 +322,12 @@ class LED(Target):
     def compared_module(self, model: PreTrainedModel) -> torch.nn.Module:
         return model.get_encoder()
 
+    def input_multiple(self, config: PretrainedConfig) -> int:
+        return window_multiple(config)
+
     def smoke_run(self, model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
         """One teacher-forced loss and a short ``generate()`` on a full-length input."""
-        import torch
+        import torch  # not at import: the command line reads the targets before it needs torch
 
         input_ids = inputs["input_ids"]
         inputs = {**inputs, **self.extra_inputs(input_ids, True)}

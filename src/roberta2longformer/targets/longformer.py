@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..core.keys import Rename, rename
+from ..core.keys import Rename, kept, rename
 from ..core.positions import roberta_position_offset
 from ..errors import ConversionError, is_positive_int
-from .base import Option, Target, register
+from .base import Option, Target
+from .registry import register
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PretrainedConfig
+    from transformers import PretrainedConfig, PreTrainedModel
 
     from .base import Config, Options
 
@@ -70,9 +71,29 @@ def one_window(config: PretrainedConfig) -> int:
     return window // 2 + 1
 
 
+def window_multiple(config: PretrainedConfig) -> int:
+    """transformers' Longformer layers pad every input to a multiple of the widest window."""
+    windows = config.attention_window
+    return max(windows) if isinstance(windows, (list, tuple)) else int(windows)
+
+
+def recopy_global_projections(model: PreTrainedModel) -> int:
+    """Copy each Longformer layer's local q/k/v into its global ones; returns the layers done."""
+    import torch  # not at import: the command line reads the targets before it needs torch
+
+    done = 0
+    with torch.no_grad():
+        for module in model.modules():
+            if all(hasattr(module, name) for name in ("query", "query_global", "key_global", "value_global")):
+                for name in ("query", "key", "value"):
+                    getattr(module, f"{name}_global").load_state_dict(getattr(module, name).state_dict())
+                done += 1
+    return done
+
+
 def global_first_token(input_ids: torch.Tensor, global_first: bool) -> dict[str, torch.Tensor]:
     """A ``global_attention_mask`` with the first token global (when asked) and no other."""
-    import torch
+    import torch  # not at import: the command line reads the targets before it needs torch
 
     mask = torch.zeros_like(input_ids)
     if global_first:
@@ -109,7 +130,7 @@ class Longformer(Target):
                 rf"{prefix}encoder.layer.\g<i>.attention.self.\g<p>_global.\g<t>",
             ),
             rename(r"base\.(?P<rest>.+)", rf"{prefix}\g<rest>"),
-            rename(r"(?P<k>(?:lm_head|classifier|qa_outputs)\..+)", r"\g<k>"),
+            *kept("lm_head", "classifier", "qa_outputs"),
         )
 
     def position_offset(self, config: PretrainedConfig) -> int:
@@ -140,3 +161,11 @@ class Longformer(Target):
 
     def extra_inputs(self, input_ids: torch.Tensor, global_first: bool) -> dict[str, torch.Tensor]:
         return global_first_token(input_ids, global_first)
+
+    def input_multiple(self, config: PretrainedConfig) -> int:
+        return window_multiple(config)
+
+    def after_masked_lm_training(self, model: PreTrainedModel, *, global_tokens: bool) -> int:
+        """Masked-LM training without global tokens never updates the global projections: they are copied
+        again from the trained local ones (with global tokens they were trained themselves)."""
+        return 0 if global_tokens else recopy_global_projections(model)

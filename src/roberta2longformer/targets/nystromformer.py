@@ -23,16 +23,28 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..core.keys import Rename, rename
-from ..core.sources import BERT_STYLE_LM_HEAD, lm_head_activation, module_renames
+from ..core.keys import Rename, kept, module_renames, rename
+from ..core.vocabulary import BERT_STYLE_LM_HEAD, lm_head_activation
 from ..errors import ConversionError, is_positive_int, require_positive_int
-from .base import Approximation, NewWeights, Option, Target, no_equivalent_heads, register
+from .base import Approximation, NewWeights, Option, Target, no_equivalent_heads
+from .registry import register
 
 if TYPE_CHECKING:
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
     from .base import Config, Generator, Options, State
+
+NUM_LANDMARKS = Option("num_landmarks", int, 64, "Landmarks per layer.")
+SEGMENT_LENGTH = Option(
+    "segment_means_seq_len",
+    int,
+    None,
+    "The input length the model reads (segment_means_seq_len); inputs must be padded to it.",
+    flag="segment_length",
+    default_text="--max-length",
+)
+CONV_KERNEL_SIZE = Option("conv_kernel_size", int, 65, "Kernel of the value convolution, which starts at zero (odd).")
 
 #: ``NystromformerEmbeddings`` reads row ``i + 2`` for token ``i``.
 NYSTROM_POSITION_OFFSET = 2
@@ -77,18 +89,7 @@ class Nystromformer(Target):
         "question_answering": "NystromformerForQuestionAnswering",
     }
     base_prefix = "nystromformer"
-    options = (
-        Option("num_landmarks", int, 64, "Landmarks per layer."),
-        Option(
-            "segment_means_seq_len",
-            int,
-            None,
-            "The input length the model reads (segment_means_seq_len); inputs must be padded to it.",
-            flag="segment_length",
-            default_text="--max-length",
-        ),
-        Option("conv_kernel_size", int, 65, "Kernel of the value convolution, which starts at zero (odd)."),
-    )
+    options = (NUM_LANDMARKS, SEGMENT_LENGTH, CONV_KERNEL_SIZE)
     has_fixed_input_length = True
     approximates_attention = True
     exact_where = "in the exact-softmax regime, landmarks = input length"
@@ -107,7 +108,7 @@ class Nystromformer(Target):
             rename(r"base\.pooler\..+"),  # Nyströmformer has no pooler: dropped, and said so
             rename(r"base\.(?P<rest>.+)", rf"{prefix}\g<rest>"),
             *module_renames(BERT_STYLE_LM_HEAD),
-            rename(r"(?P<k>(?:classifier|qa_outputs)\..+)", r"\g<k>"),
+            *kept("classifier", "qa_outputs"),
         )
 
     def position_offset(self, config: PretrainedConfig) -> int:
@@ -144,7 +145,7 @@ class Nystromformer(Target):
         self, config: Config, prefix: str, state: State, generator: Generator, options: Options
     ) -> NewWeights:
         """The value convolution of every layer, zero so the layer computes what the source's did."""
-        import torch
+        import torch  # not at import: the command line reads the targets before it needs torch
 
         shape = (config.num_attention_heads, 1, config.conv_kernel_size, 1)
         return NewWeights(

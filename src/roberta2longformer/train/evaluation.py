@@ -21,10 +21,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import ConversionError
 from ..fast import backend_name
-from ..targets import target_or_none
-from .pretraining import model_length
-
-IGNORE = -100
+from ..targets import input_length, target_or_none
+from .masking import IGNORE, mask_document
 
 
 @dataclass
@@ -42,27 +40,6 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def mask_document(
-    ids: list[int], tokenizer: PreTrainedTokenizerBase, *, seed: int, document: int, probability: float = 0.15
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(masked ids, labels) for one document: 15 % of its tokens, 80/10/10 mask/random/kept.
-
-    Drawn from a generator seeded by ``seed`` and the document's index only, so the same document
-    gets the same masks in every model and every run.
-    """
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + document)
-    tokens = torch.tensor(ids, dtype=torch.long)
-    chosen = torch.rand(len(ids), generator=generator) < probability
-    labels = torch.where(chosen, tokens, torch.full_like(tokens, IGNORE))
-    roll = torch.rand(len(ids), generator=generator)
-    random_ids = torch.randint(len(tokenizer), (len(ids),), generator=generator)
-    masked = tokens.clone()
-    masked[chosen & (roll < 0.8)] = tokenizer.mask_token_id
-    replace = chosen & (roll >= 0.8) & (roll < 0.9)
-    masked[replace] = random_ids[replace]
-    return masked, labels
 
 
 def _windows(masked: torch.Tensor, labels: torch.Tensor, inner: int, start: int, end: int):
@@ -100,7 +77,7 @@ def evaluate(
         raise ConversionError("No documents to evaluate; give files with text in them.")
     if tokenizer.mask_token_id is None:
         raise ConversionError("The tokenizer has no mask token, so masked-LM loss cannot be measured.")
-    longest = model_length(model)
+    longest = input_length(model.config)
     window = window or longest
     if window > longest or window < 3:
         raise ConversionError(f"The window must be between 3 and the model's {longest} tokens, got {window}.")

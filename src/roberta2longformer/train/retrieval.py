@@ -14,26 +14,22 @@ the first ``window_tokens`` tokens: what a short source reads).
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sentence_transformers import SentenceTransformer
 
+from .. import fast
+from ..core.loading import load_config
+from ..core.locations import resolve_source
 from ..errors import ConversionError
-
-PLACES = ("start", "middle", "end")
-
-
-@dataclass
-class Query:
-    text: str
-    document: int
-    place: str = "given"
-    #: Where the passage starts in its document, in words (generated queries only).
-    word: int = -1
+from ..io.sentence_transformers import is_sentence_transformer
+from ..plots import pyplot
+from .pooling import mean_per_group
+from .queries import PLACES, Query
 
 
 @dataclass
@@ -47,88 +43,6 @@ class Ranking:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def read_documents(
-    sources: Sequence[str], text_field: str = "text", id_field: str = "id"
-) -> tuple[list[str], list[str]]:
-    """(ids, texts) from text files, directories of them, and JSON Lines files (one document per line)."""
-    ids, texts = [], []
-    paths: list[Path] = []
-    for source in sources:
-        path = Path(source)
-        if not path.exists():
-            raise ConversionError(f"--data {source} does not exist; give text files, JSON Lines files or directories.")
-        paths += sorted(p for p in path.rglob("*") if p.suffix in (".txt", ".jsonl")) if path.is_dir() else [path]
-    for path in paths:
-        if path.suffix == ".jsonl":
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if line.strip():
-                    row = _json_row(line, path, number)
-                    if text_field not in row:
-                        raise ConversionError(
-                            f"{path} line {number} has no {text_field!r} field; name it with --text-field."
-                        )
-                    ids.append(str(row.get(id_field, f"{path.stem}:{number}")))
-                    texts.append(str(row[text_field]))
-        else:
-            ids.append(path.stem)
-            texts.append(path.read_text(encoding="utf-8"))
-    kept = [(i, t) for i, t in zip(ids, texts) if t.strip()]
-    if not kept:
-        raise ConversionError("No documents with text in --data; give files with text in them.")
-    if len({i for i, _ in kept}) != len(kept):
-        raise ConversionError("Two documents have the same id; give each document its own id (or file name).")
-    return [i for i, _ in kept], [t for _, t in kept]
-
-
-def _json_row(line: str, path: Path, number: int) -> dict:
-    try:
-        row = json.loads(line)
-    except ValueError:
-        raise ConversionError(f"{path} line {number} is not JSON; give one JSON object per line.") from None
-    if not isinstance(row, dict):
-        raise ConversionError(f"{path} line {number} is not a JSON object; give one object per line.")
-    return row
-
-
-def generated_queries(texts: Sequence[str], passage_words: int, seed: int) -> list[Query]:
-    """Per document long enough: one passage from each third (start, middle, end), at a seeded offset."""
-    generator = random.Random(seed)
-    queries = []
-    for index, text in enumerate(texts):
-        words = text.split()
-        third = len(words) // 3
-        if third < passage_words:
-            continue  # too short to have three distinct passages
-        for place, begin in zip(PLACES, (0, third, 2 * third)):
-            start = begin + generator.randrange(0, third - passage_words + 1)
-            queries.append(Query(" ".join(words[start : start + passage_words]), index, place, start))
-    if not queries:
-        raise ConversionError(
-            f"No document has three passages of {passage_words} words; give longer documents or a smaller --passage-words."
-        )
-    return queries
-
-
-def given_queries(path: Path, ids: Sequence[str]) -> list[Query]:
-    index = {doc: i for i, doc in enumerate(ids)}
-    queries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        row = _json_row(line, path, number)
-        if "query" not in row or "document" not in row:
-            raise ConversionError(f"{path} line {number} needs a 'query' and a 'document' (a document id).")
-        if str(row["document"]) not in index:
-            raise ConversionError(
-                f"{path} line {number} names the document {row['document']!r}, which is not in --data; "
-                "use the ids of the documents given (file names, or their 'id' field)."
-            )
-        queries.append(Query(str(row["query"]), index[str(row["document"])]))
-    if not queries:
-        raise ConversionError(f"{path} has no queries; give one JSON object per line.")
-    return queries
 
 
 #: ``chunks`` modes: how a document read in windows is scored, and the name its results carry.
@@ -205,10 +119,6 @@ class Embedder:
     with mean pooling; long models run through the fast attention backend."""
 
     def __init__(self, location: str, *, fast_attention: bool = True, batch_size: int = 8) -> None:
-        from .. import fast
-        from ..core.loading import load_config, resolve_source
-        from ..io.sentence_transformers import is_sentence_transformer
-
         path = resolve_source(location)
         load_config(path)  # the checks every command makes: complete, no code of its own, no pickle
         if not is_sentence_transformer(path):
@@ -216,8 +126,6 @@ class Embedder:
                 f"{location} is not a sentence-transformers model (no modules.json); give one (or a model converted "
                 "from one), so that its own pooling and normalisation are used."
             )
-        from sentence_transformers import SentenceTransformer
-
         self.model = SentenceTransformer(path, device="cpu", trust_remote_code=False)
         self.model.eval()
         backbone = self.model[0].auto_model
@@ -251,8 +159,6 @@ def chunk_scores(
     """(queries, documents) for a ``chunks`` mode: windows averaged into one vector, or the best window."""
     if mode == "max":
         return best_window_scores(window_embeddings, owners, query_embeddings, documents)
-    from .finetuning import mean_per_group
-
     means, _ = mean_per_group(window_embeddings, owners)
     return cosine_scores(means, query_embeddings)
 
@@ -311,10 +217,7 @@ def format_table(results: Sequence[Ranking]) -> str:
 
 
 def plot(results: Sequence[Ranking], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     places = [p for p in PLACES if p in results[0].by_place]
     fig, ax = plt.subplots(figsize=(10, 4))

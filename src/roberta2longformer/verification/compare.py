@@ -22,11 +22,11 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .. import fast
-from ..core.sources import head_for, readable_length
+from ..core.heads import head_for
 from ..core.tokenizer import first_defined
-from ..errors import ConversionError, ToleranceError
+from ..errors import ConversionError
 from ..runtime import environment, peak_rss_mb
-from ..targets import Target, target_for_config, target_or_none
+from ..targets import Target, readable_length, target_for_config, target_or_none
 from ..targets.base import lm_head_on
 from .report import Check, VerificationReport
 from .weights import weight_checks
@@ -222,25 +222,11 @@ def verify(
     _check_tokenizer_fits(tokenizer, source.config)
     dtype = next(converted.parameters()).dtype
     atol = atol if atol is not None else ATOL.get(dtype, 1e-4)
-    if same_architecture:
-        source_positions = target.max_length(source.config)
-        limits = [source_positions, target.max_length(converted.config)]
-    else:
-        source_positions = readable_length(source.config)
-        limits = [source_positions, target.max_length(converted.config), target.exact_length(converted.config)]
-        source_target = target_or_none(source.config)
-        if source_target is not None:  # a Longformer source is itself exact only in one window
-            limits.append(source_target.exact_length(source.config))
-    if options and options.get("position_init") == "tile-trained":  # rows past the trained ones were replaced
-        limits.append(options.get("trained_positions"))
-    if options and options.get("positions_trained_beyond") is not None:  # trained since, from this index on
-        limits.append(options["positions_trained_beyond"])
-    exact_length = min(limit for limit in limits if limit is not None)
     report = VerificationReport(
         source=source_name or str(getattr(source, "name_or_path", "")),
         target=target.name,
         target_class=type(converted).__name__,
-        exact_length=exact_length,
+        exact_length=_exact_length(source, converted, target, options, same_architecture),
         max_length=target.max_length(converted.config),
         options=dict(options or {}),
     )
@@ -250,26 +236,8 @@ def verify(
     if switched:
         fast.enable(converted)
     report.attention = fast.backend_name(converted)
-    stages = report.stage_seconds
     try:
-        with _timed(stages, "exact cases"):
-            cases = _cases(source.config, tokenizer, exact_length, seed, texts or SAMPLE_TEXTS)
-            report.checks.extend(_exact_checks(source, converted, target, head, cases, atol, same_architecture))
-        with _timed(stages, "weights"):
-            report.checks.extend(weight_checks(source, converted, target, head, options, same_architecture))
-        if target.approximates_attention and not same_architecture:
-            make_inputs = lambda length: _random_batch(  # noqa: E731
-                torch.Generator().manual_seed(seed), [length] * 2, source.config, _frame_ids(source.config, tokenizer)
-            )
-            with _timed(stages, "approximation"):
-                report.approximation = [
-                    _approximation_error(source, converted, make_inputs(a.length), a)
-                    for a in target.approximation(converted, source_positions)
-                ]
-        if smoke:
-            length = target.input_length(converted.config)
-            with _timed(stages, "smoke"):
-                report.smoke = _smoke(converted, target, head, length, seed)
+        _run_checks(report, source, converted, target, head, tokenizer, seed, texts, atol, smoke, same_architecture)
     finally:
         source.train(modes[0]), converted.train(modes[1])
         if switched:
@@ -279,9 +247,57 @@ def verify(
     report.environment = {**environment(), "device": str(next(converted.parameters()).device)}
     for line in report.summary_lines():
         logger.info(line)
-    if raise_on_failure and not report.passed:
-        raise ToleranceError(report.failures())
+    if raise_on_failure:
+        report.require_passed()
     return report
+
+
+def _exact_length(source, converted, target: Target, options: Mapping[str, Any] | None, same_architecture: bool) -> int:
+    """The longest input on which the converted model must reproduce the source: within both position tables,
+    the target's exact regime (and a Longformer source's own window), and the rows conversion or training kept."""
+    if same_architecture:
+        limits = [target.max_length(source.config), target.max_length(converted.config)]
+    else:
+        limits = [
+            readable_length(source.config),
+            target.max_length(converted.config),
+            target.exact_length(converted.config),
+        ]
+        source_target = target_or_none(source.config)
+        if source_target is not None:  # a Longformer source is itself exact only in one window
+            limits.append(source_target.exact_length(source.config))
+    if options and options.get("position_init") == "tile-trained":  # rows past the trained ones were replaced
+        limits.append(options.get("trained_positions"))
+    if options and options.get("positions_trained_beyond") is not None:  # trained since, from this index on
+        limits.append(options["positions_trained_beyond"])
+    return min(limit for limit in limits if limit is not None)
+
+
+def _run_checks(
+    report, source, converted, target, head, tokenizer, seed, texts, atol, smoke, same_architecture
+) -> None:
+    """The exact cases, the weight-level proof, the approximation measurements and the smoke run, each timed."""
+    stages = report.stage_seconds
+    with _timed(stages, "exact cases"):
+        cases = _cases(source.config, tokenizer, report.exact_length, seed, texts or SAMPLE_TEXTS)
+        report.checks.extend(_exact_checks(source, converted, target, head, cases, atol, same_architecture))
+    with _timed(stages, "weights"):
+        report.checks.extend(weight_checks(source, converted, target, head, report.options or None, same_architecture))
+    if target.approximates_attention and not same_architecture:
+        frame = _frame_ids(source.config, tokenizer)
+        with _timed(stages, "approximation"):
+            report.approximation = [
+                _approximation_error(
+                    source,
+                    converted,
+                    _random_batch(torch.Generator().manual_seed(seed), [a.length] * 2, source.config, frame),
+                    a,
+                )
+                for a in target.approximation(converted, readable_length(source.config))
+            ]
+    if smoke:
+        with _timed(stages, "smoke"):
+            report.smoke = _smoke(converted, target, head, target.input_length(converted.config), seed)
 
 
 def _exact_checks(source, converted, target: Target, head: str, cases, atol: float, same_architecture: bool):

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..errors import ToleranceError
+
 
 @dataclass
 class Check:
@@ -59,6 +61,12 @@ class VerificationReport:
         if self.smoke is not None and not self.smoke["finite"]:
             failed.append(f"smoke forward at {self.smoke['length']} tokens produced non-finite values")
         return failed
+
+    def require_passed(self, *, maybe_trained: bool = False) -> None:
+        """Raise the one :class:`ToleranceError` of a failed verification (``maybe_trained``: the model may
+        have been trained since it was converted, when differing is what training does)."""
+        if not self.passed:
+            raise ToleranceError(self.failures(), maybe_trained=maybe_trained)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

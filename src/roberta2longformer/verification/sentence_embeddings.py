@@ -8,14 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .. import fast
+from .compare import SAMPLE_TEXTS
 from .report import Check
 
 CASE = "sentence embeddings"
 
 
 def _load(directory: str | Path):
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer  # seconds of imports: only for such a source
 
     model = SentenceTransformer(str(directory), device="cpu", trust_remote_code=False)
     model.eval()
@@ -32,7 +35,6 @@ def sentence_embedding_checks(
     fast_attention: bool = True,
 ) -> tuple[list[Check], list[dict[str, Any]]]:
     """(checks at ``exact_length`` tokens, measurements at the source's ``max_seq_length``)."""
-    import torch
 
     source, converted = _load(source_dir), _load(converted_dir)
     backbone = converted[0].auto_model
@@ -72,8 +74,6 @@ def add_sentence_embedding_checks(
 ) -> None:
     """Add the checks (and measurements) of :func:`sentence_embedding_checks` to a verification report,
     on the report's exact length and ``texts`` (default: the verification's sample texts)."""
-    from .compare import SAMPLE_TEXTS
-
     checks, measured = sentence_embedding_checks(
         source_dir, converted_dir, report.exact_length, texts or SAMPLE_TEXTS, fast_attention=fast_attention
     )

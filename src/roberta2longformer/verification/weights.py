@@ -12,14 +12,15 @@ The comparison runs tensor by tensor, so it costs one pass over the weights, not
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from transformers import PreTrainedModel
 
-from ..targets import Target
+from ..core.plan import make_request, plan_conversion
+from ..core.resize import resize_model
+from ..targets import Target, readable_length
 from .report import Check
 
 CASE = "weights"
@@ -43,7 +44,7 @@ def weight_checks(
     :data:`GUESSED_INITS` (seed 0): the report names the one they match.
     """
     actual = converted.state_dict()
-    checks = [_finite(actual)]
+    checks = [finiteness_check(actual)]
     known = options is not None
     options = dict(options or {})
     expected = lambda opts: (  # noqa: E731
@@ -51,7 +52,7 @@ def weight_checks(
         if same_architecture
         else _planned(source, converted, target, head, opts)
     )
-    position_key = next((key for key in actual if key.endswith(target.position_key)), None)
+    position_key = target.position_parameter_name(converted)
     differing: list[str] = []
     worst, count = 0.0, 0
     for key, tensor in expected(options):
@@ -86,7 +87,7 @@ def _position_checks(want, got, source, converted, target: Target, options, know
         if guess == init:
             continue
         table = dict(expected({**options, "position_init": guess}))
-        other = next(t for k, t in table.items() if k.endswith(target.position_key)).to(got.dtype)
+        other = table[target.position_parameter_name(converted)].to(got.dtype)
         guessed = _position_rows(other, got, source, converted, target, guess, known)
         if all(check.passed for check in guessed):
             return guessed
@@ -96,33 +97,24 @@ def _position_checks(want, got, source, converted, target: Target, options, know
 def _planned(
     source, converted, target: Target, head: str, options: dict[str, Any]
 ) -> Iterator[tuple[str, torch.Tensor]]:
-    from ..core.convert import Request, parse_options, plan_conversion
-
     max_length = target.max_length(converted.config)
     given = {**target.saved_options(converted.config), **_conversion_options(options)}
-    request = Request(
-        target, max_length, parse_options(target, max_length, given), converted.dtype, int(options.get("seed", 0))
-    )
+    request = make_request(target, max_length, converted.dtype, int(options.get("seed", 0)), given)
     config = copy.deepcopy(source.config)
     for name in ("bos_token_id", "eos_token_id", "sep_token_id"):  # as the conversion took them from a tokenizer
         if getattr(config, name, None) is None:
             setattr(config, name, getattr(converted.config, name, None))
-    convert_log = logging.getLogger("roberta2longformer.core.convert")
-    level, convert_log.level = convert_log.level, logging.ERROR  # its notes were said at conversion
-    try:
-        plan = plan_conversion(config, head, source.state_dict(), None, request)
-    finally:
-        convert_log.setLevel(level)
+    plan = plan_conversion(config, head, source.state_dict(), None, request)
     for key in dict.keys(plan.state):
         yield key, plan.state[key]
 
 
 def _resized(source, converted, target: Target, options: dict[str, Any]) -> Iterator[tuple[str, torch.Tensor]]:
-    from ..core.resize import resize
-
-    resized = resize(
+    resized = resize_model(
         source,
-        max_length=target.max_length(converted.config),
+        target,
+        None,
+        target.max_length(converted.config),
         position_init=options.get("position_init", "tile"),
         seed=int(options.get("seed", 0)),
     )
@@ -147,8 +139,6 @@ def _position_rows(
 ) -> list[Check]:
     """The source's own rows (offset rows included), and the new rows as ``position_init`` builds them
     (``trained_after``: the rows past ``trained`` were trained since, and are not compared)."""
-    from ..core.sources import readable_length
-
     offset = target.position_offset(converted.config)
     own = slice(0, offset + min(trained or readable_length(source.config), want.shape[0] - offset))
 
@@ -165,7 +155,7 @@ def _position_rows(
     return checks
 
 
-def _finite(state: Mapping[str, torch.Tensor]) -> Check:
+def finiteness_check(state: Mapping[str, torch.Tensor]) -> Check:
     bad = [key for key, tensor in state.items() if tensor.is_floating_point() and not _all_finite(tensor)]
     name = "every tensor finite" + (f"; not: {', '.join(bad[:3])}" if bad else "")
     return Check(CASE, name, [len(state)], float("inf") if bad else 0.0, 0.0)

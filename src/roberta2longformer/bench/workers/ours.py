@@ -22,9 +22,7 @@ def _import_what_it_uses(in_memory: bool) -> None:
 def measure(params: dict[str, Any]) -> None:
     import transformers
 
-    from ...core.convert import convert
-    from ...core.streaming import convert_checkpoint
-    from ...io.output import save_conversion
+    from ...pipeline import convert, convert_checkpoint, save_conversion
 
     transformers.logging.set_verbosity_error()
     _import_what_it_uses(params["mode"] == "in-memory")

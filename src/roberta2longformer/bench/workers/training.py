@@ -66,11 +66,5 @@ def measure(params: dict[str, Any]) -> None:
     )
 
 
-def _null():
-    import contextlib
-
-    return contextlib.nullcontext()
-
-
 if __name__ == "__main__":
     worker_main(measure)

@@ -1,33 +1,36 @@
-"""The conversion pipeline, shared by every target: read → canonical keys → positions → target."""
+"""The conversion plan, shared by every target and by both ways of converting (in memory, streaming):
+read → canonical keys → positions → target keys, decided before any weight is copied.
+
+The plan is given its :class:`~..targets.Target` (the pipeline looks it up by name): this layer knows
+what a target *is*, never which ones exist.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import inspect
-import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..compat import no_init_weights
 from ..errors import ConversionError, require_positive_int
 from ..io.checkpoint import LazyState
-from ..targets import DEFAULT_TARGET, DTYPE_NAMES, Target, get_target
+from ..runtime import available_memory_bytes
 from .config_map import derive_config, uncarried_notes
+from .families import SourceFamily, family_for
 from .keys import load_checked, rename_keys
-from .loading import check_floating, load_config, load_model, load_tokenizer, resolve_source
+from .loading import check_floating
 from .positions import rebuild_position_table
-from .sources import POSITION_KEY, SourceFamily, family_for, head_for
 from .tokenizer import check_tokenizer_matches, convert_tokenizer, first_defined
+from .vocabulary import DTYPE_NAMES, HEAD_WORDS, POSITION_KEY, WORD_EMBEDDINGS_KEY
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-logger = logging.getLogger(__name__)
+    from ..targets import Target
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
@@ -88,10 +91,39 @@ def _special_ids(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase | 
     }
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a conversion was asked for, checked before anything is read: the target, the length, the
+    target's options with their defaults filled in, the dtype (``None``: the source's) and the seed."""
+
+    target: Target
+    max_length: int
+    options: dict[str, Any]
+    dtype: torch.dtype | None
+    seed: int
+
+
+def make_request(
+    target: Target, max_length: int, dtype: torch.dtype | str | None, seed: int, options: Mapping[str, Any]
+) -> Request:
+    """Refuse a bad length, dtype, seed or option for ``target``; fill in the target's defaults."""
+    if not (isinstance(seed, int) and 0 <= seed < 2**32):
+        raise ConversionError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}.")
+    return Request(target, max_length, parse_options(target, max_length, options), parse_dtype(dtype), seed)
+
+
+def parse_options(target: Target, max_length: int, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The target's options with defaults filled in, after refusing bad lengths and options."""
+    require_positive_int("max_length", max_length, "4096 tokens")
+    options = target.parse_options(options)
+    target.validate(max_length, options)
+    return options
+
+
 @dataclass
 class Plan:
     """Everything a conversion decides before any weight is copied: the target's config, and its
-    state dict (whose values may still be on disk, see :class:`~.checkpoint.LazyState`)."""
+    state dict (whose values may still be on disk, see :class:`~..io.checkpoint.LazyState`)."""
 
     target: Target
     head: str
@@ -99,6 +131,7 @@ class Plan:
     state: LazyState
     notes: list[str]
     options: dict[str, Any]
+    max_length: int
     #: What of the source the target holds, and the source modules it has no place for.
     carried: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
@@ -119,54 +152,35 @@ class Plan:
         extra = {"add_pooling_layer": self.has_pooler} if self.head == "base" and takes_pooler_flag else {}
         return instantiate_without_init(cls, self.config, meta=meta, **extra).to(self.config.dtype)
 
+    def load(self) -> PreTrainedModel:
+        """The target model holding the planned weights, in eval mode."""
+        model = self.build()
+        load_checked(model, {key: self.state[key] for key in self.state})  # load_state_dict casts to the model's dtype
+        return model.eval()
 
-@dataclass(frozen=True)
-class Request:
-    """What a conversion was asked for, checked before anything is read: the target, the length, the
-    target's options with their defaults filled in, the dtype (``None``: the source's) and the seed."""
-
-    target: Target
-    max_length: int
-    options: dict[str, Any]
-    dtype: torch.dtype | None
-    seed: int
-
-
-def parse_request(
-    to: str, max_length: int, dtype: torch.dtype | str | None, seed: int, options: Mapping[str, Any]
-) -> Request:
-    """Refuse an unknown target, a bad length, dtype or option; fill in the target's defaults."""
-    target = get_target(to)
-    if not (isinstance(seed, int) and 0 <= seed < 2**32):
-        raise ConversionError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}.")
-    return Request(target, max_length, parse_options(target, max_length, options), parse_dtype(dtype), seed)
-
-
-def with_trained_positions(request: Request, location: str | Path) -> Request:
-    """``tile-trained`` without a count: a sentence-transformers source was trained (and is used) at its
-    ``max_seq_length``; any other source at every learned row."""
-    from ..io.sentence_transformers import is_sentence_transformer, max_seq_length
-
-    options = request.options
-    if options.get("position_init") != "tile-trained" or options.get("trained_positions") is not None:
-        return request
-    path = Path(str(location))
-    used = max_seq_length(path) if path.is_dir() and is_sentence_transformer(path) else None
-    return dataclasses.replace(request, options={**options, "trained_positions": used})
-
-
-def parse_options(target: Target, max_length: int, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The target's options with defaults filled in, after refusing bad lengths and options."""
-    require_positive_int("max_length", max_length, "4096 tokens")
-    options = target.parse_options(options)
-    target.validate(max_length, options)
-    return options
+    def conversion(self, *, source_name: str, seconds: float, **parts: Any) -> Conversion:
+        """What the plan made, for reports and cards: ``parts`` are the models and tokenizers (in memory), or
+        the class names and the source's config (streaming)."""
+        parts.setdefault("model", None)
+        parts.setdefault("source_model", None)
+        parts.setdefault("model_class", self.class_name)
+        return Conversion(
+            target=self.target,
+            max_length=self.max_length,
+            options=self.options,
+            source_name=source_name,
+            seconds=seconds,
+            notes=list(self.notes),
+            carried=self.carried,
+            dropped=self.dropped,
+            **parts,
+        )
 
 
 def check_convertible(config: PretrainedConfig, head: str, target: Target, tokenizer) -> SourceFamily:
-    """Refuse a source the target cannot reproduce, before any weight is read."""
+    """Refuse a source head the target cannot reproduce, before any weight is read (the config itself was
+    checked when the source was opened)."""
     family = family_for(config)
-    family.check_converts_to(target)
     if head in family.refused_heads:
         raise ConversionError(family.refused_heads[head])
     if head in target.unsupported_heads:
@@ -193,50 +207,31 @@ def plan_conversion(
 
     Shared by the in-memory and the streaming conversion, so both compute the same tensors.
     """
-    target, max_length, options, dtype, seed = (
-        request.target,
-        request.max_length,
-        request.options,
-        request.dtype,
-        request.seed,
-    )
+    target, max_length, options = request.target, request.max_length, request.options
     family = check_convertible(config, head, target, tokenizer)
     config = family.canonical_config(config)
     state = LazyState(family.to_canonical(source_state, head))
     check_floating(dict.items(state))
     source_keys = tuple(state)  # before the target reshapes anything
-    source_dtype = dict.__getitem__(state, "base.embeddings.word_embeddings.weight").dtype
+    source_dtype = dict.__getitem__(state, WORD_EMBEDDINGS_KEY).dtype
     state.update(family.added_weights(config, source_dtype))
     target_config = derive_config(
         config,
         target.config_class,
         target.config_overrides(config, max_length, options, _special_ids(config, tokenizer)),
-        dtype=dtype or source_dtype,
+        dtype=request.dtype or source_dtype,
         field_map=target.field_map,
     )
     _check_memory_for_positions(max_length, config.hidden_size, target_config.dtype)
-    generator = torch.Generator().manual_seed(seed)
-    source_table = state[POSITION_KEY]
-
-    def rebuild(target_offset: int, length: int, table: torch.Tensor | None = None) -> torch.Tensor:
-        """The source's position table (or ``table``, e.g. a decoder's) rebuilt for ``length`` tokens."""
-        return rebuild_position_table(
-            source_table if table is None else table,
-            source_offset=family.position_offset(config),
-            target_offset=target_offset,
-            max_length=length,
-            init=options.get("position_init", "tile"),
-            std=config.initializer_range,
-            generator=generator,
-            trained=options.get("trained_positions") if options.get("position_init") == "tile-trained" else None,
-        )
-
+    generator = torch.Generator().manual_seed(request.seed)
+    rebuild = _position_rebuilder(state[POSITION_KEY], family.position_offset(config), config, options, generator)
     prepare_notes = target.prepare_canonical(state, rebuild, target_config, max_length)
     prefix = _prefix(target, head)
     dropped: list[str] = []
     target_state = LazyState(rename_keys(state, target.key_rules(prefix), what="canonical", dropped=dropped))
     added = target.new_weights(target_config, prefix, target_state, generator, options)
     target_state.update(added.tensors)
+    dropped_modules = sorted({k.removeprefix("base.").split(".")[0] for k in dropped})
     notes = [
         *uncarried_notes(config, target.config_class, target.field_map),
         *family.notes(config),
@@ -245,25 +240,41 @@ def plan_conversion(
         *prepare_notes,
         *added.notes,
         *([target.notice] if target.notice else []),
+        *_dropped_notes(target, dropped, dropped_modules),
     ]
-    dropped_modules = sorted({k.removeprefix("base.").split(".")[0] for k in dropped})
-    if dropped:
-        notes.append(
-            f"{target.config_class.__name__.removesuffix('Config')} has no place for {', '.join(dropped_modules)} "
-            f"weights ({len(dropped)} tensors), so they were not carried over."
+    options = {**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": request.seed}
+    carried = _carried(source_keys, head, config, dropped_modules)
+    return Plan(target, head, target_config, target_state, notes, options, max_length, carried, tuple(dropped_modules))
+
+
+def _position_rebuilder(source_table, source_offset: int, config, options: Mapping[str, Any], generator):
+    """``rebuild(target_offset, length, table=None)``: the source's position table (or ``table``, e.g. a
+    decoder's) rebuilt for ``length`` tokens behind ``target_offset`` rows, as ``options`` ask."""
+    init = options.get("position_init", "tile")
+    trained = options.get("trained_positions") if init == "tile-trained" else None
+
+    def rebuild(target_offset: int, length: int, table: torch.Tensor | None = None) -> torch.Tensor:
+        return rebuild_position_table(
+            source_table if table is None else table,
+            source_offset=source_offset,
+            target_offset=target_offset,
+            max_length=length,
+            init=init,
+            std=config.initializer_range,
+            generator=generator,
+            trained=trained,
         )
-        logger.warning(notes[-1])
-    options = {**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": seed}
-    return Plan(
-        target,
-        head,
-        target_config,
-        target_state,
-        notes,
-        options,
-        _carried(source_keys, head, config, dropped_modules),
-        tuple(dropped_modules),
-    )
+
+    return rebuild
+
+
+def _dropped_notes(target: Target, dropped: list[str], modules: list[str]) -> list[str]:
+    if not dropped:
+        return []
+    return [
+        f"{target.config_class.__name__.removesuffix('Config')} has no place for {', '.join(modules)} "
+        f"weights ({len(dropped)} tensors), so they were not carried over."
+    ]
 
 
 def _no_pooler_notes(family: SourceFamily, head: str) -> list[str]:
@@ -277,25 +288,12 @@ def _no_pooler_notes(family: SourceFamily, head: str) -> list[str]:
 
 def _check_memory_for_positions(max_length: int, hidden_size: int, dtype: torch.dtype) -> None:
     """Refuse a position table that cannot be built here, before trying (torch would fail midway)."""
-    from ..runtime import available_memory_bytes
-
     needed, available = max_length * hidden_size * dtype.itemsize, available_memory_bytes()
     if available is not None and needed > available:
         raise ConversionError(
             f"A {max_length:,}-token position table needs {needed / 1e6:,.0f} MB of memory and "
             f"{available / 1e6:,.0f} MB are available; choose a smaller --max-length (max_length)."
         )
-
-
-_HEAD_WORDS = {
-    "masked_lm": "the masked-LM head",
-    "sequence_classification": "the classification head",
-    "token_classification": "the token-classification head",
-    "question_answering": "the question-answering head",
-    "multiple_choice": "the multiple-choice head",
-    "conditional_generation": "the decoder and its LM head",
-    "seq2seq_base": "the decoder",
-}
 
 
 def _carried(keys: tuple[str, ...], head: str, config: PretrainedConfig, dropped: list[str]) -> tuple[str, ...]:
@@ -308,79 +306,8 @@ def _carried(keys: tuple[str, ...], head: str, config: PretrainedConfig, dropped
         parts.append("the pooler")
     head_modules = {key.split(".")[0] for key in keys if not key.startswith("base.")}
     if head != "base" and head_modules - set(dropped):
-        parts.append(_HEAD_WORDS[head])
+        parts.append(HEAD_WORDS[head])
     return tuple(parts)
-
-
-def _load_source(source, tokenizer, allow_pickle: bool):
-    """A model object and tokenizer from whatever the user passed as the source."""
-    from transformers import PreTrainedModel
-
-    from ..io.fairseq import is_fairseq_checkpoint, load_fairseq_roberta
-
-    if isinstance(source, (str, Path)) and is_fairseq_checkpoint(source):
-        model, fairseq_tokenizer = load_fairseq_roberta(source, allow_pickle=allow_pickle)
-        return model, tokenizer if tokenizer is not None else fairseq_tokenizer
-    if isinstance(source, (str, Path)):
-        family_for(
-            load_config(source, allow_pickle=allow_pickle)
-        )  # refuse unsupported architectures before loading weights
-        if tokenizer is None:
-            tokenizer = load_tokenizer(source)
-        return load_model(source, allow_pickle=allow_pickle), tokenizer
-    if not isinstance(source, PreTrainedModel):
-        raise ConversionError(
-            f"Expected a transformers model, a directory or a hub id as the source, got {type(source).__name__}."
-        )
-    return source, tokenizer
-
-
-def convert(
-    source: PreTrainedModel | str | Path,
-    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
-    *,
-    to: str = DEFAULT_TARGET,
-    max_length: int = 4096,
-    dtype: torch.dtype | str | None = None,
-    allow_pickle: bool = False,
-    seed: int = 0,
-    **options: Any,
-) -> Conversion:
-    """Convert ``source`` (a model, a directory, a hub id, ``builtin:NAME`` or a fairseq RoBERTa
-    ``.pt`` with its ``dict.txt``, which needs ``allow_pickle``) to the ``to`` target, in memory.
-
-    ``tokenizer`` may be a tokenizer, a path, or ``None`` (then the one saved with a path source is
-    used, if any). ``options`` are the target's (for Longformer: ``attention_window``,
-    ``position_init``). The caller's model and tokenizer are never modified. To write a converted
-    checkpoint without holding either model in memory, use :func:`~.streaming.convert_checkpoint`.
-    """
-    started = time.perf_counter()
-    request = parse_request(to, max_length, dtype, seed, options)
-    source_name = source if isinstance(source, (str, Path)) else getattr(source, "name_or_path", "")
-    if isinstance(source, (str, Path)):
-        request = with_trained_positions(request, resolve_source(source))
-    source, tokenizer = _load_source(source, tokenizer, allow_pickle)
-    if isinstance(tokenizer, (str, Path)):
-        tokenizer = load_tokenizer(tokenizer)
-
-    plan = plan_conversion(source.config, head_for(source), source.state_dict(), tokenizer, request)
-    model = plan.build()
-    load_checked(model, {key: plan.state[key] for key in plan.state})  # load_state_dict casts to the model's dtype
-    model.eval()
-    return Conversion(
-        model=model,
-        tokenizer=converted_tokenizer(tokenizer, max_length, plan.target),
-        source_model=source,
-        source_tokenizer=tokenizer,
-        target=plan.target,
-        max_length=max_length,
-        options=plan.options,
-        source_name=str(source_name),
-        seconds=time.perf_counter() - started,
-        notes=plan.notes,
-        carried=plan.carried,
-        dropped=plan.dropped,
-    )
 
 
 def converted_tokenizer(tokenizer: PreTrainedTokenizerBase | None, max_length: int, target: Target):
@@ -413,8 +340,6 @@ def instantiate_without_init(
     With ``meta`` the weights live on the meta device: shapes, dtypes, key names and tied weights
     exist, memory does not (what the streaming conversion checks its plan against).
     """
-    from ..compat import no_init_weights
-
     with no_init_weights(), torch.device("meta") if meta else contextlib.nullcontext():
         model = cls(config, **kwargs)
     model.tie_weights()  # skipped under no_init_weights; ties only what the config says to tie

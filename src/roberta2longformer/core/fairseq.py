@@ -24,14 +24,18 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForMaskedLM
+from transformers import PreTrainedTokenizerFast, RobertaConfig
 
-from ..core.keys import rename, rename_keys
-from ..core.tokenizer import roberta_tokenizer
 from ..errors import ConversionError
+
+if TYPE_CHECKING:
+    from transformers import RobertaForMaskedLM
+from .keys import rename, rename_keys
+from .tokenizer import roberta_tokenizer
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 MASK = "<mask>"
@@ -199,6 +203,8 @@ def _model(config: RobertaConfig, state: dict, path: Path) -> RobertaForMaskedLM
         weights["lm_head.decoder.bias"] = weights["lm_head.bias"]
     elif not torch.equal(weights["lm_head.decoder.weight"], weights["roberta.embeddings.word_embeddings.weight"]):
         config.tie_word_embeddings = False  # the checkpoint's output matrix differs: keep it as it is
+    from transformers import RobertaForMaskedLM  # the model classes: when a checkpoint is read, not on import
+
     model = RobertaForMaskedLM(config)
     missing, unexpected = model.load_state_dict(weights, strict=False)
     tied = {"lm_head.decoder.weight", "lm_head.decoder.bias"}
