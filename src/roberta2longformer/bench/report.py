@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..plots import pyplot
+from ..plots import pyplot, save
 from .models import SHAPES
 
 #: A column: its header, and how to show a row's value (a key and a format spec, or a function of the row).
@@ -98,13 +99,12 @@ def training_table(rows: list[dict]) -> list[str]:
     return _table(TRAINING_COLUMNS, rows, identifying=4)
 
 
-def plot_conversion(rows: list[dict], path: Path, max_length: int = 4096) -> None:
+def plot_conversion(rows: list[dict], path: Path, max_length: int = 4096) -> Any:
     plt = pyplot()
-
     ok = [r for r in rows if "error" not in r and r.get("output_mb")]
     shapes = sorted({r["shape"] for r in ok}, key=list(SHAPES).index)
     methods = list(dict.fromkeys(r["method"] for r in ok))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     width = 0.8 / max(len(methods), 1)
     for i, method in enumerate(methods):
         for ax, key in zip(axes, ("x_floor_time", "rss_x_output")):
@@ -117,51 +117,50 @@ def plot_conversion(rows: list[dict], path: Path, max_length: int = 4096) -> Non
         )
         ax.set_title(title)
     handles, labels = axes[0].get_legend_handles_labels()  # below the bars, which it would hide
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    return save(fig, path)
 
 
-def plot_startup(rows: list[dict], path: Path) -> None:
+def plot_startup(rows: list[dict], path: Path) -> Any:
+    """One panel per comparison, stacked, each case a bar beside its baseline (grey) with its time and ratio."""
     plt = pyplot()
-
     ok = [r for r in rows if "seconds" in r]
     groups = [
         ("help", "starting the command line"),
-        ("convert", "a whole conversion"),
-        ("verify", "convert with verification vs one forward"),
+        ("convert", "a whole conversion, without verification"),
+        ("verify", "a conversion with its verification, against one forward pass"),
     ]
     groups = [(g, t) for g, t in groups if any(r["group"] == g for r in ok)]
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
-    for ax, (group, title) in zip(axes[0], groups):
+    sizes = [sum(r["group"] == g for r in ok) for g, _ in groups]
+    fig, axes = plt.subplots(
+        len(groups), 1, figsize=(10, 1.2 + 0.75 * sum(sizes)), squeeze=False, gridspec_kw={"height_ratios": sizes}
+    )
+    for ax, (group, title) in zip(axes[:, 0], groups):
         mine = [r for r in ok if r["group"] == group]
         bars = ax.barh(
-            [r["case"] for r in mine],
+            [_wrapped(r["case"], 48) for r in mine],
             [r["seconds"] for r in mine],
             color=["grey" if i == 0 else "tab:blue" for i in range(len(mine))],
         )
         for bar, r in zip(bars, mine):
-            ax.text(
-                bar.get_width(),
-                bar.get_y() + bar.get_height() / 2,
-                f" {r['seconds']:.2f} s ({r['x_baseline']:.2f}×)",
-                va="center",
-                fontsize=8,
-            )
+            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                    f" {r['seconds']:.2f} s ({r['x_baseline']:.2f}×)", va="center", fontsize=8)  # fmt: skip
         ax.invert_yaxis()
-        ax.set_xlabel("seconds, median (grey: the baseline)")
-        ax.set_title(title)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.set_xlim(0, max((r["seconds"] for r in mine), default=1) * 1.45)
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_xlim(0, max((r["seconds"] for r in mine), default=1) * 1.35)
+    axes[-1, 0].set_xlabel("seconds, median (grey: the baseline)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return save(fig, path)
 
 
-def plot_inference(rows: list[dict], path: Path, title: str) -> None:
+def _wrapped(text: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def plot_inference(rows: list[dict], path: Path, title: str) -> Any:
     plt = pyplot()
-
     ok = [r for r in rows if "seconds" in r]
     batches = sorted({r["batch"] for r in ok})
     fig, axes = plt.subplots(2, len(batches), figsize=(5.5 * len(batches), 8), squeeze=False)
@@ -183,29 +182,27 @@ def plot_inference(rows: list[dict], path: Path, title: str) -> None:
             ax.set_ylabel(ylabel)
             ax.set_title(f"batch {batch}")
             ax.grid(True, which="both", alpha=0.3)
-        axes[0][col].legend(fontsize=8)
+        axes[0][col].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return save(fig, path)
 
 
-def plot_training(rows: list[dict], path: Path, title: str) -> None:
+def plot_training(rows: list[dict], path: Path, title: str) -> Any:
+    """Speed and memory of each training case, as horizontal bars: their labels stay readable however many."""
     plt = pyplot()
-
     ok = [r for r in rows if "error" not in r]
-    labels = [f"{r['arch']}\n{_STEP[r['head']]}{', ckpt' if r['checkpointing'] else ''}" for r in ok]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    axes[0].bar(labels, [r["tokens_per_second"] for r in ok])
-    axes[0].set_title("tokens / s (higher is better)")
-    axes[1].bar(labels, [r["peak_mb"] for r in ok])
-    axes[1].set_title("peak memory, MB (lower is better)")
-    for ax in axes:
-        ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle(title)
+    labels = [f"{r['arch']}, {_STEP[r['head']]}{', checkpointing' if r['checkpointing'] else ''}" for r in ok]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.32 * len(ok)), sharey=True)
+    axes[0].barh(labels, [r["tokens_per_second"] for r in ok])
+    axes[0].set_title("tokens / s (higher is better)", fontsize=10)
+    axes[1].barh(labels, [r["peak_mb"] for r in ok], color="tab:orange")
+    axes[1].set_title("peak memory, MB (lower is better)", fontsize=10)
+    axes[0].invert_yaxis()
+    axes[0].tick_params(axis="y", labelsize=8)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return save(fig, path)
 
 
 def machine_line(m: dict[str, Any]) -> str:

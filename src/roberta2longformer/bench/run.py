@@ -64,7 +64,6 @@ def run_bench(
                 "rows": rows,
                 "machine": machine,
             }
-            plot_startup(rows, output / "startup.png")
         if "conversion" in parts:
             log(f"Conversion to {max_length} tokens ({', '.join(shapes)}; {repeats} runs each)")
             results["conversion"] = {
@@ -72,9 +71,6 @@ def run_bench(
                 "max_length": max_length,
                 "rows": bench_conversion(shapes, max_length, repeats, Path(work), log),
             }
-            plot_conversion(
-                results["conversion"]["rows"], output / "conversion.png", results["conversion"]["max_length"]
-            )
         if "inference" in parts or "paired" in parts:
             _inference(
                 results, parts, measured, model_shape, lengths, batches, repeats, device, dtype, machine, output, log
@@ -83,11 +79,7 @@ def run_bench(
             log(f"Training step ({model_shape} shape, {training_length} tokens, {device})")
             rows = bench_training(measured, model_shape, training_length, 1, repeats, device, log, training_cases)
             results["training"] = {"shape": model_shape, "rows": rows, "machine": machine}
-            plot_training(
-                rows,
-                output / "training.png",
-                f"masked-LM step at {training_length} tokens, {model_shape} shape, {device}",
-            )
+    plot_results(results, output, parts)
     results_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (output / "results.md").write_text(render_results(results), encoding="utf-8")
     log("")
@@ -102,10 +94,28 @@ def _inference(results, parts, measured, shape, lengths, batches, repeats, devic
         log(f"Inference ({shape} shape, {device}, {dtype})")
         rows = bench_inference(measured, shape, lengths, batches, repeats, device, dtype, log)
         results["inference"] = {"shape": shape, "dtype": dtype, "rows": rows, "machine": machine}
-        plot_inference(rows, output / "inference.png", f"forward, eval mode, {shape} shape, {device} {dtype}")
     log(f"Fast attention against its floor, alternating ({shape} shape, {device}, {dtype})")
     paired = bench_paired(measured, shape, lengths, batches, repeats, device, dtype, log)
     section = results.get("inference", {})
     if (section.get("shape"), section.get("dtype")) != (shape, dtype):  # another shape's rows
         section = results["inference"] = {"shape": shape, "dtype": dtype, "rows": [], "machine": machine}
     section["paired"], section["paired_machine"] = paired, machine
+
+
+def plot_results(results: dict[str, Any], output: Path, parts: Sequence[str] = PARTS) -> None:
+    """The PNG plots of the measured ``parts`` of ``results`` (``scripts/plot_benchmarks.py`` draws the
+    committed ones again from their results.json, without measuring anything)."""
+    device = results.get("machine", {}).get("device", "cpu")
+    if "startup" in parts and results.get("startup"):
+        plot_startup(results["startup"]["rows"], output / "startup.png")
+    if "conversion" in parts and results.get("conversion"):
+        plot_conversion(results["conversion"]["rows"], output / "conversion.png", results["conversion"]["max_length"])
+    if "inference" in parts and results.get("inference", {}).get("rows"):
+        section = results["inference"]
+        title = f"forward, eval mode, {section['shape']} shape, {device} {section['dtype']}"
+        plot_inference(section["rows"], output / "inference.png", title)
+    if "training" in parts and results.get("training", {}).get("rows"):
+        section = results["training"]
+        length = section["rows"][0].get("length", "?")
+        title = f"masked-LM step at {length} tokens, {section['shape']} shape, {device}"
+        plot_training(section["rows"], output / "training.png", title)
