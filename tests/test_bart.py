@@ -122,3 +122,14 @@ def test_an_mbart_is_refused_naming_the_supported_families(tmp_path):
                                       decoder_ffn_dim=16, max_position_embeddings=32)  # fmt: skip
     with pytest.raises(ConversionError, match="supported families are .*BART"):
         convert(transformers.MBartForConditionalGeneration(config), None, to="led", **OPTIONS)
+
+
+def test_the_decoder_keeps_the_barts_own_length_by_default(bpe_tokenizer, tmp_path):
+    """A BART whose decoder has 32 positions converts with the default options (issue #34: refused before,
+    "decoder_max_length 1024 is beyond the BART decoder's 64 positions")."""
+    tiny_bart().save_pretrained(tmp_path / "bart")
+    bpe_tokenizer.save_pretrained(tmp_path / "bart")
+    result = run("convert", tmp_path / "bart", tmp_path / "out", "--to", "led", "--max-length", "128",
+                 "--attention-window", "64", "--no-smoke")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert transformers.AutoConfig.from_pretrained(tmp_path / "out").max_decoder_position_embeddings == 32

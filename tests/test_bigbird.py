@@ -107,12 +107,12 @@ def test_masked_lm_with_another_activation_is_refused():
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"max_length": 100, "block_size": 8}, "must be a multiple of block_size"),
-        ({"max_length": 128, "block_size": 0}, "block_size must be a positive whole number"),
-        ({"max_length": 128, "block_size": 4, "num_random_blocks": 0}, "num_random_blocks must be a positive whole"),
+        ({"max_length": 100, "block_size": 8}, "must be a multiple of --block-size"),
+        ({"max_length": 128, "block_size": 0}, "--block-size must be a positive whole number"),
+        ({"max_length": 128, "block_size": 4, "num_random_blocks": 0}, "--num-random-blocks must be a positive whole"),
         ({"max_length": 512, "block_size": 64}, "would never use block-sparse attention"),
-        ({"max_length": 128, "block_size": 4, "position_init": "zeros"}, "Unknown position_init"),
-        ({"max_length": 128, "attention_window": 64}, "do not apply to bigbird"),
+        ({"max_length": 128, "block_size": 4, "position_init": "zeros"}, "Unknown --position-init"),
+        ({"max_length": 128, "attention_window": 64}, "--attention-window does not apply to --to bigbird"),
     ],
 )
 def test_bad_options_are_refused(options, message):
@@ -148,5 +148,5 @@ def test_cli_convert_and_verify_bigbird(tmp_path, wordpiece_tokenizer):
     bad = runner.invoke(
         app, ["convert", str(source_dir), str(tmp_path / "bad"), "--to", "bigbird", "--max-length", "100"]
     )
-    assert bad.exit_code == 2 and "multiple of block_size" in bad.output
+    assert bad.exit_code == 2 and "must be a multiple of --block-size" in bad.output
     assert not (tmp_path / "bad").exists()

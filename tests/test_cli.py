@@ -80,10 +80,10 @@ def test_force_replaces_an_existing_output(source_dir, tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--attention-window", "15"], "attention_window must be a positive even number"),
-        (["--attention-window", "0"], "attention_window must be a positive even number"),
-        (["--max-length", "0"], "max_length must be a positive whole number"),
-        (["--max-length", "-8"], "max_length must be a positive whole number"),
+        (["--attention-window", "15"], "--attention-window must be a positive even number"),
+        (["--attention-window", "0"], "--attention-window must be a positive even number"),
+        (["--max-length", "0"], "--max-length must be a positive whole number"),
+        (["--max-length", "-8"], "--max-length must be a positive whole number"),
     ],
 )
 def test_invalid_options_are_refused(source_dir, tmp_path, extra, message):
@@ -127,8 +127,29 @@ def test_missing_source_is_refused(tmp_path):
     assert result.exit_code == 2 and "nowhere does not exist" in result.output
     result = run("convert", "no-such-org/no-such-model", tmp_path / "long")  # could be a hub id: offline, it fails
     assert result.exit_code == 2
-    assert "is not a local directory and could not be loaded as a hub model id" in result.output
+    assert "no-such-org/no-such-model is not a local path, and HF_HUB_OFFLINE is set" in result.output
     assert nothing_written(tmp_path, "long")
+
+
+def test_a_hub_id_without_a_network_fails_at_once_in_one_sentence(tmp_path):
+    """Not minutes of the hub client's retries (issue #34: 22 lines of them): one sentence, within seconds."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    environment = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    environment["HF_ENDPOINT"] = "https://127.0.0.1:9"  # nothing listens there: as good as no network
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "roberta2longformer", "convert", "some-org/some-model", str(tmp_path / "out")],
+        capture_output=True, text=True, env=environment, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and time.monotonic() - started < 30
+    assert done.stderr.strip().splitlines() == [
+        "Error: some-org/some-model is not a local path and no network is reachable (127.0.0.1 does not answer); "
+        "give a local directory (or builtin:NAME), or go online."
+    ]
 
 
 def test_directory_without_config_is_refused(tmp_path):

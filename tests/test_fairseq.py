@@ -252,3 +252,44 @@ def test_bad_fairseq_inputs_are_refused_and_leave_nothing(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["convert", str(truncated / "model.pt"), str(tmp_path / "out"), "--allow-pickle"])
     assert result.exit_code == 2 and "may be truncated" in result.output and not (tmp_path / "out").exists()
+
+
+def _spoiled(path: Path, *, args=None, state=None) -> Path:
+    """The synthetic checkpoint with its settings or weights changed."""
+    checkpoint = torch.load(path, weights_only=False)
+    for name, value in (args or {}).items():
+        if value is None:
+            delattr(checkpoint["args"], name)
+        else:
+            setattr(checkpoint["args"], name, value)
+    if state is not None:
+        checkpoint["model"] = state(checkpoint["model"])
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "spoil, phrase",
+    [
+        (lambda p: _spoiled(p, args={"encoder_attention_heads": None}), "encoder_attention_heads=None"),
+        (lambda p: _spoiled(p, args={"encoder_attention_heads": 5}), "does not divide the hidden size"),
+        (lambda p: _spoiled(p, args={"activation_fn": "swishy"}), "activation_fn='swishy'"),
+        (
+            lambda p: _spoiled(p, state=lambda s: {k: v for k, v in s.items() if "embed_tokens" not in k}),
+            "have no sentence_encoder.embed_tokens.weight",
+        ),
+        (
+            lambda p: _spoiled(p, state=lambda s: {k: v.long() if "fc1.weight" in k else v for k, v in s.items()}),
+            "not floating point",
+        ),
+        (lambda p: (p.parent / "dict.txt").write_bytes(b"\xff\xfe\x00\x81" * 50) and p, "is not a text file"),
+    ],
+    ids=["no heads", "heads do not divide", "unknown activation", "no embeddings", "integer weights", "binary dict"],
+)
+def test_a_broken_fairseq_checkpoint_gets_one_sentence(tmp_path, spoil, phrase):
+    """Issue #34: these ended in AttributeError, ValueError, KeyError, StopIteration, UnicodeDecodeError, or
+    (integer weights) a silent cast."""
+    path = spoil(_synthetic_fairseq(tmp_path)) or _synthetic_fairseq(tmp_path)
+    result = CliRunner().invoke(app, ["import-fairseq", str(path), str(tmp_path / "out"), "--allow-pickle"])
+    assert result.exit_code == 2 and phrase in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()

@@ -110,11 +110,11 @@ def test_a_source_with_another_layer_norm_epsilon_is_refused(wordpiece_tokenizer
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({**OPTIONS, "decoder_max_length": 0}, "decoder_max_length must be a positive whole number"),
-        ({**OPTIONS, "max_length": 100}, "must be a multiple of attention_window"),
-        ({**OPTIONS, "cross_attention_init": "zeros"}, "Unknown cross_attention_init"),
+        ({**OPTIONS, "decoder_max_length": 0}, "--decoder-max-length must be a positive whole number"),
+        ({**OPTIONS, "max_length": 100}, "must be a multiple of --attention-window"),
+        ({**OPTIONS, "cross_attention_init": "zeros"}, "Unknown --cross-attention-init"),
         ({**OPTIONS, "attention_window": [64, 64, 64]}, "has 3 values but the source has 2 layers"),
-        ({**OPTIONS, "block_size": 4}, "do not apply to led"),
+        ({**OPTIONS, "block_size": 4}, "--block-size does not apply to --to led"),
     ],
 )
 def test_bad_options_are_refused(options, message, bpe_tokenizer):
@@ -123,7 +123,7 @@ def test_bad_options_are_refused(options, message, bpe_tokenizer):
 
 
 def test_unsupported_sources_are_refused(wordpiece_tokenizer, bpe_tokenizer):
-    with pytest.raises(ConversionError, match="led has no class for a sequence_classification head"):
+    with pytest.raises(ConversionError, match="LEDForSequenceClassification is not one this tool makes"):
         convert(make_source("roberta", "sequence_classification"), bpe_tokenizer, to="led", **OPTIONS)
     with pytest.raises(ConversionError, match="needs start and end token ids"):
         convert(make_source("bert", "base", layer_norm_eps=1e-5), to="led", **OPTIONS)  # BERT configs have no bos/eos
@@ -154,5 +154,5 @@ def test_public_call_and_cli_convert_to_led(tmp_path, bpe_tokenizer):
     result = runner.invoke(app, ["verify", str(tmp_path / "source"), str(tmp_path / "led")])
     assert result.exit_code == 0, result.output
     bad = runner.invoke(app, led.format(tmp_path / "bad", 0).split())
-    assert bad.exit_code == 2 and "decoder_max_length must be a positive whole number" in bad.output
+    assert bad.exit_code == 2 and "--decoder-max-length must be a positive whole number" in bad.output
     assert not (tmp_path / "bad").exists()

@@ -71,7 +71,7 @@ def test_pooler_drop_is_said_and_card_warns_about_padding(tmp_path, bpe_tokenize
     assert any("no place for pooler weights" in note for note in conversion.notes)
     save_conversion(conversion, verify(source, conversion.model, bpe_tokenizer), tmp_path / "ny")
     card = (tmp_path / "ny" / "README.md").read_text()
-    assert "pad every input to that length" in card and "mean cosine" in card
+    assert "pad every input to 64 tokens" in card and "mean cosine" in card
     assert type(transformers.AutoModel.from_pretrained(tmp_path / "ny")).__name__ == "NystromformerModel"
 
 
@@ -84,11 +84,11 @@ def test_heads_without_an_equivalent_are_refused(head):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"max_length": 100, "num_landmarks": 64}, "must be a multiple of num_landmarks"),
-        ({"max_length": 128, "num_landmarks": 0}, "num_landmarks must be a positive whole number"),
-        ({"max_length": 128, "segment_means_seq_len": 256}, "no larger than max_length"),
-        ({"max_length": 128, "conv_kernel_size": 4}, "conv_kernel_size must be a positive odd number"),
-        ({"max_length": 128, "attention_window": 64}, "do not apply to nystromformer"),
+        ({"max_length": 100, "num_landmarks": 64}, "must be a multiple of --num-landmarks"),
+        ({"max_length": 128, "num_landmarks": 0}, "--num-landmarks must be a positive whole number"),
+        ({"max_length": 128, "segment_means_seq_len": 256}, "no larger than --max-length"),
+        ({"max_length": 128, "conv_kernel_size": 4}, "--conv-kernel-size must be a positive odd number"),
+        ({"max_length": 128, "attention_window": 64}, "--attention-window does not apply to --to nystromformer"),
     ],
 )
 def test_bad_options_are_refused(options, message):
@@ -121,5 +121,5 @@ def test_cli_convert_and_verify_nystromformer(tmp_path, bpe_tokenizer):
     bad = runner.invoke(
         app, ["convert", str(source_dir), str(tmp_path / "bad"), "--to", "nystromformer", "--max-length", "100"]
     )
-    assert bad.exit_code == 2 and "multiple of num_landmarks" in bad.output
+    assert bad.exit_code == 2 and "must be a multiple of --num-landmarks (64)" in bad.output
     assert not (tmp_path / "bad").exists()

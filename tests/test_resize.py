@@ -83,11 +83,11 @@ def test_resize_can_fail_verification(bpe_tokenizer):
 @pytest.mark.parametrize(
     "to, length, message",
     [
-        ("bigbird", 102, "must be a multiple of block_size"),
+        ("bigbird", 102, "must be a multiple of --block-size"),
         ("bigbird", 24, "would never use block-sparse attention"),
-        ("nystromformer", 40, "must be a multiple of num_landmarks"),
-        ("led", 40, "must be a multiple of attention_window"),
-        ("longformer", 0, "max_length must be a positive whole number"),
+        ("nystromformer", 40, "must be a multiple of --num-landmarks"),
+        ("led", 40, "must be a multiple of --attention-window"),
+        ("longformer", 0, "--max-length must be a positive whole number"),
     ],
 )
 def test_lengths_the_model_cannot_represent_are_refused(to, length, message, bpe_tokenizer):
@@ -112,5 +112,5 @@ def test_cli_resize_round_trip(tmp_path, bpe_tokenizer):
     assert model.config.max_encoder_position_embeddings == 128 and model.config.max_decoder_position_embeddings == 32
     assert "Resized from 64 to 128 tokens" in (tmp_path / "led-128" / "README.md").read_text()
     bad = runner.invoke(app, ["resize", str(tmp_path / "led-64"), str(tmp_path / "bad"), "--max-length", "40"])
-    assert bad.exit_code == 2 and "multiple of attention_window" in bad.output
+    assert bad.exit_code == 2 and "must be a multiple of --attention-window (16)" in bad.output
     assert not (tmp_path / "bad").exists()

@@ -30,6 +30,10 @@ def sentence_model(tmp_path, wordpiece_tokenizer):
     transformer = Transformer(str(backbone), max_seq_length=24)
     model = SentenceTransformer(modules=[transformer, Pooling(32, "mean"), Normalize()], device="cpu")
     model.save(str(tmp_path / "st"))
+    card = tmp_path / "st" / "README.md"  # as on the Hub: the card names its base model and licence
+    card.write_text(
+        "---\nbase_model: someone/tiny-bert\nlicense: mit\nlibrary_name: sentence-transformers\n---\n# tiny\n"
+    )
     return tmp_path / "st"
 
 
@@ -175,6 +179,10 @@ def test_evaluate_embeddings_compares_models_side_by_side(sentence_model, tmp_pa
     ]
     assert all({"start", "middle", "end"} <= set(r["by_place"]) for r in data["results"])
     assert all(0 <= r["overall"]["recall@1"] <= 1 for r in data["results"]) and (tmp_path / "r.png").exists()
+    assert [r["attention"] for r in data["results"]] == ["transformers"] * 3 + ["roberta2longformer.fast"] * 3
+    header = next(line for line in result.output.splitlines() if line.startswith("model"))
+    queries = data["results"][0]["by_place"]["start"]["queries"]
+    assert "reading" in header and f"start (n={queries})" in header and "beyond the window (n=" in header
 
 
 @pytest.mark.parametrize(
@@ -252,6 +260,12 @@ def test_embedding_finetune_of_all_weights_is_no_longer_the_source(embedding_run
     assert result.exit_code == 0, result.output
     assert "training all weights" in result.output
     assert (out / "final" / "modules.json").is_file() and (out / "final" / "README.md").is_file()
+    card = (out / "final" / "README.md").read_text()
+    training_text = (train / "d0.txt").read_text()
+    assert "widget:" not in card and training_text[:40] not in card and len(card.splitlines()) < 120
+    assert "was converted from" in card and "fine-tuned for embedding" in card and "=True`" not in card, card
+    assert "library_name: sentence-transformers" in card and "base_model: someone/tiny-bert" in card
+    assert "license: mit" in card and "Unknown" not in card
     assert run("verify", sentence_model, out / "final").exit_code == 1  # trained: it computes something else now
 
 
@@ -288,3 +302,19 @@ def test_embedding_finetune_refuses_bad_input(embedding_run, tmp_path, setup, ph
         result = _finetune_embedding(long, train, evaluation, out, *extra)
     assert result.exit_code == 2 and phrase in result.output, result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_one_call_runs_a_sentence_transformer_with_the_fast_backend(sentence_model, tmp_path):
+    """fast.enable(SentenceTransformer) reaches the Longformer layers inside it; the embeddings stay the same."""
+    from sentence_transformers import SentenceTransformer
+
+    from roberta2longformer import fast
+
+    long = tmp_path / "long"
+    assert run("convert", sentence_model, long, *SMALL).exit_code == 0
+    model = SentenceTransformer(str(long), device="cpu")
+    text = " ".join(CORPUS) * 3
+    before = model.encode([text, CORPUS[0]], convert_to_tensor=True)
+    assert fast.enable(model) is model and fast.is_enabled(model[0].auto_model)
+    after = model.encode([text, CORPUS[0]], convert_to_tensor=True)
+    assert (before - after).abs().max() <= 1e-5

@@ -120,7 +120,7 @@ def test_an_option_of_another_target_is_refused(saved_source, tmp_path):
     result = CliRunner().invoke(
         app, ["convert", str(saved_source()), str(tmp_path / "o"), "--to", "bigbird", "--attention-window", "16"]
     )
-    assert result.exit_code == 2 and "do not apply to bigbird" in result.output
+    assert result.exit_code == 2 and "--attention-window does not apply to --to bigbird" in result.output
     assert not (tmp_path / "o").exists()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import Any
 
 
@@ -39,3 +41,23 @@ def is_positive_int(value: Any) -> bool:
 def require_positive_int(name: str, value: Any, example: str) -> None:
     if not is_positive_int(value):
         raise ConversionError(f"{name} must be a positive whole number (e.g. {example}), got {value!r}.")
+
+
+def os_error_sentence(error: BaseException) -> str | None:
+    """The one sentence for a failure of the machine rather than of the input — a full disk, a file we may not
+    write, a name too long — from an ``OSError``, or from the text of a library's own error that wraps one
+    (safetensors' "No space left on device", torch's "enforce fail … inline_container"); ``None`` otherwise."""
+    code = getattr(error, "errno", None) if isinstance(error, OSError) else None
+    text = str(error)
+    where = f" ({error.filename})" if isinstance(error, OSError) and error.filename else ""
+    if code in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "inline_container" in text:
+        return (
+            f"No space left on the device{where}; free some space or write elsewhere (nothing half-written was kept)."
+        )
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Cannot write{where}: {os.strerror(code)}; choose a place you can write to."
+    if code == errno.ENAMETOOLONG:
+        return f"A file name is too long for the filesystem{where}; choose a shorter one."
+    if isinstance(error, OSError):
+        return f"{os.strerror(code) if code else text}{where}; check the path and try again."
+    return None

@@ -10,9 +10,10 @@ import sys
 import click
 
 from .. import __version__
+from ..runtime import STOP_SIGNALS, request_stop, resumable, stop_requested, written
 from ..targets import all_targets
 from .bench import bench
-from .common import CONTEXT
+from .common import CONTEXT, VERBOSE
 from .convert import convert, import_fairseq, resize, verify
 from .embeddings import evaluate_embeddings
 from .finetune import finetune
@@ -37,31 +38,32 @@ class _Group(click.Group):
     ),
 )
 @click.version_option(__version__, "-V", "--version", prog_name="roberta2longformer", message="%(prog)s %(version)s")
-def app() -> None:
-    pass
+@click.option("-v", "--verbose", is_flag=True, help="Show more: the libraries' warnings, loading bars and log lines.")
+def app(verbose: bool) -> None:
+    if verbose:
+        VERBOSE.append(True)
+        logging.getLogger().setLevel(logging.INFO)
 
 
 for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, finetune, evaluate_embeddings, bench):
     app.add_command(command)
 
 
-#: The stop signal received, if any (see :func:`main`).
-_stopped: list[int] = []
-
-
-def _stop(signum: int, frame: object) -> None:
-    """SIGTERM and SIGHUP end a command as Ctrl-C does: what it was writing is removed on the way out.
+def handle_stop(signum: int, frame: object) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP end a command the same way: the signal is recorded, and ``SystemExit``
+    raised wherever the command is, so that what it was writing is removed on the way out.
 
     Not in the middle of an import, though: an exception raised there can leave a C extension half
-    initialised (torch then aborts the process, exit -6, with the temporary output left behind), so
-    the stop waits for the import to finish (retried every 20 ms).
+    initialised (torch then aborts the process, exit -6, with the temporary output left behind), so the
+    stop waits for the import to finish (retried every 20 ms). And where Python drops the exception (raised
+    inside a finalizer), the recorded signal stops the command at its next safe point
+    (:func:`~..runtime.stop_if_requested`): before anything is moved into place, or the next training step.
     """
     if signum == signal.SIGALRM:  # the retry of a stop that arrived during an import
-        signum = _stopped[0]
-    elif not _stopped:
-        _stopped.append(signum)
+        signum = stop_requested() or signal.SIGTERM
+    request_stop(signum)
     if _importing(frame):
-        signal.signal(signal.SIGALRM, _stop)
+        signal.signal(signal.SIGALRM, handle_stop)
         signal.setitimer(signal.ITIMER_REAL, 0.02)
         return
     raise SystemExit(128 + signum)
@@ -91,20 +93,36 @@ def main() -> None:
     A stop signal raises ``SystemExit`` wherever the command is; in the middle of an import, the
     importing library may turn it into an error of its own (transformers' lazy modules report a
     module that could not be imported). Whatever comes out, a stopped command exits with the
-    signal's code and its one sentence: the temporary output was removed on the way out either way.
+    signal's code and one sentence that says what is true: what it finished writing, or that nothing
+    was written (the temporary output was removed on the way out), or where a training run can resume.
     """
     logging.basicConfig(level=logging.WARNING)
-    for stop in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, _stop)
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, handle_stop)
     try:
-        code = app.main(prog_name="roberta2longformer")
+        code = app.main(prog_name="roberta2longformer", standalone_mode=True)
     except BaseException:
-        if not _stopped:
+        if stop_requested() is None:
             raise
         code = None
     finally:
         _skip_final_collection()
-    if _stopped:
-        click.echo(f"Stopped by {signal.Signals(_stopped[0]).name}; nothing was written.", err=True)
-        code = 128 + _stopped[0]
+    signum = stop_requested()
+    if signum is not None:
+        click.echo(stopped_sentence(signal.Signals(signum).name, written(), resumable()), err=True)
+        code = 128 + signum
     sys.exit(code)
+
+
+def stopped_sentence(name: str, done: list[str], runs: list[str]) -> str:
+    """What a stopped command says: what it finished writing, where a training run resumes, or that nothing
+    was written."""
+    if runs:
+        finished = f" (it had written {', '.join(done)})" if done else ""
+        return (
+            f"Stopped by {name}{finished}; the checkpoints saved so far are in {runs[0]}: run the same command "
+            "with --resume to continue from the last complete one."
+        )
+    if done:
+        return f"Stopped by {name} after {', '.join(done)} was written completely; nothing else was written."
+    return f"Stopped by {name}; nothing was written."

@@ -10,9 +10,15 @@ from ..bench.models import ARCHITECTURES, SHAPES
 from ..bench.run import PARTS, run_bench
 from ..bench.speed import TRAINING_CASES
 from ..errors import ConversionError
-from .common import Command, Option, exit_codes, int_list, name_list
+from .common import Command, Option, check_inputs, exit_codes, int_list, name_list
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def cuda_available() -> bool:
+    import torch  # only to ask for the GPU, when one is asked for
+
+    return torch.cuda.is_available()
 
 
 @click.command(cls=Command, short_help="Measure startup, conversion, inference and training, with plots.")
@@ -34,8 +40,12 @@ DEVICES = ("auto", "cpu", "cuda")
     default="base,large",
     help=f"Startup and conversion: source shapes, from {', '.join(SHAPES)} (startup uses the first).",
 )
-@click.option("--max-length", type=int, default=4096, help="Startup and conversion: the target length.")
-@click.option("--repeats", type=int, default=3, help="Timed repetitions per case (the median is reported).")
+@click.option(
+    "--max-length", type=click.IntRange(min=2), default=4096, help="Startup and conversion: the target length."
+)
+@click.option(
+    "--repeats", type=click.IntRange(min=1), default=3, help="Timed repetitions per case (the median is reported)."
+)
 @click.option(
     "--lengths",
     default=None,
@@ -52,7 +62,7 @@ DEVICES = ("auto", "cpu", "cuda")
     default_text="small, with --full base",
     help="Inference and training: the model shape.",
 )
-@click.option("--training-length", type=int, default=4096, help="Training: tokens per sequence.")
+@click.option("--training-length", type=click.IntRange(min=2), default=4096, help="Training: tokens per sequence.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", help="auto: a GPU if there is one.")
 @click.option(
     "--fast-attention/--no-fast-attention",
@@ -90,8 +100,11 @@ def bench(
         shape_names = name_list(shapes, tuple(SHAPES), "shape(s)")
         chosen = name_list(archs, ARCHITECTURES, "model(s) for --archs")
         steps = name_list(training_cases, tuple(TRAINING_CASES), "--training-cases")
-        if repeats < 1:
-            raise ConversionError(f"--repeats must be at least 1, got {repeats}.")
+        check_inputs(runs=[output], resume=True)  # an existing directory gets new sections; a file is refused
+        if device == "cuda" and not cuda_available():
+            raise ConversionError(
+                "--device cuda: this machine has no CUDA GPU that torch can use; leave --device out (or auto)."
+            )
         default_lengths = "512,1024,2048,4096,8192,16384" if full else "512,1024,2048,4096"
         run_bench(
             parts,

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import ConversionError, ToleranceError
+from ..errors import ConversionError, ToleranceError, os_error_sentence
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110, "show_default": True}
 
@@ -93,19 +94,91 @@ def fail(error: Exception | str, code: int) -> None:
 
 @contextlib.contextmanager
 def exit_codes() -> Iterator[None]:
-    """Bad input exits 2, a model that differs from its source exits 1; each with one sentence."""
+    """Bad input exits 2, a model that differs from its source exits 1; each with one sentence. So does what the
+    machine refuses (a full disk, a read-only place, a name too long): here is the one place that says it."""
     try:
         yield
     except ConversionError as error:
         fail(error, 2)
     except ToleranceError as error:
         fail(error.summary, 1)  # each failed check is in the report printed above
+    except Exception as error:
+        sentence = os_error_sentence(error)
+        if sentence is None:
+            raise
+        fail(sentence, 2)
+
+
+#: ``-v``: show what the libraries say (their warnings, loading bars, every log line).
+VERBOSE: list[bool] = []
 
 
 def quiet_transformers() -> None:
+    """Keep transformers, datasets and sentence-transformers to errors and no loading bars, unless ``-v``:
+    a command prints its own progress and one line per result. Loaded when a command runs."""
+    if VERBOSE:
+        return
+    import datasets  # the libraries' own switches: importing them is the command's cost anyway
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    datasets.utils.logging.set_verbosity_error()
+    for name in ("sentence_transformers", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def check_inputs(
+    *,
+    sources: Iterable[str] = (),
+    outputs: Iterable[Path] = (),
+    force: bool = False,
+    runs: Iterable[Path] = (),
+    resume: bool = False,
+    data: dict[str, Iterable[str]] | None = None,
+    reports: dict[str, Path | None] | None = None,
+    files: dict[str, Path | None] | None = None,
+    paths: dict[str, Path | None] | None = None,
+) -> list[str]:
+    """The one place where every command's inputs and outputs are checked, before anything heavy is imported
+    (seconds on a busy machine): model ``sources`` (a path that does not exist, a mistyped ``builtin:`` name, a hub
+    id offline), conversion ``outputs`` (in place already without ``--force``, a file, the source itself),
+    training ``runs`` (in use without ``--resume``), document ``data`` (per option), report files (``--json``,
+    ``--plot``), input ``files`` and ``paths`` (files or directories), per option. Returns the sources, resolved."""
+    from ..core.locations import resolve_source  # standard library only, as all of these
+    from ..io.output import check_output_dir, check_report_path, check_run_directory
+    from ..train.documents import check_sources
+
+    resolved = [resolve_source(source) for source in sources]
+    kept = [*resolved, *(source for sources_ in (data or {}).values() for source in sources_)]
+    for output in outputs:
+        check_output_dir(output, force=force, keep=kept)
+    for run in runs:
+        check_run_directory(run, resume=resume, keep=kept)
+    for option, sources_ in (data or {}).items():
+        check_sources(list(sources_), option)
+    for option, path in (reports or {}).items():
+        if path is not None:
+            check_report_path(path, option)
+    for option, path in (files or {}).items():
+        if path is not None and not Path(path).exists():
+            raise ConversionError(f"{option} {path} does not exist; give an existing file.")
+        if path is not None and not Path(path).is_file():
+            raise ConversionError(f"{option} {path} is not a file; give an existing file.")
+    for option, path in (paths or {}).items():
+        if path is not None and not Path(path).exists():
+            raise ConversionError(f"{option} {path} does not exist; give an existing file or directory.")
+    return resolved
+
+
+def require_module(module: str, option: str) -> None:
+    """Refuse an option whose optional package is not installed, saying how to install it."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise ConversionError(
+            f"{option} needs {module}, which is not installed; pip install {module}, or leave {option} out."
+        )
 
 
 def read_texts(path: Path | None) -> list[str] | None:
@@ -141,14 +214,6 @@ def name_list(text: str, allowed: tuple[str, ...] | list[str], what: str) -> lis
     if unknown or not names:
         raise ConversionError(f"Unknown {what} {', '.join(unknown) or repr(text)}; choose from {', '.join(allowed)}.")
     return names
-
-
-def check_writable(path: Path | None) -> None:
-    """A ``--json`` file whose directory does not exist is refused before the work, not after it."""
-    if path is not None and not path.parent.is_dir():
-        raise ConversionError(
-            f"--json {path}: the directory {path.parent} does not exist; create it or choose another file."
-        )
 
 
 def print_report(report: Any) -> None:

@@ -17,7 +17,7 @@ from .common import (
     Command,
     Option,
     allow_pickle_option,
-    check_writable,
+    check_inputs,
     exit_codes,
     fast_attention_option,
     force_option,
@@ -148,14 +148,15 @@ def convert(
 
     Example: roberta2longformer convert builtin:all-MiniLM-L6-v2 out/minilm-4096 --max-length 4096
     """
-    from ..pipeline import convert_to_directory
-
-    quiet_transformers()
     ctx = click.get_current_context()
     options = {name: value for name, value in target_options.items() if given(ctx, name)}  # the rest: defaults
     if trained_positions is not None:
         options["trained_positions"] = trained_positions
     with exit_codes():
+        check_inputs(sources=[source], outputs=[output], force=force, files={"--texts": texts})
+        from ..pipeline import convert_to_directory
+
+        quiet_transformers()
         written = convert_to_directory(
             source, output, to=to, max_length=max_length, dtype=dtype, seed=seed, position_init=position_init,
             allow_pickle=allow_pickle, in_memory=in_memory, force=force, verify=verify, smoke=smoke,
@@ -212,10 +213,11 @@ def resize(
 
     Example: roberta2longformer resize out/minilm-longformer-4096 out/minilm-longformer-8192 --max-length 8192
     """
-    from ..pipeline import resize_to_directory
-
-    quiet_transformers()
     with exit_codes():
+        check_inputs(sources=[model], outputs=[output], force=force)
+        from ..pipeline import resize_to_directory
+
+        quiet_transformers()
         written = resize_to_directory(
             model, output, max_length=max_length, position_init=position_init, seed=seed, force=force,
             verify=verify, smoke=smoke, fast_attention=fast_attention, on_report=print_report,
@@ -253,10 +255,11 @@ def import_fairseq(checkpoint: Path, output: Path, allow_pickle: bool, dictionar
 
     Example: roberta2longformer import-fairseq gottbert/model.pt out/gottbert --allow-pickle
     """
-    from ..pipeline import import_fairseq as run_import
-
-    quiet_transformers()
     with exit_codes():
+        check_inputs(files={"CHECKPOINT": checkpoint, "--dict": dictionary})
+        from ..pipeline import import_fairseq as run_import
+
+        quiet_transformers()
         model = run_import(checkpoint, output, allow_pickle=allow_pickle, dictionary=dictionary, force=force)
     click.echo(
         f"Wrote {output}: RobertaForMaskedLM ({model.config.num_hidden_layers} layers, hidden {model.config.hidden_size}, "
@@ -291,17 +294,18 @@ def verify(
 
     Exits 0 when every check passes, 1 when one fails, 2 on bad input.
     """
-    from ..pipeline import verify_saved
-
-    quiet_transformers()
     with exit_codes():
-        check_writable(json_path)
+        check_inputs(sources=[source, converted], reports={"--json": json_path}, files={"--texts": texts})
+        from ..io.output import write_text_atomically
+        from ..pipeline import verify_saved
+
+        quiet_transformers()
         report = verify_saved(
             source, converted, smoke=smoke, seed=seed, allow_pickle=allow_pickle, texts=read_texts(texts),
             fast_attention=fast_attention,
         )  # fmt: skip
         print_report(report)
         if json_path is not None:
-            json_path.write_text(report.to_json() + "\n", encoding="utf-8")
+            write_text_atomically(json_path, report.to_json() + "\n")
         report.require_passed(maybe_trained=True)
     click.echo(f"Verified: max |diff| {report.max_abs_diff:.2e} on inputs up to {report.exact_length} tokens.")

@@ -8,7 +8,8 @@ import click
 
 from .common import (
     Command,
-    check_writable,
+    allow_pickle_option,
+    check_inputs,
     exit_codes,
     fast_attention_option,
     json_option,
@@ -54,6 +55,9 @@ from .common import (
 )
 @json_option("Also write the results as JSON here.")
 @seed_option("Seed of the generated query passages.")
+@allow_pickle_option(
+    "Allow loading pickle weights (.bin) of a model or its modules, which can run code: only if you trust them."
+)
 @fast_attention_option
 def evaluate_embeddings(
     models: tuple[str, ...],
@@ -68,30 +72,35 @@ def evaluate_embeddings(
     plot_path: Path | None,
     json_path: Path | None,
     seed: int,
+    allow_pickle: bool,
     fast_attention: bool,
 ) -> None:
     """Which document did this passage come from? Rank every document for each query, per model.
 
     Example: roberta2longformer evaluate-embeddings builtin:all-MiniLM-L6-v2 out/minilm-4096 --data novels/ --chunks mean --chunks max
     """
-    from ..train import retrieval
-    from ..train.documents import read_documents
-    from ..train.queries import generated_queries, given_queries
-
-    quiet_transformers()
     with exit_codes():
-        check_writable(json_path), check_writable(plot_path)
+        check_inputs(
+            sources=models, data={"--data": data}, reports={"--json": json_path, "--plot": plot_path},
+            files={"--queries": queries},
+        )  # fmt: skip
+        from ..io.output import write_text_atomically
+        from ..train import retrieval
+        from ..train.documents import read_documents
+        from ..train.queries import generated_queries, given_queries
+
+        quiet_transformers()
         documents = read_documents(data, text_field=text_field, id_field=id_field)
         ids, texts = list(documents["id"]), list(documents["text"])
         asked = given_queries(queries, ids) if queries else generated_queries(texts, passage_words, seed)
         results = retrieval.evaluate_retrieval(
             models, ids, texts, asked, chunks=chunks, window_tokens=window_tokens,
-            fast_attention=fast_attention, batch_size=batch_size,
+            fast_attention=fast_attention, batch_size=batch_size, allow_pickle=allow_pickle,
         )  # fmt: skip
-    click.echo(f"{len(texts)} documents, {len(asked)} queries")
-    click.echo(retrieval.format_table(results))
-    if json_path is not None:
-        extra = {"documents": len(texts), "queries": len(asked), "passage_words": passage_words, "seed": seed}
-        json_path.write_text(retrieval.results_json(results, extra), encoding="utf-8")
-    if plot_path is not None:
-        retrieval.plot(results, plot_path)
+        click.echo(f"{len(texts)} documents, {len(asked)} queries")
+        click.echo(retrieval.format_table(results))
+        if json_path is not None:
+            extra = {"documents": len(texts), "queries": len(asked), "passage_words": passage_words, "seed": seed}
+            write_text_atomically(json_path, retrieval.results_json(results, extra))
+        if plot_path is not None:
+            retrieval.plot(results, plot_path)

@@ -8,7 +8,14 @@ import click
 
 from ..train.options import FinetuneOptions
 from ..train.tasks import task_names, task_options
-from .common import Command, allow_pickle_option, exit_codes, fast_attention_option, quiet_transformers
+from .common import (
+    Command,
+    allow_pickle_option,
+    check_inputs,
+    exit_codes,
+    fast_attention_option,
+    quiet_transformers,
+)
 from .settings import settings_from, settings_options
 
 DATA_HELP = (
@@ -57,11 +64,13 @@ def finetune(model: str, train_data: str, eval_data: str, test_data: str | None,
 
     Example: roberta2longformer finetune out/model-long --train train.jsonl --eval dev.jsonl -o out/classifier
     """
-    from ..train.finetuning import finetune as run_finetune
-
-    quiet_transformers()
     with exit_codes():
+        sources = {"--train": [train_data], "--eval": [eval_data], **({"--test": [test_data]} if test_data else {})}
+        check_inputs(sources=[model], runs=[output], resume=given["resume"], data=sources)
         options = settings_from(FinetuneOptions, given)
+        from ..train.finetuning import finetune as run_finetune  # after the cheap checks: seconds to import
+
+        quiet_transformers()
         summary = run_finetune(
             model, train_data, eval_data, test_data, output, options,
             fast_attention=given["fast_attention"], allow_pickle=given["allow_pickle"],

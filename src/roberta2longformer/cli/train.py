@@ -12,11 +12,12 @@ from .common import (
     Command,
     Option,
     allow_pickle_option,
-    check_writable,
+    check_inputs,
     exit_codes,
     fast_attention_option,
     json_option,
     quiet_transformers,
+    require_module,
     seed_option,
     text_field_option,
 )
@@ -65,19 +66,21 @@ def pretrain(model: str | None, output: Path, data: tuple[str, ...], **given) ->
 
     Example: roberta2longformer pretrain out/model-long --data novels/ --max-steps 2000 -o out/model-long-pt
     """
-    from ..fast import enable_if
-    from ..train.pretraining import load_for_pretraining
-    from ..train.pretraining import pretrain as run_pretrain
-
-    quiet_transformers()
     with exit_codes():
         if (model is None) == (given["from_config"] is None):
             raise ConversionError("Give either MODEL or --from-config (not both, not neither).")
-        if not data:
-            raise ConversionError(
-                "No documents to train on; give them with --data (files, directories or a datasets name)."
-            )
+        check_inputs(
+            sources=[model] if model else [], runs=[output], resume=given["resume"], data={"--data": data},
+            paths={"--from-config": given["from_config"], "--tokenizer": given["tokenizer"]},
+        )  # fmt: skip
         options = settings_from(PretrainOptions, given, report_to=["tensorboard"] if given["tensorboard"] else [])
+        if given["tensorboard"]:
+            require_module("tensorboard", "--tensorboard")
+        from ..fast import enable_if
+        from ..train.pretraining import load_for_pretraining
+        from ..train.pretraining import pretrain as run_pretrain
+
+        quiet_transformers()
         _check_schedule(options.schedule)
         model_obj, tokenizer_obj = load_for_pretraining(
             model, given["from_config"], given["tokenizer"], sinusoidal_positions=given["sinusoidal_positions"],
@@ -166,17 +169,18 @@ def evaluate(
 
     Example: roberta2longformer evaluate builtin:austen-roberta out/austen-long --data persuasion.txt
     """
-    import json
-
-    from ..fast import enable_if
-    from ..train.documents import read_documents
-    from ..train.evaluation import evaluate as run_evaluate
-    from ..train.evaluation import format_table
-    from ..train.pretraining import load_for_pretraining
-
-    quiet_transformers()
     with exit_codes():
-        check_writable(json_path)  # before the work, not after it
+        check_inputs(sources=models, data={"--data": data}, reports={"--json": json_path})
+        import json
+
+        from ..fast import enable_if
+        from ..io.output import write_text_atomically
+        from ..train.documents import read_documents
+        from ..train.evaluation import evaluate as run_evaluate
+        from ..train.evaluation import format_table
+        from ..train.pretraining import load_for_pretraining
+
+        quiet_transformers()
         texts = list(read_documents(list(data), text_field=text_field)["text"])[: max_documents or None]
         results = []
         for name in models:
@@ -187,4 +191,4 @@ def evaluate(
             )
         click.echo(format_table(results))
         if json_path is not None:
-            json_path.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+            write_text_atomically(json_path, json.dumps([r.to_dict() for r in results], indent=2) + "\n")

@@ -59,6 +59,9 @@ def config_problems(config: PretrainedConfig, position_offset: Callable[[Pretrai
             problems.append(
                 f"max_position_embeddings={config.max_position_embeddings} leaves no position after the {offset} offset rows"
             )
+    eps = getattr(config, "layer_norm_eps", 1e-12)
+    if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and 0 < eps < float("inf")):
+        problems.append(f"layer_norm_eps={eps!r} (a layer norm's epsilon is a small positive number)")
     activation = getattr(config, "hidden_act", "gelu")
     if isinstance(activation, str) and activation not in known_activations():
         problems.append(f"hidden_act={activation!r} is not an activation transformers knows")

@@ -30,7 +30,9 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast, RobertaConfig
 
-from ..errors import ConversionError
+from ..errors import ConversionError, is_positive_int
+from .checks import known_activations
+from .loading import check_floating
 
 if TYPE_CHECKING:
     from transformers import RobertaForMaskedLM
@@ -98,7 +100,7 @@ def load_fairseq_roberta(
     dict_path = Path(dictionary) if dictionary else checkpoint_path.parent / "dict.txt"
     if not allow_pickle:
         raise ConversionError(
-            f"{checkpoint_path} is a fairseq checkpoint, a pickle; pass --allow-pickle (allow_pickle=True) "
+            f"{checkpoint_path} is a fairseq checkpoint, a pickle; pass --allow-pickle "
             "to read it: only its tensors and settings are read, nothing in it is run."
         )
     if not dict_path.is_file():
@@ -111,7 +113,7 @@ def load_fairseq_roberta(
     state = checkpoint.get("model")
     _check_architecture(checkpoint_path, args, state)
     symbols = read_dictionary(dict_path)
-    config = _config(args, state, vocab_size=len(symbols))
+    config = _config(args, state, len(symbols), checkpoint_path)
     model = _model(config, state, checkpoint_path)
     tokenizer = build_tokenizer(symbols, checkpoint_path.parent, config.max_position_embeddings - 2)
     return model, tokenizer
@@ -154,7 +156,11 @@ def _check_architecture(path: Path, args, state: dict) -> None:
 def read_dictionary(path: Path) -> list[str]:
     """fairseq's ids: the four specials, ``dict.txt`` in order (first column), then ``<mask>``."""
     symbols = list(SPECIALS)
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (UnicodeDecodeError, OSError):
+        raise ConversionError(f"{path} is not a text file; give the dict.txt the model was trained with.") from None
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         symbol = line.rstrip("\n").split(" ")[0]
@@ -166,22 +172,43 @@ def read_dictionary(path: Path) -> list[str]:
     return symbols
 
 
-def _config(args: argparse.Namespace, state: dict, vocab_size: int) -> RobertaConfig:
-    embeddings = next(v for k, v in state.items() if k.endswith("sentence_encoder.embed_tokens.weight"))
-    positions = next(v for k, v in state.items() if k.endswith("sentence_encoder.embed_positions.weight"))
+def _weight(state: dict, suffix: str, path: Path):
+    found = next((v for k, v in state.items() if k.endswith(suffix)), None)
+    if found is None:
+        raise ConversionError(
+            f"The fairseq weights in {path} have no {suffix}; this is not a complete RoBERTa checkpoint."
+        )
+    return found
+
+
+def _config(args: argparse.Namespace, state: dict, vocab_size: int, path: Path) -> RobertaConfig:
+    check_floating((k, v) for k, v in state.items() if k.endswith((".weight", ".bias")))
+    embeddings = _weight(state, "sentence_encoder.embed_tokens.weight", path)
+    positions = _weight(state, "sentence_encoder.embed_positions.weight", path)
     if embeddings.shape[0] != vocab_size:
         raise ConversionError(
             f"dict.txt gives {vocab_size} symbols (with fairseq's specials and <mask>) but the checkpoint "
             f"embeds {embeddings.shape[0]}; pass the dict.txt this model was trained with."
+        )
+    heads, activation = getattr(args, "encoder_attention_heads", None), getattr(args, "activation_fn", "gelu")
+    if not is_positive_int(heads) or embeddings.shape[1] % heads:
+        raise ConversionError(
+            f"The settings in {path} give encoder_attention_heads={heads!r}, which does not divide the hidden size "
+            f"{embeddings.shape[1]}; the checkpoint's settings do not describe its weights."
+        )
+    if activation not in known_activations():
+        raise ConversionError(
+            f"The settings in {path} give activation_fn={activation!r}, which transformers' RoBERTa does not have; "
+            "it cannot be imported."
         )
     layers = {int(m[1]) for k in state if (m := re.search(r"sentence_encoder\.layers\.(\d+)\.", k))}
     return RobertaConfig(
         vocab_size=vocab_size,
         hidden_size=embeddings.shape[1],
         num_hidden_layers=len(layers),
-        num_attention_heads=args.encoder_attention_heads,
-        intermediate_size=next(v for k, v in state.items() if k.endswith("layers.0.fc1.weight")).shape[0],
-        hidden_act=getattr(args, "activation_fn", "gelu"),
+        num_attention_heads=heads,
+        intermediate_size=_weight(state, "layers.0.fc1.weight", path).shape[0],
+        hidden_act=activation,
         hidden_dropout_prob=getattr(args, "dropout", 0.1),
         attention_probs_dropout_prob=getattr(args, "attention_dropout", 0.1),
         max_position_embeddings=positions.shape[0],

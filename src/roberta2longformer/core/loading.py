@@ -13,7 +13,7 @@ from transformers import AutoConfig, AutoTokenizer
 from ..compat import keep_saved_dtype
 from ..errors import ConversionError
 from ..io.checkpoint import read_index, read_lazily, require_regular_files
-from ..io.sentence_transformers import modules
+from ..io.sentence_transformers import is_sentence_transformer, modules
 from .checks import check_layer_count
 from .families import family_for, is_supported
 from .heads import head_for_class_name, saved_class_name
@@ -32,9 +32,9 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
     require_regular_files([path / "config.json", *path.glob("*.safetensors"), *path.glob("*.json")])
     if not (path / "config.json").is_file():
         raise ConversionError(f"{path} has no config.json; pass a directory written by save_pretrained().")
-    _refuse_code(path / "config.json")
+    refuse_code(path / "config.json")
     if (path / "modules.json").is_file():  # a sentence-transformers directory: its modules must be ones we carry
-        modules(path)
+        modules(path, allow_pickle=allow_pickle)
     index = path / "model.safetensors.index.json"
     if index.is_file():
         _check_shards(index, allow_pickle)
@@ -46,16 +46,16 @@ def _check_local_checkpoint(path: Path, allow_pickle: bool) -> None:
             return
         raise ConversionError(
             f"{path} holds only pickle weights (.bin/.pt), which can run code when loaded; "
-            "convert them to safetensors, or pass --allow-pickle (allow_pickle=True) if you trust them."
+            "convert them to safetensors, or pass --allow-pickle if you trust them."
         )
     raise ConversionError(f"{path} has a config.json but no weights (*.safetensors).")
 
 
-def _refuse_code(config: Path) -> None:
+def refuse_code(config: Path) -> None:
     """We never run code shipped with a checkpoint: a config that names some (``auto_map``) is refused."""
     try:
         auto_map = json.loads(config.read_text(encoding="utf-8")).get("auto_map")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, RecursionError):
         return  # reported when the config is read
     if auto_map:
         raise ConversionError(
@@ -70,7 +70,7 @@ def _check_shards(index: Path, allow_pickle: bool = False) -> None:
     if pickled and not allow_pickle:
         raise ConversionError(
             f"{index.name} names shard(s) that are not safetensors ({', '.join(pickled[:3])}), which could run code "
-            "when loaded; convert them to safetensors, or pass --allow-pickle (allow_pickle=True) if you trust them."
+            "when loaded; convert them to safetensors, or pass --allow-pickle if you trust them."
         )
     missing = [name for name in shards if not (index.parent / name).is_file()]
     if missing:
@@ -86,13 +86,27 @@ def load_config(source: str | Path, *, allow_pickle: bool = False) -> Pretrained
     if Path(location).exists():
         _check_local_checkpoint(Path(location), allow_pickle)
     try:
-        return AutoConfig.from_pretrained(location, trust_remote_code=False)
-    except (OSError, ValueError, TypeError, json.JSONDecodeError) as error:
+        config = AutoConfig.from_pretrained(location, trust_remote_code=False)
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError, json.JSONDecodeError) as error:
         raise ConversionError(_unreadable(location, error)) from None
     except Exception as error:  # huggingface_hub's strict dataclasses refuse a field of the wrong type
         if "Validation" not in type(error).__name__:
             raise
         raise ConversionError(_unreadable(location, error)) from None
+    _check_dtype(config, location)
+    return config
+
+
+def _check_dtype(config: PretrainedConfig, location: str) -> None:
+    """A ``dtype`` (``torch_dtype``) field that names no torch dtype would fail later, far from its cause."""
+    import torch  # the config is read: the model, and torch, come next
+
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(dtype, str) and dtype != "auto" and not isinstance(getattr(torch, dtype, None), torch.dtype):
+        raise ConversionError(
+            f"The config.json in {location} names the dtype {dtype!r}, which torch does not have; "
+            "give the config.json that was saved with these weights."
+        )
 
 
 def _unreadable(location: str, error: Exception) -> str:
@@ -164,23 +178,61 @@ def load_model(
         stored = read_lazily(location)
         check_floating((k, v) for k, v in dict.items(stored) if k.endswith((".weight", ".bias")))
         check_shapes(location, config, stored)
-    try:
-        model, info = cls.from_pretrained(
-            location,
-            use_safetensors=None if allow_pickle else True,
-            trust_remote_code=False,
-            output_loading_info=True,
-            **keep_saved_dtype(),
-        )
-    except (OSError, ValueError, RuntimeError) as error:
-        raise ConversionError(_unreadable(location, error)) from None
-    except Exception as error:  # safetensors raises its own error type for corrupt files
-        if type(error).__name__ != "SafetensorError":
-            raise
-        raise ConversionError(_unreadable(location, error)) from None
+    model, info = load_pretrained(
+        cls, location, allow_pickle=allow_pickle, output_loading_info=True, **keep_saved_dtype()
+    )
     check_layer_count(config, info.get("unexpected_keys", ()), location)
     _refuse_random_weights(info.get("missing_keys", ()), location, cls)
     return model.eval()
+
+
+def load_pretrained(cls: Any, location: str, *, allow_pickle: bool = False, **kwargs: Any) -> Any:
+    """``cls.from_pretrained(location, …)`` — the one way every command loads weights: safetensors only unless
+    ``allow_pickle``, never the checkpoint's code, and whatever goes wrong (a corrupt file, a pickle that torch's
+    safe loading refuses, a full disk) said in one sentence."""
+    try:
+        return cls.from_pretrained(
+            location, use_safetensors=None if allow_pickle else True, trust_remote_code=False, **kwargs
+        )
+    except (OSError, ValueError, RuntimeError, KeyError, RecursionError) as error:
+        raise ConversionError(_unreadable(location, error)) from None
+    except Exception as error:  # safetensors' and pickle's own error types
+        if type(error).__name__ == "UnpicklingError":
+            raise ConversionError(_unpicklable(location, error)) from None
+        if type(error).__name__ != "SafetensorError":
+            raise
+        raise ConversionError(_unreadable(location, error)) from None
+
+
+def load_sentence_transformer(location: str | Path, *, allow_pickle: bool = False) -> Any:
+    """A sentence-transformers model from its directory, after the checks every source gets (complete, no code
+    of its own, pickles in none of its modules without ``allow_pickle``), on the CPU, in eval mode."""
+    from sentence_transformers import SentenceTransformer  # seconds of imports: only for such a model
+
+    path = resolve_source(location)
+    load_config(path, allow_pickle=allow_pickle)
+    if not is_sentence_transformer(path):
+        raise ConversionError(
+            f"{location} is not a sentence-transformers model (no modules.json); give one, or a model converted "
+            "from one, so that its own pooling and normalisation are used."
+        )
+    try:
+        model = SentenceTransformer(str(path), device="cpu", trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise ConversionError(_unreadable(str(path), error)) from None
+    except Exception as error:
+        if type(error).__name__ != "UnpicklingError":
+            raise
+        raise ConversionError(_unpicklable(str(path), error)) from None
+    return model.eval()
+
+
+def _unpicklable(location: str, error: Exception) -> str:
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+    return (
+        f"{location} holds a pickle that torch's safe loading refuses ({first}): it holds more than tensors, "
+        "and loading it could run code; convert its weights to safetensors where you trust them."
+    )
 
 
 def _refuse_random_weights(missing: Iterable[str], location: str, cls: type) -> None:
@@ -207,8 +259,14 @@ def load_tokenizer(source: str | Path):
         return None
     try:
         return AutoTokenizer.from_pretrained(location, trust_remote_code=False)
-    except (OSError, ValueError) as error:
+    except Exception as error:
+        # Files of another schema, nested too deeply, or that the tokenizers library (plain ``Exception``) refuses.
+        expected = (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError)
+        if not isinstance(error, expected) and type(error) is not Exception:
+            raise
+        lines = str(error).strip().splitlines()
+        why = f"a field it needs is missing: {error}" if isinstance(error, KeyError) else (lines or [""])[0][:160]
         raise ConversionError(
-            f"Could not read the tokenizer in {location} ({str(error).splitlines()[0]}); "
+            f"Could not read the tokenizer files in {location} ({why or type(error).__name__}); "
             "save it with tokenizer.save_pretrained() next to the model."
         ) from None

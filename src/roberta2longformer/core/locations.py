@@ -5,7 +5,10 @@ Standard library only: the command line resolves (and refuses) a source before i
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,8 @@ BUILTIN_MODELS = {
 BUILTIN_PREFIX = "builtin:"
 #: The hub id of a built-in model that has one (for the ``base_model`` of converted models' cards).
 BUILTIN_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+#: Licences of built-in models whose directory has no model card saying it (ours: this project's).
+BUILTIN_LICENSES = {"austen-roberta": "mit"}
 
 
 def model_name(source: str | Path) -> str:
@@ -41,19 +46,27 @@ def hub_id(source: str | Path) -> str | None:
 
 
 def source_license(source: str | Path) -> str | None:
-    """The ``license`` in the front matter of the source's own model card, when it has one on disk."""
+    """The ``license`` of the source: a built-in model's, or the front matter of its own model card on disk."""
+    text = str(source)
+    if text.startswith(BUILTIN_PREFIX) and text[len(BUILTIN_PREFIX) :] in BUILTIN_LICENSES:
+        return BUILTIN_LICENSES[text[len(BUILTIN_PREFIX) :]]
+    return _card_data(source).get("license")
+
+
+def _card_data(source: str | Path) -> dict[str, Any]:
+    """The front matter of the model card (``README.md``) beside a local source, or ``{}``."""
     try:
         card = Path(resolve_source(source)) / "README.md"
     except ConversionError:
-        return None
+        return {}
     if not card.is_file():
-        return None
+        return {}
     from huggingface_hub import ModelCard  # only when a card is written: not on the command line's way in
 
     try:
-        return ModelCard.load(card).data.license
-    except Exception:  # a README that is not a model card: no license to carry
-        return None
+        return ModelCard.load(card).data.to_dict()
+    except Exception:  # a README that is not a model card: nothing to carry
+        return {}
 
 
 def _names_a_path(text: str) -> bool:
@@ -70,6 +83,8 @@ def resolve_source(source: str | Path) -> str:
                 f"{text} does not exist; give a model directory (written by save_pretrained()), "
                 f"{BUILTIN_PREFIX}NAME or a hub id."
             )
+        if not Path(text).exists():
+            check_hub_reachable(text)
         return text
     name = text[len(BUILTIN_PREFIX) :]
     if name not in BUILTIN_MODELS:
@@ -97,5 +112,31 @@ def resolve_source(source: str | Path) -> str:
 
 
 def card_source(source: str | Path) -> dict[str, Any]:
-    """A model card's ``base_model`` and ``license`` for a model made from ``source`` (``None`` where unknown)."""
-    return {"base_model": hub_id(source), "license": source_license(source)} if source else {}
+    """A model card's ``base_model`` and ``license`` for a model made from ``source`` (``None`` where unknown): a
+    hub id is the base model itself; a local model made by this tool passes on the base model its card names."""
+    if not source:
+        return {}
+    base = hub_id(source) or _card_data(source).get("base_model")
+    return {"base_model": base if isinstance(base, (str, type(None))) else None, "license": source_license(source)}
+
+
+def check_hub_reachable(name: str) -> None:
+    """Refuse, at once and in one sentence, a hub name that cannot be fetched: offline (``HF_HUB_OFFLINE``), or
+    no connection to the hub within seconds (instead of the libraries' minutes of retries)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ConversionError(
+            f"{name} is not a local path, and HF_HUB_OFFLINE is set, so it cannot be fetched from the hub; "
+            "give a local directory (or builtin:NAME), or unset HF_HUB_OFFLINE on a machine that is online."
+        )
+    host = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=HUB_TIMEOUT).close()
+    except OSError:
+        raise ConversionError(
+            f"{name} is not a local path and no network is reachable ({host} does not answer); give a local "
+            "directory (or builtin:NAME), or go online."
+        ) from None
+
+
+#: Seconds to wait for the hub before saying it cannot be reached.
+HUB_TIMEOUT = 5.0

@@ -25,7 +25,7 @@ from .keys import load_checked, rename_keys
 from .loading import check_floating
 from .positions import rebuild_position_table
 from .tokenizer import check_tokenizer_matches, convert_tokenizer, first_defined
-from .vocabulary import DTYPE_NAMES, HEAD_WORDS, POSITION_KEY, WORD_EMBEDDINGS_KEY
+from .vocabulary import DTYPE_NAMES, HEAD_BY_CLASS_SUFFIX, HEAD_WORDS, POSITION_KEY, WORD_EMBEDDINGS_KEY
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -108,13 +108,13 @@ def make_request(
 ) -> Request:
     """Refuse a bad length, dtype, seed or option for ``target``; fill in the target's defaults."""
     if not (isinstance(seed, int) and 0 <= seed < 2**32):
-        raise ConversionError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r}.")
+        raise ConversionError(f"--seed must be a whole number from 0 to 2**32 - 1, got {seed!r}.")
     return Request(target, max_length, parse_options(target, max_length, options), parse_dtype(dtype), seed)
 
 
 def parse_options(target: Target, max_length: int, options: Mapping[str, Any]) -> dict[str, Any]:
     """The target's options with defaults filled in, after refusing bad lengths and options."""
-    require_positive_int("max_length", max_length, "4096 tokens")
+    require_positive_int("--max-length", max_length, "4096 tokens")
     options = target.parse_options(options)
     target.validate(max_length, options)
     return options
@@ -186,8 +186,12 @@ def check_convertible(config: PretrainedConfig, head: str, target: Target, token
     if head in target.unsupported_heads:
         raise ConversionError(target.unsupported_heads[head])
     if head not in target.model_class_names:
+        wanted = target.config_class_name.removesuffix("Config") + _class_suffix(head)
+        takes = ", ".join(sorted(set(target.model_class_names.values())))
         raise ConversionError(
-            f"{target.name} has no class for a {head} head; supported heads are {', '.join(target.model_class_names)}."
+            f"A {_class_suffix(head).removeprefix('For') or 'base'} head has no {target.title} class to go to "
+            f"({wanted} is not one this tool makes: --to {target.name} gives {takes}); convert the base model and "
+            "train that head on the long one, or choose another --to."
         )
     if head == "masked_lm":
         _check_lm_head_activation(family, target, family.canonical_config(config))
@@ -222,7 +226,7 @@ def plan_conversion(
         dtype=request.dtype or source_dtype,
         field_map=target.field_map,
     )
-    _check_memory_for_positions(max_length, config.hidden_size, target_config.dtype)
+    check_memory_for_positions(max_length, config.hidden_size, target_config.dtype)
     generator = torch.Generator().manual_seed(request.seed)
     rebuild = _position_rebuilder(state[POSITION_KEY], family.position_offset(config), config, options, generator)
     prepare_notes = target.prepare_canonical(state, rebuild, target_config, max_length)
@@ -239,10 +243,11 @@ def plan_conversion(
         *target.source_notes(config),
         *prepare_notes,
         *added.notes,
-        *([target.notice] if target.notice else []),
+        *target.usage_notes(target_config),
         *_dropped_notes(target, dropped, dropped_modules),
     ]
-    options = {**options, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": request.seed}
+    resolved = {name: value for name, value in target.saved_options(target_config).items() if options.get(name) is None}
+    options = {**options, **resolved, "dtype": str(target_config.dtype).replace("torch.", ""), "seed": request.seed}
     carried = _carried(source_keys, head, config, dropped_modules)
     return Plan(target, head, target_config, target_state, notes, options, max_length, carried, tuple(dropped_modules))
 
@@ -286,13 +291,13 @@ def _no_pooler_notes(family: SourceFamily, head: str) -> list[str]:
     ]
 
 
-def _check_memory_for_positions(max_length: int, hidden_size: int, dtype: torch.dtype) -> None:
+def check_memory_for_positions(max_length: int, hidden_size: int, dtype: torch.dtype) -> None:
     """Refuse a position table that cannot be built here, before trying (torch would fail midway)."""
     needed, available = max_length * hidden_size * dtype.itemsize, available_memory_bytes()
     if available is not None and needed > available:
         raise ConversionError(
             f"A {max_length:,}-token position table needs {needed / 1e6:,.0f} MB of memory and "
-            f"{available / 1e6:,.0f} MB are available; choose a smaller --max-length (max_length)."
+            f"{available / 1e6:,.0f} MB are available; choose a smaller --max-length."
         )
 
 
@@ -325,6 +330,11 @@ def _check_lm_head_activation(family: SourceFamily, target: Target, config: Pret
             f"applies {target_act} (from hidden_act), so its predictions would differ; convert the base model "
             "and train a fresh masked-LM head, or pick a target whose head matches."
         )
+
+
+def _class_suffix(head: str) -> str:
+    """``sequence_classification`` → ``ForSequenceClassification`` (``Model`` for the base model)."""
+    return next((suffix for suffix, kind in HEAD_BY_CLASS_SUFFIX.items() if kind == head), "Model")
 
 
 def _prefix(target: Target, head: str) -> str:

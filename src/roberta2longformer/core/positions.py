@@ -27,7 +27,7 @@ POSITION_INITS: tuple[str, ...] = ("tile", "tile-trained", "interpolate", "rando
 
 def check_position_init(init: str) -> None:
     if init not in POSITION_INITS:
-        raise ConversionError(f"Unknown position_init {init!r}; choose one of {', '.join(POSITION_INITS)}.")
+        raise ConversionError(f"Unknown --position-init {init!r}; choose one of {', '.join(POSITION_INITS)}.")
 
 
 def roberta_position_offset(pad_token_id: int | None) -> int:
@@ -166,7 +166,7 @@ def rebuild_position_table(
         rebuilt[:target_offset] = 0
     if trained is not None and not 0 < trained <= learned.shape[0]:
         raise ConversionError(
-            f"trained_positions must be between 1 and the source's {learned.shape[0]} position rows, got {trained}."
+            f"--trained-positions must be between 1 and the source's {learned.shape[0]} position rows, got {trained}."
         )
     _fill_rows(rebuilt[target_offset:], learned, init, std=std, generator=generator, trained=trained)
     return rebuilt

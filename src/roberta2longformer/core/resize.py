@@ -16,7 +16,7 @@ import torch
 
 from ..errors import require_positive_int
 from .keys import load_checked
-from .plan import Conversion, instantiate_without_init
+from .plan import Conversion, check_memory_for_positions, instantiate_without_init
 from .positions import check_position_init, rebuild_position_table
 from .tokenizer import convert_tokenizer
 
@@ -39,7 +39,7 @@ def resize_model(
     """``model`` (a saved model of ``target``) resized to ``max_length`` tokens, as a :class:`Conversion`
     whose source is ``model``."""
     started = time.perf_counter()
-    require_positive_int("max_length", max_length, "8192 tokens")
+    require_positive_int("--max-length", max_length, "8192 tokens")
     check_position_init(position_init)
     config = copy.deepcopy(model.config)
     for field_name, value in target.resize_fields(model.config, max_length).items():
@@ -49,6 +49,7 @@ def resize_model(
 
     state = dict(model.state_dict())
     key = target.position_parameter_name(model)
+    check_memory_for_positions(max_length, state[key].shape[1], state[key].dtype)
     offset = target.position_offset(model.config)
     state[key] = rebuild_position_table(
         state[key],
@@ -72,7 +73,7 @@ def resize_model(
         options={**options, "resized_from": target.max_length(model.config), "seed": seed},
         source_name=source_name,
         seconds=time.perf_counter() - started,
-        notes=[target.notice] if target.notice else [],
+        notes=target.usage_notes(config),
     )
 
 

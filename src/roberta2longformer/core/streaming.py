@@ -26,6 +26,7 @@ from ..compat import saved_state
 from ..errors import ConversionError
 from ..io.checkpoint import LazyState, Planned, read_lazily, start_checkpoint
 from ..io.output import require_free_space
+from ..runtime import phase
 from .checks import check_layer_count
 from .families import family_for
 from .keys import check_fits
@@ -143,6 +144,7 @@ def copy_plan(
     planned = planned_tensors(plan)
     require_free_space(directory, sum(math.prod(item.shape) * item.dtype.itemsize for item in planned))
     with start_checkpoint(directory, planned, max_shard_size=max_shard_size, progress=progress) as writer:
+        phase("writing")  # the kernel is copying the weights now
         if check_target:
             check_against_target(plan.build(meta=True), planned)
         write_configs(plan, directory)

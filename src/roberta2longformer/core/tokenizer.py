@@ -27,6 +27,11 @@ ROBERTA_SPECIAL_TOKENS = {
 }
 
 
+#: Arguments transformers records in a loaded tokenizer's ``init_kwargs`` that describe the loading, which
+#: ``save_pretrained`` would otherwise write into ``tokenizer_config.json``.
+LOADING_ARGUMENTS = ("is_local", "local_files_only", "_commit_hash", "name_or_path")
+
+
 def roberta_tokenizer(tokenizer_object: Any, model_max_length: int) -> PreTrainedTokenizerFast:
     """A ``RobertaTokenizerFast`` over a ``tokenizers.Tokenizer`` with RoBERTa's special tokens."""
     return RobertaTokenizerFast(
@@ -76,4 +81,6 @@ def convert_tokenizer(
         converted = loader.from_pretrained(tmp, model_max_length=max_length)
     converted.model_max_length = max_length
     converted.init_kwargs["model_max_length"] = max_length
+    for loading_only in LOADING_ARGUMENTS:  # how this process read it, not part of the tokenizer
+        converted.init_kwargs.pop(loading_only, None)
     return converted

@@ -38,5 +38,14 @@ def loading_snippet(auto: str, class_name: str) -> list[str]:
 
 
 def settings_text(options: dict[str, Any]) -> str:
-    """Options as a card lists them: ``name=value`` each in backticks, the unset ones left out."""
-    return ", ".join(f"`{key}={value}`" for key, value in options.items() if value not in (None, [], ""))
+    """Options as a card lists them: ``name=value`` each in backticks, the unset ones left out, values as a
+    config file writes them (``true``, not Python's ``True``)."""
+    return ", ".join(f"`{key}={_written(value)}`" for key, value in options.items() if value not in (None, [], ""))
+
+
+def _written(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(_written, value))
+    return str(value)

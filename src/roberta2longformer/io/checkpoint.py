@@ -229,11 +229,15 @@ def _numel(shape: Sequence[int]) -> int:
 
 def parse_size(size: int | str) -> int:
     """``"5GB"``, ``"500MB"``, ``"2GiB"`` or a byte count → bytes (the units ``save_pretrained`` takes)."""
-    if isinstance(size, int) and size > 0:
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
         return size
+    if re.fullmatch(r"\s*[1-9]\d*\s*", str(size)):
+        return int(size)  # a byte count
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", str(size), flags=re.IGNORECASE)
-    if not match:
-        raise ConversionError(f"Invalid shard size {size!r}; give bytes or a size such as 500MB or 5GB.")
+    if not match or float(match[1]) <= 0:
+        raise ConversionError(
+            f"Invalid --max-shard-size {size!r}; give a number of bytes or a size such as 500MB or 5GB."
+        )
     unit = match[2].upper()
     base = 1024 if "I" in unit else 1000
     return int(float(match[1]) * base ** "KMGT".index(unit[0].upper()) * base)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConversionError
-from ..runtime import libc_function
+from ..runtime import libc_function, phase, record_written, signals_held
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,13 @@ def check_output_dir(path: str | Path, *, force: bool, keep: Iterable[str | Path
     """Refuse an existing output directory unless ``force``, a path that is a file, and an output that
     is, or holds, one of the paths to ``keep`` (the source: ``--force`` would delete it)."""
     path = Path(path)
+    try:
+        return _checked_output_dir(path, force=force, keep=keep)
+    except OSError as error:  # a name the filesystem cannot take, a directory we may not read…
+        raise ConversionError(_unwritable(path, error)) from None
+
+
+def _checked_output_dir(path: Path, *, force: bool, keep: Iterable[str | Path]) -> Path:
     if path.name in ("", ".", ".."):
         raise ConversionError(f"{path} names no directory of its own; give the output a name (e.g. out/model).")
     if path.is_symlink() and not path.exists():
@@ -52,7 +59,31 @@ def check_output_dir(path: str | Path, *, force: bool, keep: Iterable[str | Path
         raise ConversionError(f"{path} exists and is a file; choose a directory path for the output.")
     if path.exists() and not force:
         raise ConversionError(
-            f"Output directory {path} already exists; choose another path or pass --force (force=True) to replace it."
+            f"Output directory {path} already exists; choose another path or pass --force to replace it."
+        )
+    return path
+
+
+def check_run_directory(path: str | Path, *, resume: bool = False, keep: Iterable[str | Path] = ()) -> Path:
+    """A training run's directory: not a file, not holding one of its inputs (``keep``), and not in use (not
+    empty) unless the run is resumed."""
+    path = Path(path)
+    check_output_dir(path, force=True, keep=keep)
+    if path.is_dir() and any(path.iterdir()) and not resume:
+        raise ConversionError(
+            f"{path} is in use (not empty); pass --resume to continue the run in it, or choose a new directory."
+        )
+    return path
+
+
+def check_report_path(path: str | Path, option: str) -> Path:
+    """A report file (``--json``, ``--plot``) that can be written: not a directory, in a directory that exists."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConversionError(f"{option} {path} is a directory; give a file name (e.g. {path / 'results'}).")
+    if not path.parent.is_dir():
+        raise ConversionError(
+            f"{option} {path}: the directory {path.parent} does not exist; create it or choose another file."
         )
     return path
 
@@ -98,7 +129,10 @@ def atomic_output_dir(path: str | Path, *, force: bool = False, keep: Iterable[s
     try:
         yield staging
         give_normal_permissions(staging)
-        _move_into_place(staging, path, force=force)
+        phase("moving")  # a stop requested meanwhile (even one Python dropped) leaves nothing in place
+        with signals_held():  # moved and recorded together: what the command reports when stopped is true
+            _move_into_place(staging, path, force=force)
+            record_written(path)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise ConversionError(_unwritable(path, error)) from None
@@ -113,8 +147,8 @@ def require_free_space(staging: Path, needed: int) -> None:
     free = shutil.disk_usage(staging).free
     if needed > free:
         raise ConversionError(
-            f"No space left on the device of {staging.parent}: need {needed / 1e6:,.0f} MB, "
-            f"{free / 1e6:,.0f} MB free; free some space or write elsewhere."
+            f"No space left on the device of {staging.parent}: need {readable_size(needed)}, "
+            f"{readable_size(free)} free; free some space or write elsewhere."
         )
 
 
@@ -133,12 +167,12 @@ def _unwritable(path: Path, error: OSError) -> str:
 def _move_into_place(staging: Path, path: Path, *, force: bool) -> None:
     if force and path.exists():
         if renameat2(staging, path, RENAME_EXCHANGE):
-            shutil.rmtree(staging, ignore_errors=True)  # now the old output
+            _remove(staging)  # now the old output (a directory, or a link to one)
             return
         retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
         path.rename(retired / path.name)  # a crash before the next line leaves the old output in `retired`
         staging.rename(path)
-        shutil.rmtree(retired, ignore_errors=True)
+        _remove(retired)
         return
     try:
         if renameat2(staging, path, RENAME_NOREPLACE):
@@ -148,6 +182,22 @@ def _move_into_place(staging: Path, path: Path, *, force: bool) -> None:
     if path.exists() or path.is_symlink():  # without renameat2: checked, then renamed (a short window)
         raise _appeared(path)
     staging.rename(path)
+
+
+def _remove(path: Path) -> None:
+    """Remove a directory tree, or the symbolic link that stands where one was (not what it points to)."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def readable_size(size: float) -> str:
+    """Bytes as people read them: ``512 bytes``, ``3.4 KB``, ``12 MB``, ``1.2 GB``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}" if size < 10 * scale else f"{size / scale:,.0f} {unit}"
+    return f"{int(size)} bytes"
 
 
 def _appeared(path: Path) -> ConversionError:
@@ -198,6 +248,24 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def write_text_atomically(path: str | Path, text: str) -> Path:
+    """Write ``path`` whole or not at all (a temporary file beside it, renamed over it), and say why not in one
+    sentence (a directory in its place, a read-only or full filesystem)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConversionError(f"{path} is a directory; give a file name for it (e.g. {path / 'results.json'}).")
+    if not path.parent.is_dir():
+        raise ConversionError(f"The directory {path.parent} does not exist; create it or choose another file.")
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)
+    except OSError as error:
+        staging.unlink(missing_ok=True)
+        raise ConversionError(_unwritable(path, error)) from None
+    return path
 
 
 def recorded_options(directory: str | Path) -> dict | None:

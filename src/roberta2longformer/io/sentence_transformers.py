@@ -29,8 +29,13 @@ def is_sentence_transformer(directory: str | Path) -> bool:
     return (Path(directory) / MODULES).is_file()
 
 
-def modules(directory: str | Path) -> list[dict[str, Any]]:
-    """The module list, after refusing layouts we cannot carry (one sentence each)."""
+#: Files that unpickle (and so can run code) when a module is loaded.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
+
+
+def modules(directory: str | Path, *, allow_pickle: bool = False) -> list[dict[str, Any]]:
+    """The module list, after refusing layouts we cannot carry and, without ``allow_pickle``, a module stored as a
+    pickle (one sentence each)."""
     path = Path(directory) / MODULES
     try:
         listed = json.loads(path.read_text(encoding="utf-8"))
@@ -56,7 +61,38 @@ def modules(directory: str | Path) -> list[dict[str, Any]]:
                and not (Path(directory) / where).is_dir()]  # fmt: skip
     if missing:
         raise ConversionError(f"{path} names module folder(s) missing from {directory} ({', '.join(missing)}).")
+    pickled = [
+        str(file.relative_to(directory))
+        for _, where in kinds
+        if where and (Path(directory) / where).is_dir()
+        for file in sorted((Path(directory) / where).rglob("*"))
+        if file.suffix in PICKLE_SUFFIXES
+    ]
+    if pickled and not allow_pickle:
+        raise ConversionError(
+            f"{directory} has module weights stored as pickles ({', '.join(pickled[:3])}), which can run code when "
+            "loaded; convert them to safetensors, or pass --allow-pickle if you trust them."
+        )
+    for name in pickled:
+        check_safe_pickle(Path(directory) / name)
     return listed
+
+
+def check_safe_pickle(file: Path) -> None:
+    """A pickle the user allowed is still read only as torch's safe loading reads it (tensors, no code), as
+    sentence-transformers will: one that holds more is refused here, before anything is written."""
+    import pickle  # only for a module stored as a pickle, which the user allowed
+
+    import torch  # only for a module stored as a pickle, which the user allowed
+
+    try:
+        torch.load(file, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise ConversionError(
+            f"{file} is a pickle that torch's safe loading refuses ({first}): it holds more than tensors, and "
+            "loading it could run code; convert its weights to safetensors where you trust them."
+        ) from None
 
 
 def max_seq_length(directory: str | Path) -> int | None:
@@ -76,7 +112,7 @@ def carry_modules(source: str | Path, staging: Path, max_length: int) -> list[st
     """Copy every module but the transformer, and the root's module files, into ``staging``; the
     transformer's ``max_seq_length`` becomes ``max_length``. Returns the module folders carried."""
     source = Path(source)
-    listed = modules(source)
+    listed = modules(source, allow_pickle=True)  # checked, with the user's opt-in, when the source was opened
     for name in ROOT_FILES:
         if (source / name).is_file():
             shutil.copy2(source / name, staging / name)

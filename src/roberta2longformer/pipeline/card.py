@@ -21,16 +21,29 @@ if TYPE_CHECKING:
 def conversion_card(conversion: Conversion, report: VerificationReport | None, directory: Path) -> str:
     """The card of a conversion (or resize) written to ``directory``."""
     lines = [*_made(conversion), "", "## Verification", "", *_verification(conversion, report)]
-    lines += ["", "## What this model is and is not", "", _what_it_is(conversion)]
+    lines += [
+        "",
+        "## What this model is and is not",
+        "",
+        _what_it_is(conversion, (directory / "modules.json").is_file()),
+    ]
     lines += [f"- Note: {note}" for note in conversion.notes]
     body = "\n".join(lines) + "\n"
-    if (directory / "modules.json").is_file():
-        body += _sentence_transformers_section(directory, conversion.max_length)
     target = conversion.target
     head = None if target.is_encoder_decoder else head_for_class_name(conversion.model_class)
+    tags = [target.name, "long-context", "roberta2longformer"]
+    if (directory / "modules.json").is_file():  # a sentence-transformers model: tagged and loaded as one
+        body += _sentence_transformers_section(directory, conversion.max_length)
+        return model_card(
+            body,
+            tags=[*tags, "sentence-transformers", "feature-extraction", "sentence-similarity"],
+            pipeline_tag="sentence-similarity",
+            library_name="sentence-transformers",
+            **card_source(conversion.source_name),
+        )
     return model_card(
         body,
-        tags=[target.name, "long-context", "roberta2longformer"],
+        tags=tags,
         pipeline_tag="text2text-generation" if target.is_encoder_decoder else PIPELINE_TAG.get(head),
         **card_source(conversion.source_name),
     )
@@ -99,7 +112,23 @@ def _verification(conversion: Conversion, report: VerificationReport | None) -> 
     return lines
 
 
-def _what_it_is(conversion: Conversion) -> str:
+def _advice(conversion: Conversion, sentence_transformer: bool) -> str:
+    """What the model needs before it is useful, for its head: no masked-LM advice for a model without that head."""
+    target = conversion.target
+    if sentence_transformer:
+        return (
+            "fine-tuning as an embedder on long documents (`roberta2longformer finetune --task embedding`; "
+            "`--only-positions-beyond N` keeps inputs of up to N tokens exact)"
+        )
+    if target.is_encoder_decoder or head_for_class_name(conversion.model_class) == "masked_lm":
+        return target.training_advice
+    return (
+        "fine-tuning for your task at the new length (`roberta2longformer finetune`); continued masked-LM "
+        "pretraining needs a masked-LM head, so convert the source's masked-LM model for that"
+    )
+
+
+def _what_it_is(conversion: Conversion, sentence_transformer: bool = False) -> str:
     init = conversion.options.get("position_init", "tile")
     if "resized_from" in conversion.options:
         return (
@@ -116,7 +145,7 @@ def _what_it_is(conversion: Conversion) -> str:
     return (
         f"Carried over from the source: {carried}.{lost} New position rows were initialised with `{init}`. "
         "The model has never been trained on inputs longer than its source's: expect it to be useful only after "
-        f"{conversion.target.training_advice}."
+        f"{_advice(conversion, sentence_transformer)}."
     )
 
 
@@ -131,8 +160,11 @@ def _sentence_transformers_section(directory: Path, max_length: int) -> str:
         "```python",
         "from sentence_transformers import SentenceTransformer",
         "",
+        "from roberta2longformer import fast  # optional: the same embeddings, faster on long inputs",
+        "",
         'model = SentenceTransformer("path/to/this/directory")',
-        'embeddings = model.encode(["a long document …"])',
+        "fast.enable(model)",
+        'embeddings = model.encode(["a long document …"], normalize_embeddings=True)',
         "```",
         "",
         f"The source's {', '.join(kept) or 'modules'} carried over; `max_seq_length` is {max_length}. "

@@ -21,6 +21,7 @@ from ..core.plan import Request, make_request
 from ..core.streaming import is_streamable
 from ..errors import ConversionError
 from ..io.sentence_transformers import is_sentence_transformer, max_seq_length
+from ..runtime import phase
 from ..targets import all_targets, get_target, target_or_none
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ def open_source(
     """Resolve ``source`` (a model object, a directory, ``builtin:NAME``, a hub id or a fairseq ``.pt``), read
     and check its config, and its tokenizer (``tokenizer`` if given, else the one saved beside it).
     ``long_model``: a long model of ours is welcome too (to resize, or to verify a resize against)."""
+    phase("loading")
     if isinstance(tokenizer, (str, Path)):
         tokenizer = load_tokenizer(tokenizer)
     if not isinstance(source, (str, Path)):

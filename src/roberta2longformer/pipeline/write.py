@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..io.output import atomic_output_dir, require_free_space
 from ..io.sentence_transformers import carry_modules
+from ..runtime import phase
 from .card import conversion_card
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def write_conversion(
     nothing is left behind. Returns (report, weight files, seconds spent verifying)."""
     with atomic_output_dir(output, force=force, keep=keep) as staging:
         files = write_weights(staging)
+        phase("verifying")
         started = time.perf_counter()
         report = proof.check(staging)
         if proof.sentence_transformer is not None:
@@ -84,6 +86,7 @@ def model_writer(conversion: Conversion, max_shard_size: int | str = "5GB") -> C
 
     def write(staging: Path) -> list[Path]:
         require_free_space(staging, model_bytes(conversion.model))
+        phase("writing")
         conversion.model.save_pretrained(staging, max_shard_size=max_shard_size)
         if conversion.tokenizer is not None:
             conversion.tokenizer.save_pretrained(staging)

@@ -194,9 +194,11 @@ class Target:
         defaults = self.default_options()
         unknown = sorted(set(given) - set(defaults))
         if unknown:
-            raise ConversionError(
-                f"Option(s) {', '.join(unknown)} do not apply to {self.name}; its options are {', '.join(defaults)}."
-            )
+            declared = [option for target in Target.__subclasses__() for option in target.options]
+            flags = {option.name: f"--{option.cli_name}" for option in declared}
+            named = ", ".join(flags.get(name, f"--{name.replace('_', '-')}") for name in unknown)
+            own = ", ".join(f"--{option.cli_name}" for option in self.all_options())
+            raise ConversionError(f"{named} does not apply to --to {self.name}; its options are {own}.")
         return {**defaults, **{k: v for k, v in given.items() if v is not None}}
 
     # ------------------------------------------------------------------------------- mapping
@@ -233,6 +235,10 @@ class Target:
     def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
         """The fields the target changes or adds; everything else is carried from the source."""
         return {"max_position_embeddings": max_length}
+
+    def usage_notes(self, config: PretrainedConfig) -> list[str]:
+        """What a user of a saved model of this target must know (its ``notice``), for the report and card."""
+        return [self.notice] if self.notice else []
 
     def source_notes(self, source: PretrainedConfig) -> list[str]:
         """What this target cannot represent of the source's config."""

@@ -109,19 +109,19 @@ class BigBird(Target):
 
     def validate(self, max_length: int, options: Mapping[str, Any]) -> None:
         block, random_blocks = options["block_size"], options["num_random_blocks"]
-        require_positive_int("block_size", block, "64 tokens")
-        require_positive_int("num_random_blocks", random_blocks, "3")  # transformers' BigBird fails with 0
+        require_positive_int("--block-size", block, "64 tokens")
+        require_positive_int("--num-random-blocks", random_blocks, "3")  # transformers' BigBird fails with 0
         if max_length % block:
             raise ConversionError(
-                f"max_length ({max_length}) must be a multiple of block_size ({block}), because BigBird pads "
+                f"--max-length ({max_length}) must be a multiple of --block-size ({block}), because BigBird pads "
                 f"every input to whole blocks; choose e.g. {max_length - max_length % block or block}."
             )
         limit = (5 + 2 * random_blocks) * block
         if max_length <= limit:
             raise ConversionError(
-                f"With block_size={block} and num_random_blocks={random_blocks}, BigBird uses full attention "
-                f"on inputs of up to {limit} tokens, so max_length={max_length} would never use block-sparse "
-                "attention; choose a longer max_length or a smaller block_size."
+                f"With --block-size {block} and --num-random-blocks {random_blocks}, BigBird uses full attention "
+                f"on inputs of up to {limit} tokens, so --max-length {max_length} would never use block-sparse "
+                "attention; choose a longer --max-length or a smaller --block-size."
             )
         super().validate(max_length, options)
 

@@ -57,7 +57,15 @@ if TYPE_CHECKING:
 
 LED_LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default, which every LED layer norm uses
 CROSS_ATTENTION_INITS = ("random", "self")
-DECODER_MAX_LENGTH = Option("decoder_max_length", int, 1024, "Longest output the decoder reads, in tokens.")
+DECODER_MAX_LENGTH = Option(
+    "decoder_max_length",
+    int,
+    None,
+    "Longest output the decoder reads, in tokens.",
+    default_text="a BART's own decoder length, else 1024",
+)
+#: The decoder's length for an encoder source, which has no decoder of its own.
+ENCODER_SOURCE_DECODER_LENGTH = 1024
 CROSS_ATTENTION_INIT = Option(
     "cross_attention_init",
     str,
@@ -179,13 +187,14 @@ class LED(Target):
         windows = attention_windows(options["attention_window"])
         if max_length % max(windows):
             raise ConversionError(
-                f"led_max_length ({max_length}) must be a multiple of attention_window ({max(windows)}), because LED "
+                f"--max-length ({max_length}) must be a multiple of --attention-window ({max(windows)}), because LED "
                 f"pads every input to whole windows; choose e.g. {max_length - max_length % max(windows) or max(windows)}."
             )
-        require_positive_int("decoder_max_length", options["decoder_max_length"], "1024 tokens")
+        if options["decoder_max_length"] is not None:
+            require_positive_int("--decoder-max-length", options["decoder_max_length"], "1024 tokens")
         if options["cross_attention_init"] not in CROSS_ATTENTION_INITS:
             raise ConversionError(
-                f"Unknown cross_attention_init {options['cross_attention_init']!r}; choose one of "
+                f"Unknown --cross-attention-init {options['cross_attention_init']!r}; choose one of "
                 f"{', '.join(CROSS_ATTENTION_INITS)}."
             )
         super().validate(max_length, options)
@@ -202,7 +211,7 @@ class LED(Target):
             )
         return {
             "max_encoder_position_embeddings": max_length,
-            "max_decoder_position_embeddings": options["decoder_max_length"],
+            "max_decoder_position_embeddings": options["decoder_max_length"] or ENCODER_SOURCE_DECODER_LENGTH,
             "decoder_layers": source.num_hidden_layers,
             "decoder_attention_heads": source.num_attention_heads,
             "decoder_ffn_dim": source.intermediate_size,
@@ -218,14 +227,15 @@ class LED(Target):
     def _seq2seq_overrides(self, source: Config, max_length: int, options: Options) -> dict[str, Any]:
         """A BART: its decoder's own sizes and ids; its decoder keeps (at most) its length."""
         decoder_rows = family_for(source).source_length(source)  # BART's decoder table is as long as its encoder's
-        if options["decoder_max_length"] > decoder_rows:
+        decoder_length = options["decoder_max_length"] or decoder_rows
+        if decoder_length > decoder_rows:
             raise ConversionError(
-                f"decoder_max_length {options['decoder_max_length']} is beyond the BART decoder's {decoder_rows} "
-                f"positions; give at most {decoder_rows} (only the encoder is made long)."
+                f"--decoder-max-length {decoder_length} is beyond the BART decoder's {decoder_rows} positions; "
+                f"give at most {decoder_rows} (only the encoder is made long)."
             )
         return {
             "max_encoder_position_embeddings": max_length,
-            "max_decoder_position_embeddings": options["decoder_max_length"],
+            "max_decoder_position_embeddings": decoder_length,
             "attention_window": per_layer_windows(options["attention_window"], source.encoder_layers),
             **{
                 name: getattr(source, name)

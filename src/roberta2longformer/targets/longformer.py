@@ -33,25 +33,27 @@ def attention_windows(window: int | list[int] | tuple[int, ...]) -> list[int]:
     """Validated per-layer windows: one even number of tokens, or one per layer."""
     windows = list(window) if isinstance(window, (list, tuple)) else [window]
     if not windows or not all(is_positive_int(w) and w % 2 == 0 for w in windows):
-        raise ConversionError(f"attention_window must be a positive even number of tokens (e.g. 512), got {window!r}.")
+        raise ConversionError(
+            f"--attention-window must be a positive even number of tokens (e.g. 512), got {window!r}."
+        )
     return windows
 
 
 def check_window_fits(windows: list[int], max_length: int) -> None:
     """A window wider than the longest input attends to padding only; it is a mistyped option."""
     if max_length < 2:
-        raise ConversionError(f"max_length must be at least 2 tokens (one window of 2), got {max_length}.")
+        raise ConversionError(f"--max-length must be at least 2 tokens (one window of 2), got {max_length}.")
     if max(windows) > max_length:
         raise ConversionError(
-            f"attention_window ({max(windows)}) is larger than max_length ({max_length}): no input is that long; "
-            f"choose a window of at most {max_length - max_length % 2} tokens (512 is usual), or a longer max_length."
+            f"--attention-window ({max(windows)}) is larger than --max-length ({max_length}): no input is that long; "
+            f"choose a window of at most {max_length - max_length % 2} tokens (512 is usual), or a longer --max-length."
         )
 
 
 def check_window_count(windows: list[int], layers: int) -> None:
     if len(windows) > 1 and len(windows) != layers:
         raise ConversionError(
-            f"attention_window has {len(windows)} values but the source has {layers} layers; "
+            f"--attention-window has {len(windows)} values but the source has {layers} layers; "
             "give one value, or one per layer."
         )
 

@@ -51,7 +51,8 @@ NYSTROM_POSITION_OFFSET = 2
 
 
 def _segment_length(max_length: int, options: Mapping[str, Any]) -> int:
-    return options["segment_means_seq_len"] or max_length
+    given = options["segment_means_seq_len"]
+    return max_length if given is None else given
 
 
 def _attention_modules(model: PreTrainedModel) -> list[torch.nn.Module]:
@@ -98,6 +99,16 @@ class Nystromformer(Target):
         "its landmark regime: pad every input to that length (padding='max_length') and pass no attention_mask "
         "(its landmark attention cannot apply one; the padding is then attended, as evaluate does)."
     )
+
+    def usage_notes(self, config: PretrainedConfig) -> list[str]:
+        length = config.segment_means_seq_len
+        return [
+            f"transformers' Nyströmformer only works on inputs of exactly {length} tokens (segment_means_seq_len) in "
+            f"its landmark regime: pad every input to {length} tokens (padding='max_length', max_length={length}) "
+            "and pass no attention_mask (its landmark attention cannot apply one; the padding is then attended, as "
+            "evaluate does)."
+        ]
+
     unsupported_heads = no_equivalent_heads(
         sequence_classification="transformers' Nyströmformer's classification head applies hidden_act where RoBERTa's applies tanh",
         multiple_choice="transformers' Nyströmformer scores choices with a ReLU pre-classifier instead of a tanh pooler",
@@ -116,21 +127,21 @@ class Nystromformer(Target):
 
     def validate(self, max_length: int, options: Mapping[str, Any]) -> None:
         landmarks = options["num_landmarks"]
-        require_positive_int("num_landmarks", landmarks, "64")
+        require_positive_int("--num-landmarks", landmarks, "64")
         segment = _segment_length(max_length, options)
         if not is_positive_int(segment) or segment > max_length:
             raise ConversionError(
-                f"segment_means_seq_len must be a positive number of tokens no larger than max_length "
+                f"--segment-length must be a positive number of tokens no larger than --max-length "
                 f"({max_length}), got {segment!r}."
             )
         if segment % landmarks:
             raise ConversionError(
-                f"The input length {segment} (segment_means_seq_len, default max_length) must be a multiple "
-                f"of num_landmarks ({landmarks}); choose e.g. {segment - segment % landmarks or landmarks}."
+                f"The input length {segment} (--segment-length, default --max-length) must be a multiple "
+                f"of --num-landmarks ({landmarks}); choose e.g. {segment - segment % landmarks or landmarks}."
             )
         kernel = options["conv_kernel_size"]
         if not is_positive_int(kernel) or kernel % 2 == 0:
-            raise ConversionError(f"conv_kernel_size must be a positive odd number (e.g. 65), got {kernel!r}.")
+            raise ConversionError(f"--conv-kernel-size must be a positive odd number (e.g. 65), got {kernel!r}.")
         super().validate(max_length, options)
 
     def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def pretraining_card(model, summary: dict, *, source_name: str, data: list[str],
         "",
         *loading_snippet("AutoModelForMaskedLM", type(model).__name__),
         "",
-        f"Settings: {settings_text(options)}.",
+        f"Settings: {settings_text(options)}. Its training log, `metrics.csv`, is in this directory.",
     ]
     return model_card(
         "\n".join(lines) + "\n",

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core.locations import check_hub_reachable
 from ..errors import ConversionError
 
 if TYPE_CHECKING:
@@ -74,6 +75,19 @@ def read_documents(
         ) from None
 
 
+def check_sources(sources: Sequence[str | Path], what: str) -> None:
+    """Refuse, before anything is read (or imported), a source that is neither an existing file or directory
+    nor a ``datasets`` name."""
+    if not sources:
+        raise ConversionError(
+            f"No documents given ({what}); give text, Markdown, JSON Lines or CSV files, or directories."
+        )
+    for source in map(str, sources):
+        path = Path(source)
+        if not path.exists() and (source.startswith((".", "/", "~")) or path.suffix in SUFFIXES or "\\" in source):
+            raise ConversionError(f"{what} {source} does not exist; give existing files or directories.")
+
+
 def _read_source(source: str, what: str, text_field: str, id_field: str, split: str) -> list[dict[str, Any]]:
     path = Path(source)
     if path.is_dir():
@@ -83,8 +97,7 @@ def _read_source(source: str, what: str, text_field: str, id_field: str, split: 
         return [row for file in files for row in _read_file(file, file.relative_to(path), what, text_field, id_field)]
     if path.exists():
         return _read_file(path, Path(path.name), what, text_field, id_field)
-    if source.startswith((".", "/", "~")) or path.suffix in SUFFIXES or "\\" in source:
-        raise ConversionError(f"{what} {source} does not exist; give existing files or directories.")
+    check_sources([source], what)  # a missing path is refused: what is left is a datasets name
     return _hub_rows(source, what, text_field, id_field, split)
 
 
@@ -156,6 +169,7 @@ def _hub_rows(name: str, what: str, text_field: str, id_field: str, split: str) 
     import datasets  # as in read_documents
 
     dataset, _, wanted = name.partition(":")
+    check_hub_reachable(dataset)
     try:
         loaded = datasets.load_dataset(dataset, split=wanted or split)
     except Exception as error:  # offline, unknown name, no such split…: what the user can act on is the message

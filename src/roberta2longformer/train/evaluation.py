@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import ConversionError
@@ -85,7 +86,8 @@ def evaluate(
     fixed_length = target is not None and target.has_fixed_input_length
     model.eval()
     total_loss, masked_count, tokens, characters = 0.0, 0, 0, 0
-    for index, text in enumerate(texts):
+    shown = tqdm(texts, desc=f"Evaluating {name or type(model).__name__}", unit="document", leave=False)
+    for index, text in enumerate(shown):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         tokens, characters = tokens + len(ids), characters + len(text)
         masked, labels = mask_document(ids, tokenizer, seed=seed, document=index)

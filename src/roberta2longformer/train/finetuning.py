@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..core.loading import load_config
 from ..core.locations import resolve_source
 from ..fast import backend_name, enable_if
-from ..io.output import give_normal_permissions
+from ..io.output import write_text_atomically
 from .cards import finetuning_card
 from .documents import read_documents
 from .options import FinetuneOptions
@@ -44,6 +43,7 @@ def finetune(
     location = resolve_source(model_location)
     config = load_config(location, allow_pickle=allow_pickle)
     data = read_data(train_source, eval_source, test_source, options)
+    data.allow_pickle = allow_pickle
     task = choose_task(options.task, config, data, options)
     options = task.with_defaults(options)
     job = task.prepare(location, config, data, options)
@@ -70,8 +70,7 @@ def finetune(
     }
     if job.test is not None:
         summary["test"] = task.predict(trainer, job, output_dir)
-    if trainer.is_world_process_zero():
-        _write_results(task, trainer, job, data, summary, options, model_location)
+    _write_results(task, trainer, job, data, summary, options, model_location)
     return summary
 
 
@@ -85,14 +84,19 @@ def read_data(train: str, eval: str, test: str | None, options: FinetuneOptions)
 
 
 def _write_results(task, trainer, job, data: Data, summary: dict, options: FinetuneOptions, source: str) -> None:
+    """``final/`` (the model as the task saves it, and its card) moved into place whole; ``eval_results.json``."""
     final = Path(summary["final"])
-    task.save(trainer, job, final, summary, options)
+
+    def card(directory: Path) -> None:
+        text = finetuning_card(
+            job.backbone, summary, task=task, source_name=source, data=data.named(), options=task.settings(options),
+            described=task.described(job),
+        )  # fmt: skip
+        (directory / "README.md").write_text(text, encoding="utf-8")
+
+    task.save(trainer, job, final, summary, options, card)
+    if not trainer.is_world_process_zero():
+        return
     before = summary["eval_before_training"]
     recorded = {**summary["eval"], **({"before_training": before} if before else {})}
-    (final.parent / "eval_results.json").write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
-    card = finetuning_card(
-        job.backbone, summary, task=task, source_name=source, data=data.named(), options=asdict(options),
-        described=task.described(job),
-    )  # fmt: skip
-    (final / "README.md").write_text(card, encoding="utf-8")
-    give_normal_permissions(final)
+    write_text_atomically(final.parent / "eval_results.json", json.dumps(recorded, indent=2) + "\n")

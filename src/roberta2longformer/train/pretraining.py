@@ -16,28 +16,29 @@ checkpointing, schedules, bf16/fp16, checkpoints and ``resume``, and multi-GPU/m
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import (
+    MODEL_FOR_MASKED_LM_MAPPING,
     AutoConfig,
     AutoModelForMaskedLM,
-    AutoTokenizer,
     PreTrainedModel,
     Trainer,
     TrainerCallback,
     TrainingArguments,
 )
 
-from ..core.loading import load_config, load_tokenizer
+from ..core.loading import load_config, load_pretrained, load_tokenizer, refuse_code
 from ..core.locations import resolve_source
 from ..errors import ConversionError
 from ..fast import backend_name
-from ..io.output import give_normal_permissions
 from ..targets import input_length, position_table, target_or_none
 from . import data
 from .cards import pretraining_card
@@ -45,7 +46,7 @@ from .documents import read_documents
 from .masking import MaskedBlocks, with_fixed_masks
 from .options import PretrainOptions
 from .positions import freeze_all_but_positions
-from .setup import FiniteLosses, check_output, checkpoint_step, resume_point, trainer_arguments
+from .setup import check_output, checkpoint_step, guarded, resume_point, save_final, trainer_arguments
 
 __all__ = ["PretrainOptions", "load_for_pretraining", "pretrain"]
 
@@ -64,24 +65,17 @@ def load_for_pretraining(
     A saved one goes through the checks of :func:`~..core.loading.load_config` (complete, no code of
     its own, pickle weights only with ``allow_pickle``)."""
     if from_config is not None:
-        config = AutoConfig.from_pretrained(str(from_config), trust_remote_code=False)
-        torch.manual_seed(seed)
-        model_obj = AutoModelForMaskedLM.from_config(config)
-        if sinusoidal_positions:
-            _sinusoidal_start(model_obj)
-        tokenizer_obj = AutoTokenizer.from_pretrained(str(tokenizer or from_config), trust_remote_code=False)
-        return model_obj, tokenizer_obj
+        return _fresh_model(Path(from_config), tokenizer, sinusoidal_positions, seed)
     location = resolve_source(model)
-    load_config(location, allow_pickle=allow_pickle)  # the checks every command makes: complete, no code, no pickle
-    try:
-        model_obj, loading = AutoModelForMaskedLM.from_pretrained(
-            location, output_loading_info=True, trust_remote_code=False, use_safetensors=None if allow_pickle else True
-        )
-    except (OSError, ValueError) as error:
+    config = load_config(location, allow_pickle=allow_pickle)  # complete, no code of its own, no pickle
+    if type(config) not in MODEL_FOR_MASKED_LM_MAPPING:
         raise ConversionError(
-            f"Could not load a masked-LM model from {location} ({str(error).splitlines()[0][:200]}); "
-            "masked-LM training and evaluation need a …ForMaskedLM checkpoint (convert a masked-LM source)."
-        ) from None
+            f"{model} is a {config.model_type} model, which has no masked-LM class; masked-LM training and "
+            "evaluation need a …ForMaskedLM checkpoint (convert a masked-LM source)."
+        )
+    model_obj, loading = load_pretrained(
+        AutoModelForMaskedLM, location, allow_pickle=allow_pickle, output_loading_info=True
+    )
     fresh = sorted({*loading.get("missing_keys", ()), *(k for k, *_ in loading.get("mismatched_keys", ()))})
     if fresh:
         raise ConversionError(
@@ -93,6 +87,33 @@ def load_for_pretraining(
     if tokenizer_obj is None:
         raise ConversionError(f"{location} has no tokenizer; pass --tokenizer.")
     return model_obj, tokenizer_obj
+
+
+def _fresh_model(from_config: Path, tokenizer: str | Path | None, sinusoidal_positions: bool, seed: int):
+    """A fresh masked-LM model from a config (a config.json or its directory) and a tokenizer; a config that names
+    code of its own (``auto_map``) is refused: it would never run here, and would travel on into the output."""
+    config_file = from_config / "config.json" if from_config.is_dir() else from_config
+    try:
+        fields = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ConversionError(
+            f"--from-config {from_config} is not a readable config.json ({type(error).__name__}); give a config "
+            "written by save_pretrained()."
+        ) from None
+    if not isinstance(fields, dict) or "model_type" not in fields:
+        raise ConversionError(
+            f"--from-config {from_config} has no model_type; give a config written by save_pretrained()."
+        )
+    refuse_code(config_file)
+    config = load_pretrained(AutoConfig, str(config_file))
+    torch.manual_seed(seed)
+    model = AutoModelForMaskedLM.from_config(config)
+    if sinusoidal_positions:
+        _sinusoidal_start(model)
+    tokenizer_obj = load_tokenizer(tokenizer or (from_config if from_config.is_dir() else from_config.parent))
+    if tokenizer_obj is None:
+        raise ConversionError(f"{from_config} has no tokenizer beside it; pass --tokenizer.")
+    return model, tokenizer_obj
 
 
 def _sinusoidal_start(model: PreTrainedModel) -> None:
@@ -163,6 +184,11 @@ def pretrain(
     """Continue masked-LM pretraining of ``model`` on ``sources``; save the result, with a model card, in
     ``output_dir/final`` (``source_name``: what the model was loaded from, for the card)."""
     output_dir = check_output(output_dir, resume=options.resume, keep=sources)
+    if tokenizer.mask_token_id is None:
+        raise ConversionError(
+            "The tokenizer has no mask token, so masked-LM training has nothing to mask with; give the tokenizer the "
+            "model was trained with (--tokenizer)."
+        )
     target = target_or_none(model.config)
     if options.global_cls and not (target is not None and target.uses_global_tokens):
         raise ConversionError("--global-cls applies to models with global attention (Longformer) only.")
@@ -179,14 +205,16 @@ def pretrain(
         output_dir / "metrics.csv", _chars_per_token(held_out_docs, tokenizer) if held_out_docs is not None else None
     )
     extra_inputs = (lambda ids: target.extra_inputs(ids, True)) if options.global_cls else None
-    trainer = Trainer(
-        model=model,
-        args=_arguments(output_dir, options, evaluated=eval_blocks is not None, target=target),
-        train_dataset=train_blocks,
-        eval_dataset=eval_blocks,
-        data_collator=MaskedBlocks(tokenizer, options.mlm_probability, extra_inputs=extra_inputs),
-        processing_class=tokenizer,
-        callbacks=[metrics, FiniteLosses()],
+    trainer = guarded(
+        Trainer(
+            model=model,
+            args=_arguments(output_dir, options, evaluated=eval_blocks is not None, target=target),
+            train_dataset=train_blocks,
+            eval_dataset=eval_blocks,
+            data_collator=MaskedBlocks(tokenizer, options.mlm_probability, extra_inputs=extra_inputs),
+            processing_class=tokenizer,
+            callbacks=[metrics],
+        )
     )
     resume_from = resume_point(output_dir, options.max_steps) if options.resume else None
     if trainer.is_world_process_zero() and options.resume:
@@ -254,16 +282,19 @@ def _held_out_scores(trainer, eval_blocks, chars_per_token: float | None) -> dic
 
 
 def _save(trainer, tokenizer, summary: dict, source_name: str, sources: list[str], options: PretrainOptions) -> None:
-    """The model and tokenizer in ``final/`` (the main process writes; the others wait), and its card."""
-    final = Path(summary["final"])
-    trainer.save_model(str(final))
-    if trainer.is_world_process_zero():
-        tokenizer.save_pretrained(str(final))
+    """The model, its tokenizer and its card in ``final/``, moved into place whole."""
+
+    def also(staging: Path) -> None:
+        tokenizer.save_pretrained(str(staging))
+        log = Path(summary["final"]).parent / "metrics.csv"
+        if log.is_file():
+            shutil.copy2(log, staging / "metrics.csv")
         card = pretraining_card(
             trainer.model, summary, source_name=source_name, data=list(sources), options=asdict(options)
         )
-        (final / "README.md").write_text(card, encoding="utf-8")
-        give_normal_permissions(final)
+        (staging / "README.md").write_text(card, encoding="utf-8")
+
+    save_final(trainer, Path(summary["final"]), also)
 
 
 def _last_eval_loss(trainer) -> float | None:

@@ -20,14 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sentence_transformers import SentenceTransformer
 
 from .. import fast
-from ..core.loading import load_config
-from ..core.locations import resolve_source
+from ..core.loading import load_sentence_transformer
 from ..errors import ConversionError
-from ..io.sentence_transformers import is_sentence_transformer
-from ..plots import pyplot
+from ..plots import pyplot, save
 from .pooling import mean_per_group
 from .queries import PLACES, Query
 
@@ -40,6 +37,8 @@ class Ranking:
     queries: int
     overall: dict[str, float]
     by_place: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: What computed the model's attention (``roberta2longformer.fast`` or ``transformers``).
+    attention: str = "transformers"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,16 +117,10 @@ class Embedder:
     """A sentence-transformers model (its own pooling and normalisation), or any transformers encoder
     with mean pooling; long models run through the fast attention backend."""
 
-    def __init__(self, location: str, *, fast_attention: bool = True, batch_size: int = 8) -> None:
-        path = resolve_source(location)
-        load_config(path)  # the checks every command makes: complete, no code of its own, no pickle
-        if not is_sentence_transformer(path):
-            raise ConversionError(
-                f"{location} is not a sentence-transformers model (no modules.json); give one (or a model converted "
-                "from one), so that its own pooling and normalisation are used."
-            )
-        self.model = SentenceTransformer(path, device="cpu", trust_remote_code=False)
-        self.model.eval()
+    def __init__(
+        self, location: str, *, fast_attention: bool = True, batch_size: int = 8, allow_pickle: bool = False
+    ) -> None:
+        self.model = load_sentence_transformer(location, allow_pickle=allow_pickle)
         backbone = self.model[0].auto_model
         fast.enable_if(backbone, fast_attention)
         self.attention = fast.backend_name(backbone)
@@ -173,6 +166,7 @@ def evaluate_retrieval(
     window_tokens: int | None = None,
     fast_attention: bool = True,
     batch_size: int = 8,
+    allow_pickle: bool = False,
 ) -> list[Ranking]:
     """One :class:`Ranking` per model read whole, and per model and ``chunks`` mode (:data:`CHUNK_MODES`)
     read in windows of its length (embedded once for all modes)."""
@@ -182,7 +176,7 @@ def evaluate_retrieval(
     results = []
     inside: list[bool | None] | None = None
     for name in models:
-        embedder = Embedder(name, fast_attention=fast_attention, batch_size=batch_size)
+        embedder = Embedder(name, fast_attention=fast_attention, batch_size=batch_size, allow_pickle=allow_pickle)
         if inside is None:  # the first model's tokenizer measures where passages sit
             inside = passage_inside(texts, queries, embedder.tokenizer, window_tokens or embedder.length)
         query_embeddings = embedder.encode([q.text for q in queries])
@@ -196,41 +190,56 @@ def evaluate_retrieval(
         for mode, scores in scored:
             ranks = rank_scores(scores, queries)
             results.append(
-                Ranking(name, mode, embedder.length, len(queries), metrics(ranks), by_place(ranks, queries, inside))
+                Ranking(
+                    name,
+                    mode,
+                    embedder.length,
+                    len(queries),
+                    metrics(ranks),
+                    by_place(ranks, queries, inside),
+                    embedder.attention,
+                )  # fmt: skip
             )
     return results
 
 
 def format_table(results: Sequence[Ranking]) -> str:
+    """One row per model and reading; recall@1 by passage place, each column headed with its query count."""
     places = [p for p in (*PLACES, "inside the window", "beyond the window") if p in results[0].by_place]
-    head = f"{'model':40} {'mode':17} {'reads':>6} {'R@1':>6} {'R@10':>6} {'MRR':>6}" + "".join(
-        f" {p[:14]:>14}" for p in places
-    )
+    headers = [f"{p} (n={results[0].by_place[p]['queries']})" for p in places]
+    name_width = max(len("model"), *(len(r.model) for r in results))
+    mode_width = max(len("reading"), *(len(r.mode) for r in results))
+    head = f"{'model':{name_width}} {'reading':{mode_width}} {'reads':>6} {'R@1':>6} {'R@10':>6} {'MRR':>6}"
+    head += "".join(f" {header:>{len(header)}}" for header in headers)
     lines = [head]
     for r in results:
-        cells = "".join(f" {r.by_place.get(p, {}).get('recall@1', float('nan')):14.3f}" for p in places)
-        lines.append(
-            f"{r.model[-40:]:40} {r.mode:17} {r.reads:6d} {r.overall['recall@1']:6.3f} {r.overall['recall@10']:6.3f} "
-            f"{r.overall['mrr']:6.3f}{cells}"
+        cells = "".join(
+            f" {r.by_place.get(p, {}).get('recall@1', float('nan')):>{len(header)}.3f}"
+            for p, header in zip(places, headers)
         )
-    return "\n".join(lines) + ("\n(by place: recall@1)" if places else "")
+        lines.append(
+            f"{r.model:{name_width}} {r.mode:{mode_width}} {r.reads:6d} {r.overall['recall@1']:6.3f} "
+            f"{r.overall['recall@10']:6.3f} {r.overall['mrr']:6.3f}{cells}"
+        )
+    return "\n".join(lines) + (f"\n(overall: {results[0].queries} queries; by place: recall@1)" if places else "")
 
 
-def plot(results: Sequence[Ranking], path: Path) -> None:
+def plot(results: Sequence[Ranking], path: Path) -> Any:
+    """Recall@1 by passage place, one line per model and reading, each point's query count on the axis."""
     plt = pyplot()
-
     places = [p for p in PLACES if p in results[0].by_place]
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     for r in results:
         label = f"{Path(r.model).name} ({r.mode})" if r.mode else Path(r.model).name
         ax.plot(places, [r.by_place[p]["recall@1"] for p in places], marker="o", label=label)
+    ax.set_xticks(range(len(places)), [f"{p}\n(n={results[0].by_place[p]['queries']})" for p in places])
     ax.set_ylabel("recall@1")
     ax.set_xlabel("where the query's passage sits in its document")
+    ax.set_title(f"Which document did each passage come from? ({results[0].queries} queries, recall@1)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the lines, never over them
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return save(fig, path)
 
 
 def results_json(results: Sequence[Ranking], extra: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 from rouge_score import rouge_scorer
 from sklearn.metrics import accuracy_score, f1_score
 
+from ..io.output import write_text_atomically
 from .pooling import mean_per_group
 
 
@@ -101,8 +102,8 @@ def rouge_scorer_for(tokenizer):
 
 def write_predictions(output_dir: Path, rows: list[dict], scores: dict | None) -> None:
     """``predictions.jsonl`` (one row per test document), and ``test_results.json`` when it was scored."""
-    with (output_dir / "predictions.jsonl").open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_text_atomically(
+        output_dir / "predictions.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    )
     if scores is not None:
-        (output_dir / "test_results.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+        write_text_atomically(output_dir / "test_results.json", json.dumps(scores, indent=2) + "\n")

@@ -12,31 +12,103 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback, TrainingArguments
+from transformers import ProgressCallback, TrainerCallback, TrainingArguments
 
 from ..errors import ConversionError
 from ..io.checkpoint import read_lazily
-from ..io.output import check_output_dir
+from ..io.output import atomic_output_dir, check_run_directory
+from ..runtime import phase, record_resumable
 from .options import PRECISIONS
 
 logger = logging.getLogger(__name__)
 
 
-def check_output(output_dir: str | Path, *, resume: bool = False, keep: Iterable[str | Path] = ()) -> Path:
+def check_output(
+    output_dir: str | Path, *, resume: bool = False, keep: Iterable[str | Path] = (), checkpoints: bool = True
+) -> Path:
     """The run's directory: refused when it is a file, holds one of the inputs (``keep``), or is in use (not
-    empty) without ``resume``."""
-    output_dir = Path(output_dir)
-    check_output_dir(output_dir, force=True, keep=keep)
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not resume:
-        raise ConversionError(
-            f"{output_dir} is in use (not empty); pass --resume to continue the run in it, or choose a new directory."
-        )
+    empty) without ``resume``. A run that saves ``checkpoints`` there is recorded as one that can resume (a
+    stopped command says so)."""
+    output_dir = check_run_directory(output_dir, resume=resume, keep=keep)
+    if checkpoints:
+        record_resumable(output_dir)
     return output_dir
+
+
+def save_final(trainer, final: Path, also: Callable[[Path], None] = lambda staging: None) -> None:
+    """Write the trained model into ``final`` whole or not at all: the main process saves it into a temporary
+    directory, adds what ``also`` writes (tokenizer, card), and moves it into place; the others take part in
+    saving (which may gather their shards) and write nothing."""
+    if not trainer.is_world_process_zero():
+        trainer.save_model(str(final))
+        return
+    with atomic_output_dir(final, force=True) as staging:
+        trainer.save_model(str(staging))
+        also(staging)
+
+
+def guarded(trainer):
+    """``trainer`` with what every run of ours has: no NaN loss, a safe point at every step, and its logs as
+    lines of words under the progress bar (the Trainer prints each as a dict, numbers in quotes)."""
+    trainer.add_callback(FiniteLosses())
+    trainer.add_callback(SafePoints())
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(ReadableProgress())
+    return trainer
+
+
+class ReadableProgress(ProgressCallback):
+    """The Trainer's progress bar, each log written under it as a line of words."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None and logs:
+            self.training_bar.write(readable_log(state.global_step, state.max_steps, logs))
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        """The evaluation's bar, drawn under the training bar with cursor movements: on a terminal only (in a
+        file those are escape codes; the held-out loss is logged as a line anyway)."""
+        if sys.stderr.isatty():
+            super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
+
+
+#: How a log's keys read to a user.
+_LOG_WORDS = {
+    "loss": "training loss",
+    "eval_loss": "held-out loss",
+    "learning_rate": "learning rate",
+    "grad_norm": "gradient norm",
+    "train_loss": "mean training loss",
+    "train_runtime": "seconds",
+}
+
+
+def readable_log(step: int, max_steps: int, logs: dict[str, Any]) -> str:
+    """``{'loss': 2.31, 'learning_rate': 3e-05}`` → ``step 10/100: training loss 2.31, learning rate 3e-05``."""
+    parts = [
+        f"{_LOG_WORDS.get(key, key.removeprefix('eval_').replace('_', ' '))} {_number(value)}"
+        for key, value in logs.items()
+        if key != "total_flos" and not key.endswith("_per_second")
+    ]
+    return f"step {step}/{max_steps}: " + ", ".join(parts)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2e}" if value and abs(value) < 1e-3 else f"{value:.4g}"
+    return str(value)
+
+
+class SafePoints(TrainerCallback):
+    """Every step is a safe point: a stop signal whose exception Python dropped stops the run here."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        phase("training")
 
 
 def precision_arguments(choice: str) -> dict[str, bool]:

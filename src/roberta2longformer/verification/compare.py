@@ -29,7 +29,7 @@ from ..runtime import environment, peak_rss_mb
 from ..targets import Target, readable_length, target_for_config, target_or_none
 from ..targets.base import lm_head_on
 from .report import Check, VerificationReport
-from .weights import weight_checks
+from .weights import finiteness_check, weight_checks
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,9 @@ def _real_tokens(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def _compare(name: str, a: torch.Tensor, b: torch.Tensor, atol: float, case: str) -> Check:
     """``a`` expected (source), ``b`` actual, both at real tokens only where per token; the tolerance
     grows with |a| only for half precision."""
-    atol = atol + RTOL.get(b.dtype, 0.0) * (a.float().abs().max().item() if a.numel() else 0.0)
+    atol = atol + max(RTOL.get(b.dtype, 0.0), RTOL.get(a.dtype, 0.0)) * (
+        a.float().abs().max().item() if a.numel() else 0.0
+    )
     if a.shape != b.shape:
         return Check(case, f"{name} (shape {tuple(a.shape)} vs {tuple(b.shape)})", list(b.shape), float("inf"), atol)
     diff = (a.float() - b.float()).abs().max().item() if a.numel() else 0.0
@@ -220,8 +222,10 @@ def verify(
             "compare models with the same head."
         )
     _check_tokenizer_fits(tokenizer, source.config)
-    dtype = next(converted.parameters()).dtype
-    atol = atol if atol is not None else ATOL.get(dtype, 1e-4)
+    _check_source_finite(source)
+    # Compared at the less precise of the two: a float16 source converted to float32 still computes in float16.
+    dtypes = {next(source.parameters()).dtype, next(converted.parameters()).dtype}
+    atol = atol if atol is not None else max(ATOL.get(dtype, 1e-4) for dtype in dtypes)
     report = VerificationReport(
         source=source_name or str(getattr(source, "name_or_path", "")),
         target=target.name,
@@ -319,6 +323,18 @@ def _timed(stages: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         stages[stage] = round(time.perf_counter() - started, 3)
+
+
+def _check_source_finite(source: PreTrainedModel) -> None:
+    """A source with NaN or infinite weights computes nothing a conversion could reproduce: say so, rather than
+    blaming the conversion."""
+    check = finiteness_check(source.state_dict())
+    if not check.passed:
+        bad = check.output.split("; not: ", 1)[-1]
+        raise ConversionError(
+            f"The source's weights are not finite ({bad}), so it computes NaN or infinity and no conversion can be "
+            "checked against it; give the checkpoint as it was trained."
+        )
 
 
 def _check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase | None, config) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from .. import fast
+from ..core.loading import load_sentence_transformer
 from .compare import SAMPLE_TEXTS
 from .report import Check
 
@@ -18,11 +19,9 @@ CASE = "sentence embeddings"
 
 
 def _load(directory: str | Path):
-    from sentence_transformers import SentenceTransformer  # seconds of imports: only for such a source
-
-    model = SentenceTransformer(str(directory), device="cpu", trust_remote_code=False)
-    model.eval()
-    return model
+    # Both directories passed the source checks before (the caller opened the source with its pickle opt-in,
+    # and the converted directory carries the same modules).
+    return load_sentence_transformer(directory, allow_pickle=True)
 
 
 def sentence_embedding_checks(

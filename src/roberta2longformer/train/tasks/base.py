@@ -31,6 +31,8 @@ class Data:
     train: Any = None
     eval: Any = None
     test: Any = None
+    #: The user's opt-in to loading pickle weights (``--allow-pickle``).
+    allow_pickle: bool = False
 
     def named(self) -> dict[str, str | None]:
         return {"train": self.train_source, "eval": self.eval_source, "test": self.test_source}
@@ -110,10 +112,17 @@ class Task:
     def after_training(self, trainer: Any, job: Job) -> None:
         """Checks or repairs once training is done (before the last evaluation)."""
 
-    def save(self, trainer: Any, job: Job, final: Path, summary: dict[str, Any], options: FinetuneOptions) -> None:
-        """Write the trained model and its tokenizer into ``final``."""
-        trainer.save_model(str(final))
-        job.tokenizer.save_pretrained(str(final))
+    def save(
+        self, trainer: Any, job: Job, final: Path, summary: dict[str, Any], options: FinetuneOptions, card: Any
+    ) -> None:
+        """Write the trained model, its tokenizer and (``card(directory)``) its card into ``final``, whole."""
+        from ..setup import save_final  # transformers: at run time, not with --help
+
+        def also(staging: Path) -> None:
+            job.tokenizer.save_pretrained(str(staging))
+            card(staging)
+
+        save_final(trainer, final, also)
 
     def summary(self, job: Job, options: FinetuneOptions) -> dict[str, Any]:
         """What the run did, in the task's words: at least ``reading``, how each document was read."""
@@ -122,6 +131,11 @@ class Task:
     def described(self, job: Job) -> str:
         """What the model card says of the trained model beyond the common lines (its labels)."""
         return ""
+
+    def settings(self, options: FinetuneOptions) -> dict[str, Any]:
+        """The options that apply to this task (its own and the shared ones), as its model card lists them."""
+        others = {name for name, tasks in task_options().items() if self.name not in tasks}
+        return {k: v for k, v in dataclasses.asdict(options).items() if k not in others and k != "report_to"}
 
     def usage(self, class_name: str) -> list[str]:
         return loading_snippet(self.auto_class, class_name)

@@ -96,7 +96,7 @@ class Classification(Task):
                 f"--task {self.name} but the labels are {'lists' if labels.multi else 'single values'}; "
                 f"use --task {'multi-label' if labels.multi else 'classification'} (or auto)."
             )
-        model, head_note = supervised.load_classifier(location, labels)
+        model, head_note = supervised.load_classifier(location, labels, config, data.allow_pickle)
         tokenizer = supervised.trained_tokenizer(location)
         length = supervised.reading_length(model, options)
         splits = {"train": data.train, "eval": data.eval, "test": data.test}

@@ -20,10 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ...core.locations import resolve_source
+from ...core.locations import card_source
 from ...errors import ConversionError
 from ...io.output import atomic_output_dir, recorded_options
-from ...io.sentence_transformers import is_sentence_transformer
 from ..options import FinetuneOptions
 from ..queries import generated_queries
 from .base import Data, Job, Task, register
@@ -70,7 +69,7 @@ class Embedding(Task):
             raise ConversionError(
                 f"{len(shared)} document(s) are in both --train and --eval; hold the evaluation documents out of training."
             )
-        model = load_embedder(location)
+        model = load_embedder(location, data.allow_pickle)
         backbone = model[0].auto_model
         state: dict[str, Any] = {"own_length": model.max_seq_length, "location": location}
         length = _training_length(model, options.max_length)
@@ -96,7 +95,7 @@ class Embedding(Task):
             SentenceTransformerTrainingArguments,
         )
 
-        from ..setup import FiniteLosses, total_steps, trainer_arguments  # loaded when a run starts, not with --help
+        from ..setup import guarded, total_steps, trainer_arguments  # loaded when a run starts, not with --help
 
         arguments = trainer_arguments(
             SentenceTransformerTrainingArguments,
@@ -110,13 +109,14 @@ class Embedding(Task):
             save_strategy="no",
             logging_steps=5,
         )
-        trainer = SentenceTransformerTrainer(
-            model=job.model,
-            args=arguments,
-            train_dataset=job.train,
-            loss=_loss(job.model, options.mini_batch_size),
-            evaluator=job.state["evaluator"],
-            callbacks=[FiniteLosses()],
+        trainer = guarded(
+            SentenceTransformerTrainer(
+                model=job.model,
+                args=arguments,
+                train_dataset=job.train,
+                loss=_loss(job.model, options.mini_batch_size),
+                evaluator=job.state["evaluator"],
+            )
         )
         job.model.max_seq_length = job.length  # training reads this much; evaluation, the model's own length
         return trainer
@@ -137,8 +137,10 @@ class Embedding(Task):
         if "frozen" in job.state:
             check_untouched(job.backbone, job.state["frozen"], job.state["frozen_rows"])
 
-    def save(self, trainer: Any, job: Job, final: Path, summary: dict[str, Any], options: FinetuneOptions) -> None:
-        """The model (sentence-transformers' layout) and ``training.json``, renamed into place."""
+    def save(
+        self, trainer: Any, job: Job, final: Path, summary: dict[str, Any], options: FinetuneOptions, card: Any
+    ) -> None:
+        """The model (sentence-transformers' layout), ``training.json`` and our card, renamed into place."""
         location = job.state["location"]
         record = {
             "trained_from": str(location),
@@ -149,9 +151,12 @@ class Embedding(Task):
             "scores": {"before": summary["eval_before_training"], "after": summary["eval"]},
         }
         job.model.max_seq_length = job.state["own_length"]
+        if not trainer.is_world_process_zero():
+            return
         with atomic_output_dir(final, force=True) as staging:
             job.model.save(str(staging))
             (staging / TRAINING_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            card(staging)
 
     def summary(self, job: Job, options: FinetuneOptions) -> dict[str, Any]:
         trained = (
@@ -164,6 +169,19 @@ class Embedding(Task):
             "pairs": len(job.train),
             "trained": trained,
         }
+
+    def described(self, job: Job) -> str:
+        """The conversion the trained model came from (its card said it), and what training changed."""
+        converted = recorded_options(job.state["location"])
+        base = card_source(job.state["location"]).get("base_model")
+        origin = f" from `{base}`" if base else ""
+        how = f" (position_init `{converted.get('position_init')}`)" if converted else ""
+        trained = "all weights" if "frozen" not in job.state else "only the position rows past the source's length"
+        return (
+            f" The model it was trained from was converted{origin} to {job.state['own_length']} tokens by "
+            f"roberta2longformer{how}; this training changed {trained}, with in-batch negatives on "
+            f"{len(job.train)} (passage, document) pairs. No training text is kept in this card."
+        )
 
     def usage(self, class_name: str) -> list[str]:
         return [
@@ -239,16 +257,10 @@ def _scores(metrics: dict[str, float]) -> dict[str, float]:
     return found
 
 
-def load_embedder(location: str):
-    from sentence_transformers import SentenceTransformer  # seconds of imports: when a run starts
+def load_embedder(location: str, allow_pickle: bool):
+    from ...core.loading import load_sentence_transformer  # transformers: when a run starts, not with --help
 
-    path = resolve_source(location)
-    if not is_sentence_transformer(path):
-        raise ConversionError(
-            f"{location} is not a sentence-transformers model (no modules.json); --task embedding trains one, e.g. "
-            "the output of convert on a sentence-transformers source."
-        )
-    return SentenceTransformer(path, device="cpu", trust_remote_code=False)
+    return load_sentence_transformer(location, allow_pickle=allow_pickle)
 
 
 def _training_length(model, asked: int | None) -> int:

@@ -40,7 +40,7 @@ class Summarization(Task):
         fields = {options.summary_field: "--summary-field"}
         require_fields(data.train, fields, "--train", data.train_source)
         require_fields(data.eval, fields, "--eval", data.eval_source)
-        model = supervised.load_seq2seq(location, options.max_summary_length)
+        model = supervised.load_seq2seq(location, options.max_summary_length, data.allow_pickle)
         tokenizer = supervised.trained_tokenizer(location)
         length = supervised.reading_length(model, options)
         encoded, cut = {}, {}
