@@ -380,7 +380,7 @@ REFUSED = [
     (["evaluate", "{pickle_only}", "--data", "{docs}", "--json", "{out}/missing/r.json"], "does not exist"),
     (["verify", "{pickle_only}", "{pickle_only}", "--json", "{out}/missing/r.json"], "does not exist"),
     # issue 34: the training and evaluation commands, hardened like convert
-    (["pretrain", "{good}", "-o", "{out}"], "Missing option '--data'"),
+    (["pretrain", "{good}", "-o", "{out}"], "No documents given (--data)"),
     ([*PRETRAIN, "--learning-rate", "nan"], "--learning-rate"),
     ([*PRETRAIN, "--only-positions-beyond", "-5"], "-5 is not in the range"),
     (["pretrain", "{good}", "--data", "{six_docs}", "-o", "{out}", "--held-out", "0.99"], "--held-out"),

@@ -73,12 +73,13 @@ def short_model(tmp_path, bpe_tokenizer):
     return path
 
 
-def test_classification_end_to_end_writes_a_model_whose_labels_round_trip(long_model, data, tmp_path):
+def test_classification_end_to_end_writes_a_model_whose_labels_round_trip(long_model, data, tmp_path, caplog):
     out = tmp_path / "clf"
     result = run("finetune", long_model, "--train", data["train"], "--eval", data["eval"], "--test", data["test"],
                  "-o", out, *FAST)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "A fresh classification head for 3 labels" in result.output and "masked-LM head" in result.output
+    assert result.output.count("A fresh classification head") == 1 and "classification head" not in caplog.text
     model = transformers.AutoModelForSequenceClassification.from_pretrained(out / "final")
     assert type(model).__name__ == "LongformerForSequenceClassification"
     assert model.config.id2label == {0: "animal", 1: "books", 2: "models"}
@@ -88,10 +89,18 @@ def test_classification_end_to_end_writes_a_model_whose_labels_round_trip(long_m
     assert 0 <= scores["accuracy"] <= 1 and 0 <= scores["f1_macro"] <= 1
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 5 and all(p["label"] in {"animal", "books", "models"} for p in predictions)
+    test_rows = [json.loads(line) for line in data["test"].read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [f"test.jsonl:{n}" for n in range(1, 6)]  # lines: the rows have no id
+    assert [p["gold"] for p in predictions] == [row["label"] for row in test_rows]
+    assert all(set(p["scores"]) == {"animal", "books", "models"} for p in predictions)
+    assert all(max(p["scores"], key=p["scores"].get) == p["label"] for p in predictions)
     assert json.loads((out / "test_results.json").read_text())["accuracy"] >= 0
     card = ModelCard.load(out / "final" / "README.md")
     assert card.data.pipeline_tag == "text-classification" and "classification" in card.data.tags
     assert "AutoModelForSequenceClassification" in card.text and "`animal`" in card.text
+    settings = card.text.split("Settings: ")[1].split("\n")[0]
+    assert "label_field" in settings and "summary_field" not in settings and "num_beams" not in settings
+    assert "passage_words" not in settings and "None" not in card.text
     assert "attention" not in result.output or "Traceback" not in result.output
 
 
@@ -106,6 +115,30 @@ def test_global_attention_on_the_first_token_and_inputs_padded_to_windows(long_m
     batch = collator([{"input_ids": [0, 5, 6, 2]}, {"input_ids": [0] + [7] * 20 + [2]}])
     assert batch["input_ids"].shape == (2, 32) and batch["global_attention_mask"][:, 0].tolist() == [1, 1]
     assert batch["global_attention_mask"][:, 1:].sum() == 0
+
+
+def test_evaluation_batches_keep_the_datas_order_while_training_batches_are_grouped_by_length(tmp_path, bpe_tokenizer):
+    """transformers' length grouping also reorders evaluation batches: windows averaged with other documents' and
+    predictions beside the wrong ids (issue 34's predictions.jsonl test found it)."""
+    import datasets
+
+    from roberta2longformer.train.setup import length_grouped_arguments
+    from roberta2longformer.train.tasks.supervised import InOrderTrainer
+
+    lengths = [3, 40, 7, 25, 2, 33, 12, 5, 48, 9]
+    rows = datasets.Dataset.from_dict({"input_ids": [[5] * n for n in lengths], "labels": list(range(len(lengths)))})
+    arguments = transformers.TrainingArguments(
+        tmp_path / "run",
+        per_device_eval_batch_size=2,
+        report_to=[],
+        dataloader_pin_memory=False,
+        **length_grouped_arguments(),
+    )
+    collator = transformers.DataCollatorWithPadding(bpe_tokenizer)
+    trainer = InOrderTrainer(model=make_source("roberta", "masked_lm"), args=arguments, eval_dataset=rows,
+                             data_collator=collator)  # fmt: skip
+    seen = [label for batch in trainer.get_eval_dataloader() for label in batch["labels"].tolist()]
+    assert seen == list(range(len(lengths)))
 
 
 def test_multi_label_classification(long_model, data, tmp_path):

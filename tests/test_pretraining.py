@@ -26,7 +26,7 @@ from roberta2longformer.train.data import pack, split_documents
 from roberta2longformer.train.documents import read_documents
 from roberta2longformer.train.evaluation import evaluate, mask_document
 from roberta2longformer.train.pretraining import PretrainOptions, pretrain
-from roberta2longformer.train.setup import last_complete_checkpoint
+from roberta2longformer.train.setup import last_complete_checkpoint, readable_log
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "roberta2longformer"]
@@ -101,6 +101,12 @@ def test_bpc_of_a_uniform_model_is_log2_of_the_vocabulary():
     assert result.tokens == result.characters == 600 and result.window == 64 and result.masked > 50
     assert result.loss == pytest.approx(math.log(len(symbols)), abs=1e-5)
     assert result.bpc == pytest.approx(math.log2(len(symbols)), abs=1e-5)
+
+
+def test_a_log_line_reads_as_words_without_bookkeeping():
+    logs = {"eval_loss": 2.5, "eval_model_preparation_time": 0.0021, "eval_runtime": 1.5,
+            "eval_samples_per_second": 9.0, "learning_rate": 3e-5, "total_flos": 1e12}  # fmt: skip
+    assert readable_log(10, 100, logs) == "step 10/100: held-out loss 2.5, runtime 1.5, learning rate 3.00e-05"
 
 
 def test_pretrain_resume_recopy_globals_and_evaluate(tmp_path, long_model, documents):

@@ -40,6 +40,7 @@ class _Group(click.Group):
 @click.version_option(__version__, "-V", "--version", prog_name="roberta2longformer", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Show more: the libraries' warnings, loading bars and log lines.")
 def app(verbose: bool) -> None:
+    VERBOSE.clear()  # one process may run several commands (tests, a notebook): each says its own
     if verbose:
         VERBOSE.append(True)
         logging.getLogger().setLevel(logging.INFO)

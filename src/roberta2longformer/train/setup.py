@@ -77,6 +77,9 @@ class ReadableProgress(ProgressCallback):
             super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
 
 
+#: Bookkeeping a user has no use for in a progress line.
+_UNLOGGED = {"total_flos", "model_preparation_time", "eval_model_preparation_time"}
+
 #: How a log's keys read to a user.
 _LOG_WORDS = {
     "loss": "training loss",
@@ -93,7 +96,7 @@ def readable_log(step: int, max_steps: int, logs: dict[str, Any]) -> str:
     parts = [
         f"{_LOG_WORDS.get(key, key.removeprefix('eval_').replace('_', ' '))} {_number(value)}"
         for key, value in logs.items()
-        if key != "total_flos" and not key.endswith("_per_second")
+        if key not in _UNLOGGED and not key.endswith("_per_second")
     ]
     return f"step {step}/{max_steps}: " + ", ".join(parts)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import datasets
+from torch.utils.data import SequentialSampler
 from transformers import (
-    AutoConfig,
     AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     DataCollatorForSeq2Seq,
@@ -24,12 +24,12 @@ from transformers import (
     TrainingArguments,
 )
 
-from ...core.loading import load_tokenizer
+from ...core.loading import load_pretrained, load_tokenizer
 from ...errors import ConversionError
 from ...fast import is_enabled
 from ...targets import input_length, target_or_none
 from ..options import FinetuneOptions
-from ..setup import FiniteLosses, length_grouped_arguments, total_steps, trainer_arguments
+from ..setup import guarded, length_grouped_arguments, total_steps, trainer_arguments
 from .base import Job, Task
 
 if TYPE_CHECKING:
@@ -109,6 +109,29 @@ class GlobalFirstToken:
         return batch
 
 
+class InOrder:
+    """Evaluation and prediction batches in the data's order, training batches still grouped by length.
+
+    transformers' length grouping (``group_by_length``, 5.x's ``train_sampling_strategy``) also reorders the
+    evaluation batches (``Trainer._get_eval_sampler``, 4.57 and 5.x alike): the windows of a document would then be
+    averaged with other documents' (``--chunks``), and predictions written beside the wrong ids. Here the
+    evaluation sampler is the one transformers uses without grouping.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        if eval_dataset is None:
+            return None
+        return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None  # accelerate shards in order
+
+
+class InOrderTrainer(InOrder, Trainer):
+    pass
+
+
+class InOrderSeq2SeqTrainer(InOrder, Seq2SeqTrainer):
+    pass
+
+
 def supervised_trainer(task: Task, job: Job, output_dir: Path, options: FinetuneOptions, collator, metrics) -> Any:
     """The Trainer (``Seq2SeqTrainer`` for a task that generates): evaluated and saved every epoch, the best
     checkpoint by the task's best metric kept, batches grouped by length, early stopping when asked."""
@@ -137,39 +160,40 @@ def supervised_trainer(task: Task, job: Job, output_dir: Path, options: Finetune
         **length_grouped_arguments(),  # batches of similar lengths: less padding on documents of every size
         **own,
     )
-    trainer = (Seq2SeqTrainer if generating else Trainer)(
-        model=job.model,
-        args=arguments,
-        train_dataset=job.train,
-        eval_dataset=job.eval,
-        data_collator=collator,
-        processing_class=job.tokenizer,
-        compute_metrics=metrics,
-        callbacks=[FiniteLosses()],
+    trainer = guarded(
+        (InOrderSeq2SeqTrainer if generating else InOrderTrainer)(
+            model=job.model,
+            args=arguments,
+            train_dataset=job.train,
+            eval_dataset=job.eval,
+            data_collator=collator,
+            processing_class=job.tokenizer,
+            compute_metrics=metrics,
+        )
     )
     if options.early_stopping_patience:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=options.early_stopping_patience))
     return trainer
 
 
-def load_classifier(location: str, labels: Labels) -> tuple[Any, str | None]:
+def load_classifier(location: str, labels: Labels, config: Any, allow_pickle: bool) -> tuple[Any, str | None]:
     """The model with a classification head for ``labels``, and a line saying where the head came from."""
-    config = AutoConfig.from_pretrained(location, trust_remote_code=False)
     saved = (getattr(config, "architectures", None) or [""])[0]
     id2label = dict(enumerate(labels.names))
     same_labels = (
         saved.endswith("ForSequenceClassification")
         and [config.id2label[i] for i in sorted(config.id2label)] == labels.names
     )
-    model, info = AutoModelForSequenceClassification.from_pretrained(
+    model, info = load_pretrained(
+        AutoModelForSequenceClassification,
         location,
+        allow_pickle=allow_pickle,
         num_labels=len(labels.names),
         id2label=id2label,
         label2id={name: i for i, name in id2label.items()},
         problem_type="multi_label_classification" if labels.multi else "single_label_classification",
         ignore_mismatched_sizes=not same_labels,
         output_loading_info=True,
-        trust_remote_code=False,
     )
     fresh = sorted({*info.get("missing_keys", ()), *(k for k, *_ in info.get("mismatched_keys", ()))})
     backbone = [key for key in fresh if "classifier" not in key and "score" not in key and "pooler" not in key]
@@ -227,8 +251,8 @@ def encode_windows(tokenizer, splits: dict[str, Any], labels: Labels, length: in
     return encoded, owners, cut
 
 
-def load_seq2seq(location: str, summary_length: int) -> Any:
-    model, info = AutoModelForSeq2SeqLM.from_pretrained(location, output_loading_info=True, trust_remote_code=False)
+def load_seq2seq(location: str, summary_length: int, allow_pickle: bool) -> Any:
+    model, info = load_pretrained(AutoModelForSeq2SeqLM, location, allow_pickle=allow_pickle, output_loading_info=True)
     decoder = getattr(model.config, "max_decoder_position_embeddings", None) or model.config.max_position_embeddings
     if summary_length > decoder:
         raise ConversionError(
