@@ -24,7 +24,8 @@ assert transformers.__version__ == '4.57.6', 'the second environment must run tr
 set +e
 "$venv/bin/python" -m pytest -p no:cacheprovider "$@" \
     tests/test_longformer.py tests/test_targets.py tests/test_families.py tests/test_bart.py tests/test_led.py \
-    tests/test_verify.py tests/test_streaming.py tests/test_checkpoints.py tests/test_fast_attention.py
+    tests/test_verify.py tests/test_streaming.py tests/test_checkpoints.py tests/test_fast_attention.py \
+    tests/test_extended.py
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

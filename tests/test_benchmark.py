@@ -34,7 +34,7 @@ def test_bench_writes_tables_plots_and_machine_info(tmp_path, monkeypatch):
     assert floor["x_floor_time"] == 1.0 and ours["x_floor_time"] > 0 and ours["output_mb"] > floor["output_mb"]
     inference = {(r["arch"], r["length"]) for r in results["inference"]["rows"] if "seconds" in r}
     assert inference == {
-        (a, 512) for a in ("full-sdpa", "longformer", "longformer (fast)", "longformer floor (no attention products)")
+        (a, 512) for a in ("extended", "longformer", "longformer (fast)", "longformer floor (no attention products)")
     }
     (paired,) = results["inference"]["paired"]  # fast against its floor, alternating in one process
     assert (paired["arch"], paired["length"], len(paired["ratios"])) == ("longformer (fast)", 512, 1)
@@ -42,7 +42,7 @@ def test_bench_writes_tables_plots_and_machine_info(tmp_path, monkeypatch):
         round(paired["x_floor"], 3) == paired["ratios"][0] == round(paired["fast_seconds"] / paired["floor_seconds"], 3)
     )
     assert {r["arch"] for r in results["training"]["rows"] if "tokens_per_second" in r} == {
-        "full-sdpa",
+        "extended",
         "longformer",
         "longformer (fast)",
     }

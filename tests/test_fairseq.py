@@ -96,6 +96,7 @@ def test_real_checkpoint_matches_fairseq_computation(sapiens_checkpoint, sapiens
         ("nystromformer", {"num_landmarks": 16, "max_length": 512}, 144),
         ("bigbird", {"block_size": 16, "num_random_blocks": 2}, 144),  # full attention up to 144
         ("led", {"attention_window": 288, "decoder_max_length": 256}, 144),
+        ("extended", {}, 144),  # full attention: exact at the source's whole length
     ],
 )
 def test_every_target_from_the_real_fairseq_file(sapiens_checkpoint, to, options, exact):

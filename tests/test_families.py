@@ -24,6 +24,7 @@ OPTIONS = {
     "led": {"attention_window": 64, "decoder_max_length": 32},
     "bigbird": {"block_size": 4, "num_random_blocks": 1},
     "nystromformer": {"num_landmarks": 8},
+    "extended": {},
 }
 #: What each family cannot give, and the words that say why.
 REFUSED = {

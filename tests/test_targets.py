@@ -24,7 +24,7 @@ from roberta2longformer.core.families import family_for
 from roberta2longformer.core.heads import head_for_class_name, saved_class_name
 from roberta2longformer.core.streaming import check_against_target, planned_tensors, read_source
 from roberta2longformer.core.vocabulary import AUTO_CLASS
-from roberta2longformer.targets import all_targets, get_target, target_names
+from roberta2longformer.targets import all_targets, get_target, target_names, target_or_none
 
 #: Options that fit the tiny sources (32 learned positions) for each target; the rest are the defaults.
 TINY_OPTIONS = {
@@ -32,6 +32,7 @@ TINY_OPTIONS = {
     "led": {"attention_window": 16, "decoder_max_length": 32},
     "bigbird": {"block_size": 4, "num_random_blocks": 1},
     "nystromformer": {"num_landmarks": 8},
+    "extended": {},
 }
 #: The heads an encoder source has (an encoder-decoder's: tests/test_bart.py).
 TARGET_HEADS = [
@@ -54,7 +55,8 @@ def test_converts_each_declared_head_exactly_and_round_trips_through_auto_classe
     target = get_target(name)
     source = make_source("roberta", head, **EPS)
     conversion = convert(source, bpe_tokenizer, to=name, max_length=64, **TINY_OPTIONS[name])
-    assert type(conversion.model).__name__ == target.model_class_names[head]
+    classes = target.for_source(source.config).model_class_names  # the source's own, for a target that keeps them
+    assert type(conversion.model).__name__ == classes[head]
     report = verify(source, conversion.model, bpe_tokenizer, smoke=True)
     assert report.passed and report.max_abs_diff <= 1e-4
     exact = target.exact_length(conversion.model.config)
@@ -63,8 +65,8 @@ def test_converts_each_declared_head_exactly_and_round_trips_through_auto_classe
     saved = save_conversion(conversion, report, tmp_path / name)
     auto = "AutoModelForSeq2SeqLM" if target.is_encoder_decoder else AUTO_CLASS[head]
     reloaded = getattr(transformers, auto).from_pretrained(saved)
-    assert type(reloaded).__name__ == target.model_class_names[head]
-    assert target.model_type == reloaded.config.model_type
+    assert type(reloaded).__name__ == classes[head]
+    assert target_or_none(reloaded.config).name == name
     assert verify(source, reloaded, bpe_tokenizer, smoke=False).passed
 
 
@@ -92,10 +94,12 @@ def test_options_have_valid_defaults_and_appear_in_convert_help(target):
         assert option.choices is None or option.default in option.choices
     target.validate(4096, target.default_options())
     help_text = CliRunner().invoke(app, ["convert", "--help"], terminal_width=200).output
-    heading = next(
-        line for line in help_text.splitlines() if f"--to {target.name}" in line or f"or {target.name})" in line
-    )
-    assert target.title in heading
+    assert f"{target.name} ({target.title})" in " ".join(help_text.split())  # --to names each target
+    if target.options:
+        heading = next(
+            line for line in help_text.splitlines() if f"--to {target.name}" in line or f"or {target.name})" in line
+        )
+        assert target.title in heading
     for option in target.options:
         assert f"--{option.cli_name}" in help_text
     assert target.name in help_text.split("--to [", 1)[1].split("]", 1)[0]

@@ -34,6 +34,7 @@ _PUBLIC = {
     "convert_roberta_to_longformer": ".api",
     "convert_roberta_to_nystromformer": ".api",
     "resize_longformer": ".api",
+    "extend_positions": ".api",
 }
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "convert_roberta_to_longformer",
     "convert_roberta_to_nystromformer",
     "extend_learned_rows",
+    "extend_positions",
     "rebuild_position_table",
     "resize",
     "resize_longformer",
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
         convert_roberta_to_led,
         convert_roberta_to_longformer,
         convert_roberta_to_nystromformer,
+        extend_positions,
         resize_longformer,
     )
     from .core.plan import Conversion

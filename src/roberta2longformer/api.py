@@ -176,6 +176,37 @@ def convert_roberta_to_led(
     )
 
 
+def extend_positions(
+    model: PreTrainedModel | str | Path,
+    tokenizer: PreTrainedTokenizerBase | str | Path | None = None,
+    max_length: int = 4096,
+    *,
+    position_init: str = POSITION_INIT.default,
+    dtype: torch.dtype | str | None = None,
+    check: bool = True,
+    allow_pickle: bool = False,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase | None]:
+    """Keep the source's own architecture and full attention; give it ``max_length`` positions (``--to extended``).
+
+    The result is the source's class (``RobertaForMaskedLM`` stays ``RobertaForMaskedLM``, BART keeps its
+    decoder) with a longer position table, so every tool that reads the source reads it. Attention cost
+    grows with the square of the length: see the README's "Which target?" for when that is the right
+    trade. With ``check`` the result must compute what the source computed on inputs of the source's length.
+    """
+    return _convert_and_check(
+        "extended",
+        model,
+        tokenizer,
+        max_length,
+        check=check,
+        dtype=dtype,
+        allow_pickle=allow_pickle,
+        seed=seed,
+        position_init=position_init,
+    )
+
+
 def resize_longformer(
     model: PreTrainedModel | str | Path,
     tokenizer: PreTrainedTokenizerBase | str | Path | None = None,

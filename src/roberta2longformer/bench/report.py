@@ -253,7 +253,8 @@ def render_results(results: dict[str, Any]) -> str:
             lambda r: (
                 f"Forward pass, eval mode, {r['shape']} shape, {r['dtype']}; memory is the growth of peak RSS over the "
                 "loaded model on a CPU, the allocator's peak on a GPU. Longformer window 512 (global CLS), BigBird block 64 "
-                "with 3 random blocks, Nyströmformer 64 landmarks; full-sdpa is RoBERTa with its positions extended."
+                "with 3 random blocks, Nyströmformer 64 landmarks; extended is RoBERTa with its positions extended (called full-sdpa in "
+                "results measured before that target existed)."
             ),
         ),
         (

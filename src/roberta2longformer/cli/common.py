@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ..errors import ConversionError, ToleranceError, os_error_sentence
 
@@ -116,11 +117,14 @@ VERBOSE: list[bool] = []
 def quiet_transformers() -> None:
     """Keep transformers, datasets and sentence-transformers to errors and no loading bars, unless ``-v``:
     a command prints its own progress and one line per result. Loaded when a command runs."""
-    if VERBOSE:
-        return
     import datasets  # the libraries' own switches: importing them is the command's cost anyway
     from transformers.utils import logging as hf_logging
 
+    if VERBOSE:  # switched back on: an earlier command in this process may have switched them off
+        hf_logging.set_verbosity_warning()
+        hf_logging.enable_progress_bar()
+        datasets.utils.logging.set_verbosity_warning()
+        return
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     datasets.utils.logging.set_verbosity_error()
@@ -237,6 +241,29 @@ fast_attention_option = click.option(
     help="Longformer/LED: compute attention with roberta2longformer.fast (same results, less time and memory); "
     "--no-fast-attention runs transformers' own code. Other models always run their own.",
 )
+
+
+def note_idle_fast_attention(models: Iterable[str] = (), *, target: Any = None) -> None:
+    """``--fast-attention`` typed on the command line for models without Longformer layers (full attention, a
+    BigBird…): say that it has nothing to do, rather than let the user believe it ran. Not said for the default."""
+    context = click.get_current_context()
+    if context.get_parameter_source("fast_attention") is not ParameterSource.COMMANDLINE:
+        return
+    if not context.params.get("fast_attention"):
+        return
+    from ..core.loading import load_config  # the command has loaded transformers already
+    from ..targets import target_or_none
+
+    targets = [target] if target is not None else [target_or_none(load_config(model)) for model in models]
+    if not any(getattr(t, "has_fast_attention", False) for t in targets):
+        click.secho(
+            "Note: --fast-attention has nothing to do here: it computes Longformer and LED attention, and these "
+            "models compute their own (full attention runs on PyTorch's scaled_dot_product_attention already).",
+            fg="yellow",
+            err=True,
+        )
+
+
 text_field_option = click.option("--text-field", default="text", help="The text field of JSON Lines data.")
 precision_option = click.option(
     "--precision",

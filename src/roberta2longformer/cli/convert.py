@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..core.vocabulary import DTYPE_NAMES
-from ..targets import DEFAULT_TARGET, POSITION_INIT, TRAINED_POSITIONS, Target, all_targets, target_names
+from ..targets import DEFAULT_TARGET, POSITION_INIT, TRAINED_POSITIONS, Target, all_targets, get_target, target_names
 from .common import (
     Command,
     Option,
@@ -23,6 +23,7 @@ from .common import (
     force_option,
     given,
     json_option,
+    note_idle_fast_attention,
     print_report,
     quiet_transformers,
     read_texts,
@@ -78,7 +79,12 @@ def _add_params(params: list[click.Parameter]):
     type=click.Path(path_type=Path),
     help="Directory to create for the converted model, tokenizer, report and model card.",
 )
-@click.option("--to", type=click.Choice(target_names()), default=DEFAULT_TARGET, help="Target architecture.")
+@click.option(
+    "--to",
+    type=click.Choice(target_names()),
+    default=DEFAULT_TARGET,
+    help="Target architecture: " + ", ".join(f"{t.name} ({t.title})" for t in all_targets()) + ".",
+)
 @click.option("--max-length", type=int, default=4096, help="Longest input the new model reads, in tokens.")
 @click.option(
     "--position-init",
@@ -157,6 +163,7 @@ def convert(
         from ..pipeline import convert_to_directory
 
         quiet_transformers()
+        note_idle_fast_attention(target=get_target(to))
         written = convert_to_directory(
             source, output, to=to, max_length=max_length, dtype=dtype, seed=seed, position_init=position_init,
             allow_pickle=allow_pickle, in_memory=in_memory, force=force, verify=verify, smoke=smoke,
@@ -300,6 +307,7 @@ def verify(
         from ..pipeline import verify_saved
 
         quiet_transformers()
+        note_idle_fast_attention([converted])
         report = verify_saved(
             source, converted, smoke=smoke, seed=seed, allow_pickle=allow_pickle, texts=read_texts(texts),
             fast_attention=fast_attention,

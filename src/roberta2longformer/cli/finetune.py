@@ -14,6 +14,7 @@ from .common import (
     check_inputs,
     exit_codes,
     fast_attention_option,
+    note_idle_fast_attention,
     quiet_transformers,
 )
 from .settings import settings_from, settings_options
@@ -71,6 +72,7 @@ def finetune(model: str, train_data: str, eval_data: str, test_data: str | None,
         from ..train.finetuning import finetune as run_finetune  # after the cheap checks: seconds to import
 
         quiet_transformers()
+        note_idle_fast_attention([model])
         summary = run_finetune(
             model, train_data, eval_data, test_data, output, options,
             fast_attention=given["fast_attention"], allow_pickle=given["allow_pickle"],

@@ -16,6 +16,7 @@ from .common import (
     exit_codes,
     fast_attention_option,
     json_option,
+    note_idle_fast_attention,
     quiet_transformers,
     require_module,
     seed_option,
@@ -82,6 +83,8 @@ def pretrain(model: str | None, output: Path, data: tuple[str, ...], **given) ->
 
         quiet_transformers()
         _check_schedule(options.schedule)
+        if model:
+            note_idle_fast_attention([model])
         model_obj, tokenizer_obj = load_for_pretraining(
             model, given["from_config"], given["tokenizer"], sinusoidal_positions=given["sinusoidal_positions"],
             seed=options.seed, allow_pickle=given["allow_pickle"],
@@ -181,6 +184,7 @@ def evaluate(
         from ..train.pretraining import load_for_pretraining
 
         quiet_transformers()
+        note_idle_fast_attention(models)
         texts = list(read_documents(list(data), text_field=text_field)["text"])[: max_documents or None]
         results = []
         for name in models:

@@ -19,13 +19,13 @@ from ..compat import no_init_weights
 from ..errors import ConversionError, require_positive_int
 from ..io.checkpoint import LazyState
 from ..runtime import available_memory_bytes
-from .config_map import derive_config, uncarried_notes
+from .config_map import uncarried_notes
 from .families import SourceFamily, family_for
 from .keys import load_checked, rename_keys
 from .loading import check_floating
 from .positions import rebuild_position_table
 from .tokenizer import check_tokenizer_matches, convert_tokenizer, first_defined
-from .vocabulary import DTYPE_NAMES, HEAD_BY_CLASS_SUFFIX, HEAD_WORDS, POSITION_KEY, WORD_EMBEDDINGS_KEY
+from .vocabulary import DTYPE_NAMES, HEAD_WORDS, POSITION_KEY, WORD_EMBEDDINGS_KEY, class_suffix
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -186,10 +186,10 @@ def check_convertible(config: PretrainedConfig, head: str, target: Target, token
     if head in target.unsupported_heads:
         raise ConversionError(target.unsupported_heads[head])
     if head not in target.model_class_names:
-        wanted = target.config_class_name.removesuffix("Config") + _class_suffix(head)
+        wanted = target.config_class_name.removesuffix("Config") + class_suffix(head)
         takes = ", ".join(sorted(set(target.model_class_names.values())))
         raise ConversionError(
-            f"A {_class_suffix(head).removeprefix('For') or 'base'} head has no {target.title} class to go to "
+            f"A {class_suffix(head).removeprefix('For') or 'base'} head has no {target.title} class to go to "
             f"({wanted} is not one this tool makes: --to {target.name} gives {takes}); convert the base model and "
             "train that head on the long one, or choose another --to."
         )
@@ -211,7 +211,8 @@ def plan_conversion(
 
     Shared by the in-memory and the streaming conversion, so both compute the same tensors.
     """
-    target, max_length, options = request.target, request.max_length, request.options
+    max_length, options = request.max_length, request.options
+    target = request.target.for_source(config, family_for(config).canonical_names(source_state, head))
     family = check_convertible(config, head, target, tokenizer)
     config = family.canonical_config(config)
     state = LazyState(family.to_canonical(source_state, head))
@@ -219,12 +220,10 @@ def plan_conversion(
     source_keys = tuple(state)  # before the target reshapes anything
     source_dtype = dict.__getitem__(state, WORD_EMBEDDINGS_KEY).dtype
     state.update(family.added_weights(config, source_dtype))
-    target_config = derive_config(
+    target_config = target.derive_config(
         config,
-        target.config_class,
         target.config_overrides(config, max_length, options, _special_ids(config, tokenizer)),
-        dtype=request.dtype or source_dtype,
-        field_map=target.field_map,
+        request.dtype or source_dtype,
     )
     check_memory_for_positions(max_length, config.hidden_size, target_config.dtype)
     generator = torch.Generator().manual_seed(request.seed)
@@ -330,11 +329,6 @@ def _check_lm_head_activation(family: SourceFamily, target: Target, config: Pret
             f"applies {target_act} (from hidden_act), so its predictions would differ; convert the base model "
             "and train a fresh masked-LM head, or pick a target whose head matches."
         )
-
-
-def _class_suffix(head: str) -> str:
-    """``sequence_classification`` → ``ForSequenceClassification`` (``Model`` for the base model)."""
-    return next((suffix for suffix, kind in HEAD_BY_CLASS_SUFFIX.items() if kind == head), "Model")
 
 
 def _prefix(target: Target, head: str) -> str:

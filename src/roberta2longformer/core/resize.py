@@ -48,18 +48,19 @@ def resize_model(
     target.validate(max_length, options)
 
     state = dict(model.state_dict())
-    key = target.position_parameter_name(model)
-    check_memory_for_positions(max_length, state[key].shape[1], state[key].dtype)
     offset = target.position_offset(model.config)
-    state[key] = rebuild_position_table(
-        state[key],
-        source_offset=offset,
-        target_offset=offset,
-        max_length=max_length,
-        init=position_init,
-        std=_initializer_range(model.config),
-        generator=torch.Generator().manual_seed(seed),
-    )
+    generator = torch.Generator().manual_seed(seed)
+    for key in target.position_parameter_names(model):
+        check_memory_for_positions(max_length, state[key].shape[1], state[key].dtype)
+        state[key] = rebuild_position_table(
+            state[key],
+            source_offset=offset,
+            target_offset=offset,
+            max_length=max_length,
+            init=position_init,
+            std=_initializer_range(model.config),
+            generator=generator,
+        )
     resized = instantiate_without_init(type(model), config).to(next(model.parameters()).dtype)
     load_checked(resized, state)
     resized.eval()

@@ -30,6 +30,13 @@ HEAD_BY_CLASS_SUFFIX: dict[str, str] = {
     "ForMultipleChoice": "multiple_choice",
     "ForConditionalGeneration": "conditional_generation",
 }
+
+
+def class_suffix(head: str) -> str:
+    """``sequence_classification`` → ``ForSequenceClassification`` (``Model`` for a base model, either kind)."""
+    return next((suffix for suffix, kind in HEAD_BY_CLASS_SUFFIX.items() if kind == head), "Model")
+
+
 #: The transformers Auto class that loads a model with each head (an encoder-decoder: AutoModelForSeq2SeqLM).
 AUTO_CLASS: dict[str, str] = {
     "base": "AutoModel",

@@ -118,7 +118,15 @@ def fit_request(request: Request, source: OpenedSource) -> Request:
     """``request`` for this source: refused if the source's family does not convert to its target; with
     ``tile-trained`` and no count, the rows a sentence-transformers source was trained (and is used) at, its
     ``max_seq_length`` (any other source: every learned row)."""
-    source.family.check_converts_to(request.target, all_targets())
+    bound = [target.for_source(source.config) for target in all_targets()]
+    source.family.check_converts_to(request.target.for_source(source.config), bound)
+    if source.sentence_transformer and request.target.has_fixed_input_length:
+        raise ConversionError(
+            f"A sentence-transformers model cannot become a {request.target.title}: it would read only inputs of "
+            "exactly one length, and sentence-transformers pads each batch to its longest text; convert to "
+            f"{', '.join(t.name for t in all_targets() if not t.has_fixed_input_length and not t.is_encoder_decoder)} "
+            "instead."
+        )
     options = request.options
     if options.get("position_init") != "tile-trained" or options.get("trained_positions") is not None:
         return request

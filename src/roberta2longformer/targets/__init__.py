@@ -23,7 +23,7 @@ from .registry import (
 # Each module registers its target; this order is the order of --to's choices and of --help,
 # and the first is the default target.
 # isort: off
-from . import longformer, nystromformer, bigbird, led  # noqa: E402,F401
+from . import longformer, nystromformer, bigbird, led, extended  # noqa: E402,F401
 # isort: on
 
 DEFAULT_TARGET = "longformer"

@@ -165,6 +165,16 @@ class Target:
 
     # ------------------------------------------------------------------------------ identity
 
+    def matches(self, config: PretrainedConfig) -> bool:
+        """Whether ``config`` is that of a saved model of this target."""
+        return config.model_type == self.model_type
+
+    def for_source(self, config: PretrainedConfig, names: Mapping[str, str] | None = None) -> Target:
+        """This target as it applies to a model with ``config`` (a source to convert, with ``names``: the key
+        it stored under each canonical key; or a saved model of this target). A target whose classes are fixed
+        is itself; one whose classes are the source's (``keeps_source_class``) is bound to them."""
+        return self
+
     @property
     def config_class(self) -> type[PretrainedConfig]:
         return _transformers_class(self.config_class_name)
@@ -235,6 +245,12 @@ class Target:
     def config_overrides(self, source: Config, max_length: int, options: Options, special: Options) -> dict[str, Any]:
         """The fields the target changes or adds; everything else is carried from the source."""
         return {"max_position_embeddings": max_length}
+
+    def derive_config(self, canonical: Config, overrides: Options, dtype: torch.dtype) -> PretrainedConfig:
+        """The target's config: the source's shared fields (from its ``canonical`` view), then ``overrides``."""
+        from ..core.config_map import derive_config  # torch and transformers: only when a conversion is planned
+
+        return derive_config(canonical, self.config_class, overrides, dtype=dtype, field_map=self.field_map)
 
     def usage_notes(self, config: PretrainedConfig) -> list[str]:
         """What a user of a saved model of this target must know (its ``notice``), for the report and card."""
@@ -314,6 +330,10 @@ class Target:
         """The state-dict key of ``model``'s learned position table."""
         return under_backbone(model, self.position_key)
 
+    def position_parameter_names(self, model: PreTrainedModel) -> list[str]:
+        """Every table that ``max_position_embeddings`` sizes (``resize`` rebuilds each); one by default."""
+        return [self.position_parameter_name(model)]
+
     # ------------------------------------------------------------------------------ training
 
     def input_multiple(self, config: PretrainedConfig) -> int | None:
@@ -333,6 +353,24 @@ def under_backbone(model: PreTrainedModel, key: str) -> str:
     prefix = model.base_model_prefix
     has_backbone = bool(prefix) and getattr(model, prefix, None) is not None and model.base_model is not model
     return f"{prefix}.{key}" if has_backbone else key
+
+
+def seq2seq_smoke_run(model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """An encoder-decoder's full-length smoke run: one teacher-forced loss and a short ``generate()`` (a bare
+    ``…Model``: one forward, teacher-forced on the input's start)."""
+    import torch  # not at import: the command line reads the targets before it needs torch
+
+    input_ids = inputs["input_ids"]
+    if not hasattr(model, "generate"):
+        output = model(**inputs, decoder_input_ids=input_ids[:, :8])
+        return {"finite": bool(torch.isfinite(output.last_hidden_state).all().item())}
+    loss = model(**inputs, labels=input_ids[:, :8]).loss
+    generated = model.generate(**inputs, max_new_tokens=4, num_beams=1, do_sample=False)
+    return {
+        "finite": bool(torch.isfinite(loss).item()),
+        "loss": round(loss.item(), 4),
+        "generated_tokens": int(generated.shape[-1]),
+    }
 
 
 #: How many (final) positions the smoke run's vocabulary projection computes.

@@ -38,7 +38,7 @@ from ..core.vocabulary import (
     TOKEN_TYPE_KEY,
 )
 from ..errors import ConversionError, require_positive_int
-from .base import NewWeights, Option, Target
+from .base import NewWeights, Option, Target, seq2seq_smoke_run
 from .longformer import (
     ATTENTION_WINDOW,
     attention_windows,
@@ -336,18 +336,4 @@ class LED(Target):
         return window_multiple(config)
 
     def smoke_run(self, model: PreTrainedModel, inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
-        """One teacher-forced loss and a short ``generate()`` on a full-length input."""
-        import torch  # not at import: the command line reads the targets before it needs torch
-
-        input_ids = inputs["input_ids"]
-        inputs = {**inputs, **self.extra_inputs(input_ids, True)}
-        if not hasattr(model, "generate"):  # LEDModel: one forward, teacher-forced on the input's start
-            output = model(**inputs, decoder_input_ids=input_ids[:, :8])
-            return {"finite": bool(torch.isfinite(output.last_hidden_state).all().item())}
-        loss = model(**inputs, labels=input_ids[:, :8]).loss
-        generated = model.generate(**inputs, max_new_tokens=4, num_beams=1, do_sample=False)
-        return {
-            "finite": bool(torch.isfinite(loss).item()),
-            "loss": round(loss.item(), 4),
-            "generated_tokens": int(generated.shape[-1]),
-        }
+        return seq2seq_smoke_run(model, {**inputs, **self.extra_inputs(inputs["input_ids"], True)})

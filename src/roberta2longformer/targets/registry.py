@@ -40,16 +40,16 @@ def get_target(name: str) -> Target:
 
 
 def target_for_config(config: PretrainedConfig) -> Target:
-    """The target whose config class wrote ``config`` (verification and resize take saved models)."""
-    for target in _TARGETS.values():
-        if config.model_type == target.model_type:
-            return target
-    raise ConversionError(f"A {config.model_type!r} model is not one of our targets ({', '.join(_TARGETS)}).")
+    """The target that made a saved model with ``config`` (verification and resize take saved models)."""
+    target = target_or_none(config)
+    if target is None:
+        raise ConversionError(f"A {config.model_type!r} model is not one of our targets ({', '.join(_TARGETS)}).")
+    return target
 
 
 def target_or_none(config: PretrainedConfig) -> Target | None:
-    """The target of a saved model, or ``None`` for a source (a short encoder)."""
-    return next((t for t in _TARGETS.values() if config.model_type == t.model_type), None)
+    """The target of a saved model (bound to its config), or ``None`` for a source (a short encoder)."""
+    return next((t.for_source(config) for t in _TARGETS.values() if t.matches(config)), None)
 
 
 def readable_length(config: PretrainedConfig) -> int:

@@ -32,8 +32,9 @@ def backbone_rule(prefix: str) -> Rename:
 def no_equivalent(head_class: str, reason: str) -> str:
     """The refusal for a source head that no target reproduces."""
     return (
-        f"{reason}, so no long target reproduces a converted {head_class} head; convert the base model (or "
-        "the token-classification or question-answering one) and train a fresh head on it."
+        f"{reason}, so no long target reproduces a converted {head_class} head (and --to extended, which keeps the "
+        "heads the targets share, does not carry it either); convert the base model (or the token-classification "
+        "or question-answering one) and train a fresh head on it."
     )
 
 
