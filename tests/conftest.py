@@ -51,3 +51,20 @@ def saved_source(tmp_path, tokenizer_for):
         return helpers.save_source(directory, family, head, tokenizer_for(family) if tokenizer else None, **overrides)
 
     return save
+
+
+@pytest.fixture
+def sentence_model(tmp_path, wordpiece_tokenizer):
+    """A tiny BERT saved by sentence-transformers itself: mean pooling, normalisation, max_seq_length 24."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    backbone = helpers.save_source(tmp_path / "bert", "bert", "base", wordpiece_tokenizer)
+    transformer = Transformer(str(backbone), max_seq_length=24)
+    model = SentenceTransformer(modules=[transformer, Pooling(32, "mean"), Normalize()], device="cpu")
+    model.save(str(tmp_path / "st"))
+    card = tmp_path / "st" / "README.md"  # as on the Hub: the card names its base model and licence
+    card.write_text(
+        "---\nbase_model: someone/tiny-bert\nlicense: mit\nlibrary_name: sentence-transformers\n---\n# tiny\n"
+    )
+    return tmp_path / "st"

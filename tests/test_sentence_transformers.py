@@ -10,7 +10,7 @@ import torch
 import transformers
 from click.testing import CliRunner
 
-from helpers import CORPUS, save_source
+from helpers import CORPUS
 from roberta2longformer.cli import app
 
 SMALL = ["--max-length", "128", "--attention-window", "32"]
@@ -18,23 +18,6 @@ SMALL = ["--max-length", "128", "--attention-window", "32"]
 
 def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture
-def sentence_model(tmp_path, wordpiece_tokenizer):
-    """A tiny BERT saved by sentence-transformers itself: mean pooling, normalisation, max_seq_length 24."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-
-    backbone = save_source(tmp_path / "bert", "bert", "base", wordpiece_tokenizer)
-    transformer = Transformer(str(backbone), max_seq_length=24)
-    model = SentenceTransformer(modules=[transformer, Pooling(32, "mean"), Normalize()], device="cpu")
-    model.save(str(tmp_path / "st"))
-    card = tmp_path / "st" / "README.md"  # as on the Hub: the card names its base model and licence
-    card.write_text(
-        "---\nbase_model: someone/tiny-bert\nlicense: mit\nlibrary_name: sentence-transformers\n---\n# tiny\n"
-    )
-    return tmp_path / "st"
 
 
 def test_the_modules_are_carried_and_sentence_transformers_loads_the_long_model(sentence_model, tmp_path):
@@ -86,6 +69,13 @@ def test_a_layout_we_cannot_carry_is_refused(sentence_model, tmp_path, spoil, ph
     result = run("convert", sentence_model, out, *SMALL)
     assert result.exit_code == 2 and phrase in result.output, result.output
     assert not out.exists()
+
+
+def test_a_target_that_reads_one_length_only_is_refused(sentence_model, tmp_path):
+    out = tmp_path / "never"
+    result = run("convert", sentence_model, out, "--to", "nystromformer", "--max-length", "128")
+    assert result.exit_code == 2 and "pads each batch to its longest text" in result.output, result.output
+    assert "longformer" in result.output and not out.exists()
 
 
 def test_tile_trained_repeats_the_rows_the_embedder_was_used_at(sentence_model, tmp_path):
@@ -166,20 +156,15 @@ def test_evaluate_embeddings_compares_models_side_by_side(sentence_model, tmp_pa
         (docs / f"d{i}.txt").write_text(" ".join(CORPUS[i::4][:8]) + f" document {i} " * 30)
     out = tmp_path / "r.json"
     result = run("evaluate-embeddings", sentence_model, long, "--data", docs, "--chunks", "mean",
-                 "--chunks", "max", "--passage-words", "8", "--json", out, "--plot", tmp_path / "r.png")  # fmt: skip
+                 "--chunks", "max", "--chunks", "late-max", "--chunk-tokens", "8", "--passage-words", "8",
+                 "--json", out, "--plot", tmp_path / "r.png")  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert [(r["mode"], r["reads"]) for r in data["results"]] == [
-        ("whole", 24),
-        ("windows averaged", 24),
-        ("best window", 24),
-        ("whole", 128),
-        ("windows averaged", 128),
-        ("best window", 128),
-    ]
+    modes = ["whole", "windows averaged", "best window", "best late chunk"]
+    assert [(r["mode"], r["reads"]) for r in data["results"]] == [(m, 24) for m in modes] + [(m, 128) for m in modes]
     assert all({"start", "middle", "end"} <= set(r["by_place"]) for r in data["results"])
     assert all(0 <= r["overall"]["recall@1"] <= 1 for r in data["results"]) and (tmp_path / "r.png").exists()
-    assert [r["attention"] for r in data["results"]] == ["transformers"] * 3 + ["roberta2longformer.fast"] * 3
+    assert [r["attention"] for r in data["results"]] == ["transformers"] * 4 + ["roberta2longformer.fast"] * 4
     header = next(line for line in result.output.splitlines() if line.startswith("model"))
     queries = data["results"][0]["by_place"]["start"]["queries"]
     assert "reading" in header and f"start (n={queries})" in header and "beyond the window (n=" in header

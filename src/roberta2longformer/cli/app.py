@@ -15,7 +15,7 @@ from ..targets import all_targets
 from .bench import bench
 from .common import CONTEXT, VERBOSE
 from .convert import convert, import_fairseq, resize, verify
-from .embeddings import evaluate_embeddings
+from .embeddings import embed, evaluate_embeddings
 from .finetune import finetune
 from .train import evaluate, pretrain
 
@@ -46,7 +46,18 @@ def app(verbose: bool) -> None:
         logging.getLogger().setLevel(logging.INFO)
 
 
-for command in (convert, verify, resize, import_fairseq, pretrain, evaluate, finetune, evaluate_embeddings, bench):
+for command in (
+    convert,
+    verify,
+    resize,
+    import_fairseq,
+    pretrain,
+    evaluate,
+    finetune,
+    evaluate_embeddings,
+    embed,
+    bench,
+):
     app.add_command(command)
 
 

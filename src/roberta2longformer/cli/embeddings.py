@@ -1,7 +1,9 @@
-"""``evaluate-embeddings``: long-document retrieval with sentence-transformers models, side by side."""
+"""``evaluate-embeddings``: long-document retrieval with sentence-transformers models, side by side; ``embed``:
+document and chunk vectors from one pass (late chunking)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -12,7 +14,9 @@ from .common import (
     check_inputs,
     exit_codes,
     fast_attention_option,
+    force_option,
     json_option,
+    note_idle_fast_attention,
     quiet_transformers,
     seed_option,
 )
@@ -36,10 +40,17 @@ from .common import (
 @click.option("--passage-words", type=click.IntRange(min=1), default=48, help="Words per generated query passage.")
 @click.option(
     "--chunks",
-    type=click.Choice(("mean", "max")),
+    type=click.Choice(("mean", "max", "late-mean", "late-max")),
     multiple=True,
     help="Also read each document in windows of the model's length: their embeddings averaged (mean), or "
-    "the best-matching window (max); repeat for both.",
+    "the best-matching window (max); or read it whole and pool its chunks from that one pass (late chunking): "
+    "averaged (late-mean) or the best chunk (late-max); repeat for several.",
+)
+@click.option(
+    "--chunk-tokens",
+    type=click.IntRange(min=1),
+    default=256,
+    help="Late chunking: tokens per chunk (the source's window length compares them with its best window).",
 )
 @click.option(
     "--window-tokens",
@@ -65,6 +76,7 @@ def evaluate_embeddings(
     queries: Path | None,
     passage_words: int,
     chunks: tuple[str, ...],
+    chunk_tokens: int,
     window_tokens: int | None,
     text_field: str,
     id_field: str,
@@ -90,12 +102,14 @@ def evaluate_embeddings(
         from ..train.queries import generated_queries, given_queries
 
         quiet_transformers()
+        note_idle_fast_attention(models)
         documents = read_documents(data, text_field=text_field, id_field=id_field)
         ids, texts = list(documents["id"]), list(documents["text"])
         asked = given_queries(queries, ids) if queries else generated_queries(texts, passage_words, seed)
         results = retrieval.evaluate_retrieval(
             models, ids, texts, asked, chunks=chunks, window_tokens=window_tokens,
             fast_attention=fast_attention, batch_size=batch_size, allow_pickle=allow_pickle,
+            chunk_tokens=chunk_tokens,
         )  # fmt: skip
         click.echo(f"{len(texts)} documents, {len(asked)} queries")
         click.echo(retrieval.format_table(results))
@@ -104,3 +118,81 @@ def evaluate_embeddings(
             write_text_atomically(json_path, retrieval.results_json(results, extra))
         if plot_path is not None:
             retrieval.plot(results, plot_path)
+
+
+@click.command("embed", cls=Command, short_help="Document and chunk vectors from one pass (late chunking).")
+@click.argument("model", help="A sentence-transformers model directory (or builtin:NAME), long or not.")
+@click.option(
+    "--data", multiple=True, required=True, help="Documents: text files, JSON Lines files or directories (repeat)."
+)
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), required=True,
+    help="Directory to create for the vectors (.npy) and the documents' and chunks' rows.",
+)  # fmt: skip
+@click.option(
+    "--chunking",
+    type=click.Choice(("tokens", "sentences", "paragraphs")),
+    default="tokens",
+    help="Chunk boundaries: every --chunk-tokens tokens, or the text's sentences or paragraphs (a longer one is cut).",
+)
+@click.option("--chunk-tokens", type=click.IntRange(min=1), default=256, help="Tokens per chunk (at most).")
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=None,
+    help="A document longer than the model is read in windows overlapping by this many tokens; each token keeps "
+    "the state of the window it sits most central in.  [default: a quarter of the model's length]",
+)
+@click.option("--format", "file_format", type=click.Choice(("jsonl", "parquet")), default="jsonl",
+              help="How the documents' and chunks' rows are written (the vectors: .npy).")  # fmt: skip
+@click.option("--text-field", default="text", help="The text field of JSON Lines documents.")
+@click.option("--id-field", default="id", help="The id field of JSON Lines documents (default id: file:line).")
+@force_option
+@allow_pickle_option(
+    "Allow loading pickle weights (.bin) of a model or its modules, which can run code: only if you trust them."
+)
+@fast_attention_option
+def embed(
+    model: str,
+    data: tuple[str, ...],
+    output: Path,
+    chunking: str,
+    chunk_tokens: int,
+    overlap: int | None,
+    file_format: str,
+    text_field: str,
+    id_field: str,
+    force: bool,
+    allow_pickle: bool,
+    fast_attention: bool,
+) -> None:
+    """Embed each document once and pool its chunks from that pass: a document vector and chunk vectors
+    that carry the whole document's context (late chunking).
+
+    Example: roberta2longformer embed out/minilm-4096 --data manuals/ -o out/vectors --chunking paragraphs
+    """
+    with exit_codes():
+        check_inputs(sources=[model], outputs=[output], force=force, data={"--data": data})
+        from ..io.output import atomic_output_dir
+        from ..train.documents import read_documents
+        from ..train.late_chunking import LateChunker, write_embeddings
+        from ..train.retrieval import Embedder
+
+        quiet_transformers()
+        note_idle_fast_attention([model])
+        documents = read_documents(data, text_field=text_field, id_field=id_field)
+        embedder = Embedder(model, fast_attention=fast_attention, allow_pickle=allow_pickle)
+        chunker = LateChunker(embedder.model, chunking=chunking, chunk_size=chunk_tokens, overlap=overlap)
+        settings = {
+            "model": model, "reads": chunker.length, "chunking": chunking, "chunk_tokens": chunk_tokens,
+            "overlap": chunker.overlap, "normalised": chunker.normalises, "attention": embedder.attention,
+        }  # fmt: skip
+        with atomic_output_dir(output, force=force) as staging:
+            summary = write_embeddings(
+                chunker.embed_all(list(documents["id"]), list(documents["text"]), progress=sys.stderr.isatty()),
+                staging, file_format=file_format, settings=settings,
+            )  # fmt: skip
+        click.echo(
+            f"Embedded {summary['documents']} documents ({summary['chunks']} chunks, {summary['dimensions']} "
+            f"dimensions, read {chunker.length} tokens at a time) into {output}"
+        )

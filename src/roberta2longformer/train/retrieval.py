@@ -3,7 +3,9 @@
 Every document is embedded whole (up to the model's length), or in windows of the model's length,
 as users of a short model do: ``chunks="mean"``, the normalised mean of its windows' embeddings (one
 vector per document); ``chunks="max"``, its best-matching window (one vector per window, a document
-scoring as its best one: "MaxP" in information retrieval). Queries are
+scoring as its best one: "MaxP" in information retrieval); and *late chunking* (:mod:`.late_chunking`):
+the document read once (in macro windows when longer than the model), its chunks' vectors pooled from
+that pass — ``"late-mean"`` averaged into one vector, ``"late-max"`` the best chunk. Queries are
 passages cut from the documents themselves — by default three per document, ``passage_words``
 words from its start, middle and end (seeded) — or given as JSON Lines ``{"query", "document"}``.
 Each query ranks all documents by cosine similarity; recall@1, recall@10 and the mean reciprocal
@@ -25,6 +27,7 @@ from .. import fast
 from ..core.loading import load_sentence_transformer
 from ..errors import ConversionError
 from ..plots import pyplot, save
+from .late_chunking import LateChunker
 from .pooling import mean_per_group
 from .queries import PLACES, Query
 
@@ -45,7 +48,12 @@ class Ranking:
 
 
 #: ``chunks`` modes: how a document read in windows is scored, and the name its results carry.
-CHUNK_MODES = {"mean": "windows averaged", "max": "best window"}
+CHUNK_MODES = {
+    "mean": "windows averaged",
+    "max": "best window",
+    "late-mean": "late chunks averaged",
+    "late-max": "best late chunk",
+}
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -156,6 +164,20 @@ def chunk_scores(
     return cosine_scores(means, query_embeddings)
 
 
+def late_chunk_vectors(
+    embedder: Embedder, ids: Sequence[str], texts: Sequence[str], chunk_tokens: int
+) -> tuple[np.ndarray, list[int]]:
+    """Every late chunk of every document (``chunk_tokens`` tokens each), and the document each is from."""
+    chunker = LateChunker(embedder.model, chunk_size=chunk_tokens)
+    vectors, owners = [], []
+    for index, document in enumerate(chunker.embed_all(ids, texts)):
+        if not document.chunks:
+            raise ConversionError(f"Document {document.id!r} has no tokens to chunk; leave empty documents out.")
+        vectors.append(document.chunk_vectors)
+        owners += [index] * len(document.chunks)
+    return np.concatenate(vectors), owners
+
+
 def evaluate_retrieval(
     models: Sequence[str],
     ids: Sequence[str],
@@ -167,6 +189,7 @@ def evaluate_retrieval(
     fast_attention: bool = True,
     batch_size: int = 8,
     allow_pickle: bool = False,
+    chunk_tokens: int = 256,
 ) -> list[Ranking]:
     """One :class:`Ranking` per model read whole, and per model and ``chunks`` mode (:data:`CHUNK_MODES`)
     read in windows of its length (embedded once for all modes)."""
@@ -181,11 +204,21 @@ def evaluate_retrieval(
             inside = passage_inside(texts, queries, embedder.tokenizer, window_tokens or embedder.length)
         query_embeddings = embedder.encode([q.text for q in queries])
         scored = [("whole", cosine_scores(embedder.encode(texts), query_embeddings))]
-        if chunks:
+        early = [mode for mode in chunks if not mode.startswith("late-")]
+        if early:
             windows, owners = embedder.encode_windows(texts)
             scored += [
-                (CHUNK_MODES[mode], chunk_scores(mode, windows, owners, query_embeddings, len(texts)))
-                for mode in chunks
+                (CHUNK_MODES[mode], chunk_scores(mode, windows, owners, query_embeddings, len(texts))) for mode in early
+            ]
+        late = [mode for mode in chunks if mode.startswith("late-")]
+        if late:
+            vectors, owners = late_chunk_vectors(embedder, ids, texts, chunk_tokens)
+            scored += [
+                (
+                    CHUNK_MODES[mode],
+                    chunk_scores(mode.removeprefix("late-"), vectors, owners, query_embeddings, len(texts)),
+                )
+                for mode in late
             ]
         for mode, scores in scored:
             ranks = rank_scores(scores, queries)
