@@ -57,3 +57,19 @@ def test_the_retrieval_plot_has_a_title_and_each_place_its_query_count(tmp_path)
     assert text_problems(fig) == []
     texts = [t.get_text() for t in fig.findobj(match=lambda a: type(a).__name__ == "Text")]
     assert any("12 queries" in t for t in texts) and any("(n=4)" in t for t in texts)
+
+
+def test_the_synthetic_task_plot_labels_each_length(tmp_path):
+    import numpy as np
+
+    from roberta2longformer.train.retrieval import plot_synthetic
+
+    results = [
+        (length, Ranking(name, mode, 256, 4, metrics(np.array(ranks)), {}))
+        for length, ranks in ((256, [1, 1, 2, 1]), (1024, [1, 3, 2, 9]), (4096, [5, 3, 2, 9]))
+        for name, mode in (("builtin:all-MiniLM-L6-v2", "whole"), ("out/minilm-4096", "best late chunk"))
+    ]
+    fig = plot_synthetic(results, "passkey", tmp_path / "passkey.png")
+    assert text_problems(fig) == []
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["256", "1,024", "4,096"]

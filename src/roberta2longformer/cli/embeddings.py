@@ -29,8 +29,30 @@ from .common import (
     "models", nargs=-1, required=True, help="sentence-transformers model directories (or builtin:NAME) to compare."
 )
 @click.option(
-    "--data", multiple=True, required=True, help="Documents: text files, JSON Lines files or directories (repeat)."
+    "--data",
+    multiple=True,
+    help="Documents: text files, JSON Lines files or directories (repeat); with --task needle, the text the facts "
+    "are hidden in.",
 )
+@click.option(
+    "--task",
+    type=click.Choice(("passkey", "needle")),
+    default=None,
+    help="Instead of --data's passages: LongEmbed's synthetic retrieval, built offline (seeded) at each of --lengths: "
+    "a pass key hidden in filler, or a made-up fact hidden in --data's text.",
+)
+@click.option(
+    "--lengths", default="256,512,1024,2048,4096", show_default=True,
+    help="--task: document lengths in tokens (the first model's tokenizer counts).",
+)  # fmt: skip
+@click.option(
+    "--task-documents", type=click.IntRange(min=2), default=100, show_default=True,
+    help="--task: candidate documents per length.",
+)  # fmt: skip
+@click.option(
+    "--task-queries", type=click.IntRange(min=1), default=50, show_default=True,
+    help="--task: queries per length (one per document, the first ones).",
+)  # fmt: skip
 @click.option(
     "--queries",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -73,6 +95,10 @@ from .common import (
 def evaluate_embeddings(
     models: tuple[str, ...],
     data: tuple[str, ...],
+    task: str | None,
+    lengths: str,
+    task_documents: int,
+    task_queries: int,
     queries: Path | None,
     passage_words: int,
     chunks: tuple[str, ...],
@@ -93,9 +119,10 @@ def evaluate_embeddings(
     """
     with exit_codes():
         check_inputs(
-            sources=models, data={"--data": data}, reports={"--json": json_path, "--plot": plot_path},
+            sources=models, data={"--data": data} if data else None, reports={"--json": json_path, "--plot": plot_path},
             files={"--queries": queries},
         )  # fmt: skip
+        from ..errors import ConversionError
         from ..io.output import write_text_atomically
         from ..train import retrieval
         from ..train.documents import read_documents
@@ -103,14 +130,22 @@ def evaluate_embeddings(
 
         quiet_transformers()
         note_idle_fast_attention(models)
+        options = dict(
+            chunks=chunks, window_tokens=window_tokens, fast_attention=fast_attention, batch_size=batch_size,
+            allow_pickle=allow_pickle, chunk_tokens=chunk_tokens,
+        )  # fmt: skip
+        if task is not None:
+            _synthetic(models, task, lengths, data, text_field, id_field, seed, task_documents, task_queries,
+                       json_path, plot_path, options)  # fmt: skip
+            return
+        if not data:
+            raise ConversionError(
+                "No documents given (--data); give text, Markdown, JSON Lines or CSV files, or --task."
+            )
         documents = read_documents(data, text_field=text_field, id_field=id_field)
         ids, texts = list(documents["id"]), list(documents["text"])
         asked = given_queries(queries, ids) if queries else generated_queries(texts, passage_words, seed)
-        results = retrieval.evaluate_retrieval(
-            models, ids, texts, asked, chunks=chunks, window_tokens=window_tokens,
-            fast_attention=fast_attention, batch_size=batch_size, allow_pickle=allow_pickle,
-            chunk_tokens=chunk_tokens,
-        )  # fmt: skip
+        results = retrieval.evaluate_retrieval(models, ids, texts, asked, **options)
         click.echo(f"{len(texts)} documents, {len(asked)} queries")
         click.echo(retrieval.format_table(results))
         if json_path is not None:
@@ -118,6 +153,36 @@ def evaluate_embeddings(
             write_text_atomically(json_path, retrieval.results_json(results, extra))
         if plot_path is not None:
             retrieval.plot(results, plot_path)
+
+
+def _synthetic(models, task, lengths, data, text_field, id_field, seed, documents, queries, json_path, plot_path,
+               options) -> None:  # fmt: skip
+    """``--task``: the synthetic task at every length, a table of accuracy@1 per length, JSON and plot."""
+    import json
+
+    from ..errors import ConversionError
+    from ..io.output import write_text_atomically
+    from ..train import retrieval
+    from ..train.documents import read_documents
+    from ..train.synthetic import parse_lengths
+
+    if queries > documents:
+        raise ConversionError(f"--task-queries {queries} is more than --task-documents {documents}; ask for fewer.")
+    haystack = list(read_documents(data, text_field=text_field, id_field=id_field)["text"]) if data else []
+    if task == "needle" and not haystack:
+        raise ConversionError("--task needle hides its facts in real text: give documents with --data.")
+    results = retrieval.evaluate_synthetic(
+        models, task, parse_lengths(lengths), haystack=haystack, seed=seed, documents=documents, queries=queries,
+        **options,
+    )  # fmt: skip
+    click.echo(f"{task}: {documents} documents and {queries} queries per length")
+    click.echo(retrieval.format_synthetic_table(results))
+    if json_path is not None:
+        rows = [{"length": length, **r.to_dict()} for length, r in results]
+        extra = {"task": task, "documents": documents, "queries": queries, "seed": seed}
+        write_text_atomically(json_path, json.dumps({**extra, "results": rows}, indent=2) + "\n")
+    if plot_path is not None:
+        retrieval.plot_synthetic(results, task, plot_path)
 
 
 @click.command("embed", cls=Command, short_help="Document and chunk vectors from one pass (late chunking).")

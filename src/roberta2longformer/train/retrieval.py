@@ -16,6 +16,7 @@ the first ``window_tokens`` tokens: what a short source reads).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..plots import pyplot, save
 from .late_chunking import LateChunker
 from .pooling import mean_per_group
 from .queries import PLACES, Query
+from .synthetic import build_task
 
 
 @dataclass
@@ -170,7 +172,7 @@ def late_chunk_vectors(
     """Every late chunk of every document (``chunk_tokens`` tokens each), and the document each is from."""
     chunker = LateChunker(embedder.model, chunk_size=chunk_tokens)
     vectors, owners = [], []
-    for index, document in enumerate(chunker.embed_all(ids, texts)):
+    for index, document in enumerate(chunker.embed_all(ids, texts, progress=sys.stderr.isatty())):
         if not document.chunks:
             raise ConversionError(f"Document {document.id!r} has no tokens to chunk; leave empty documents out.")
         vectors.append(document.chunk_vectors)
@@ -234,6 +236,72 @@ def evaluate_retrieval(
                 )  # fmt: skip
             )
     return results
+
+
+def evaluate_synthetic(
+    models: Sequence[str],
+    task: str,
+    lengths: Sequence[int],
+    *,
+    haystack: Sequence[str] = (),
+    seed: int = 0,
+    documents: int = 100,
+    queries: int = 50,
+    **options: Any,
+) -> list[tuple[int, Ranking]]:
+    """A LongEmbed-style ``task`` (:mod:`.synthetic`) at each length, every model (and ``chunks`` mode) ranking
+    the same documents for the same queries; ``options`` go to :func:`evaluate_retrieval`."""
+    from transformers import AutoTokenizer  # loaded with the models below anyway
+
+    from ..core.locations import resolve_source
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_source(models[0]))  # the first model's tokens set the lengths
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    results = []
+    for length in lengths:
+        built = build_task(task, length, count, seed=seed, haystack=haystack, documents=documents, queries=queries)
+        results += [(length, r) for r in evaluate_retrieval(models, built.ids, built.texts, built.queries, **options)]
+    return results
+
+
+def format_synthetic_table(results: Sequence[tuple[int, Ranking]]) -> str:
+    """One row per model and reading, accuracy@1 (recall@1) per length."""
+    lengths = list(dict.fromkeys(length for length, _ in results))
+    rows: dict[tuple[str, str, int], dict[int, float]] = {}
+    for length, r in results:
+        rows.setdefault((r.model, r.mode, r.reads), {})[length] = r.overall["recall@1"]
+    name_width = max(len("model"), *(len(model) for model, _, _ in rows))
+    mode_width = max(len("reading"), *(len(mode) for _, mode, _ in rows))
+    lines = [f"{'model':{name_width}} {'reading':{mode_width}} {'reads':>6}" + "".join(f" {n:>7}" for n in lengths)]
+    for (model, mode, reads), by_length in rows.items():
+        cells = "".join(f" {by_length.get(n, float('nan')):7.3f}" for n in lengths)
+        lines.append(f"{model:{name_width}} {mode:{mode_width}} {reads:6d}{cells}")
+    return "\n".join(lines) + "\n(accuracy@1 per document length in tokens)"
+
+
+def plot_synthetic(results: Sequence[tuple[int, Ranking]], task: str, path: Path) -> Any:
+    """Accuracy@1 against document length, one line per model and reading."""
+    plt = pyplot()
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for length, r in results:
+        lines.setdefault(f"{Path(r.model).name} ({r.mode})", []).append((length, r.overall["recall@1"]))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for number, (label, points) in enumerate(lines.items()):  # dashes tell apart lines that coincide
+        ax.plot(*zip(*points), marker="o", label=label, linestyle=("-", "--", ":", "-.")[number % 4])
+    ax.set_xscale("log", base=2)
+    lengths = sorted({length for length, _ in results})
+    ax.set_xticks(lengths, [f"{n:,}" for n in lengths])
+    ax.minorticks_off()
+    ax.set_xlabel("document length (tokens)")
+    ax.set_ylabel("accuracy@1")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{task}: is the document that holds the detail ranked first? ({results[0][1].queries} queries)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return save(fig, path)
 
 
 def format_table(results: Sequence[Ranking]) -> str:
