@@ -238,6 +238,37 @@ def test_embedding_finetune_of_new_positions_keeps_short_inputs_exact(embedding_
     assert json.loads((out / "eval_results.json").read_text())["before_training"]["recall@1"] >= 0
 
 
+def test_shifted_positions_train_far_rows_from_short_documents_and_keep_short_inputs_exact(
+    embedding_run, sentence_model, tmp_path
+):
+    from safetensors.torch import load_file
+
+    long, train, evaluation = embedding_run
+    key, kept = "embeddings.position_embeddings.weight", 1 + 24
+    moved = {}
+    for shift in (False, True):
+        out = tmp_path / f"trained-{shift}"
+        extra = ["--shift-positions"] if shift else []
+        result = _finetune_embedding(long, train, evaluation, out, "--only-positions-beyond", "24", "--max-length",
+                                     "24", *extra)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        before, after = load_file(long / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+        assert torch.equal(before[key][:kept], after[key][:kept])
+        moved[shift] = [i for i in range(kept, before[key].shape[0]) if not torch.equal(before[key][i], after[key][i])]
+    assert moved[False] == []  # documents read at 24 tokens never reach a row past 24 unshifted
+    assert len(moved[True]) > 10 and max(moved[True]) > 64  # shifted, they reach rows far past it
+    assert "(position ids shifted: PoSE)" in result.output
+    verified = run("verify", sentence_model, tmp_path / "trained-True" / "final")
+    assert verified.exit_code == 0, verified.output
+
+
+def test_shift_positions_needs_only_positions_beyond(embedding_run, tmp_path):
+    long, train, evaluation = embedding_run
+    result = _finetune_embedding(long, train, evaluation, tmp_path / "never", "--shift-positions")
+    assert result.exit_code == 2 and "give --only-positions-beyond N" in result.output, result.output
+    assert not (tmp_path / "never").exists()
+
+
 def test_embedding_finetune_of_all_weights_is_no_longer_the_source(embedding_run, sentence_model, tmp_path):
     long, train, evaluation = embedding_run
     out = tmp_path / "trained"

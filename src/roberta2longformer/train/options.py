@@ -107,6 +107,12 @@ class FinetuneOptions:
         "to N tokens embed exactly as before (verify proves it).",
         low=0,
     )
+    shift_positions: bool = setting(
+        False,
+        "Embedding, with --only-positions-beyond: train the new rows on short documents by shifting their position "
+        "ids (PoSE): a random part of each document reads positions a random distance further on, up to the "
+        "model's length, so every new row is trained without long documents.",
+    )
     passage_words: int = setting(48, "Embedding: words per training passage.", low=1)
     passages_per_document: int = setting(
         1, "Embedding: (passage, document) pairs drawn from each training document per epoch.", low=1

@@ -36,6 +36,7 @@ class Embedding(Task):
     name = "embedding"
     options = (
         "only_positions_beyond",
+        "shift_positions",
         "passage_words",
         "passages_per_document",
         "mini_batch_size",
@@ -62,7 +63,7 @@ class Embedding(Task):
             )
         import datasets  # with torch (below): loaded when a run starts, not with --help
 
-        from ..positions import freeze_all_but_positions
+        from ..positions import freeze_all_but_positions, shift_positions_while_training
 
         shared = set(data.train["text"]) & set(data.eval["text"])
         if shared:
@@ -78,6 +79,15 @@ class Embedding(Task):
         if options.only_positions_beyond is not None:
             state["frozen_rows"] = freeze_all_but_positions(backbone, options.only_positions_beyond)
             state["frozen"] = {k: v.detach().clone() for k, v in backbone.state_dict().items()}
+        if options.shift_positions:
+            if options.only_positions_beyond is None:
+                raise ConversionError(
+                    "--shift-positions trains the new position rows on short documents: give --only-positions-beyond N "
+                    "(the source's length) with it."
+                )
+            # documents fill the training length; the query passages (a few dozen words) stay unshifted
+            shortest = max(length // 2, 2)
+            state["shifting"] = shift_positions_while_training(backbone, shortest, options.seed)
         texts = list(data.train["text"])
         pairs = datasets.Dataset.from_dict(
             training_pairs(
@@ -134,6 +144,8 @@ class Embedding(Task):
     def after_training(self, trainer: Any, job: Job) -> None:
         from ..positions import check_untouched  # torch: at run time, not with --help
 
+        if "shifting" in job.state:
+            job.state.pop("shifting").remove()
         if "frozen" in job.state:
             check_untouched(job.backbone, job.state["frozen"], job.state["frozen_rows"])
 
@@ -162,6 +174,8 @@ class Embedding(Task):
         trained = (
             "all weights" if "frozen" not in job.state else f"position rows beyond {options.only_positions_beyond}"
         )
+        if options.shift_positions:
+            trained += " (position ids shifted: PoSE)"
         return {
             "reading": f"up to {job.length} tokens, {len(job.train)} (passage, document) pairs, training {trained}",
             "max_length": job.state["own_length"],
