@@ -10,6 +10,7 @@ import click
 
 from .common import (
     Command,
+    Option,
     allow_pickle_option,
     check_inputs,
     exit_codes,
@@ -205,8 +206,10 @@ def _synthetic(models, task, lengths, data, text_field, id_field, seed, document
     "--overlap",
     type=click.IntRange(min=0),
     default=None,
+    cls=Option,
+    default_text="a quarter of the model's length",
     help="A document longer than the model is read in windows overlapping by this many tokens; each token keeps "
-    "the state of the window it sits most central in.  [default: a quarter of the model's length]",
+    "the state of the window it sits most central in.",
 )
 @click.option("--format", "file_format", type=click.Choice(("jsonl", "parquet")), default="jsonl",
               help="How the documents' and chunks' rows are written (the vectors: .npy).")  # fmt: skip
