@@ -179,8 +179,10 @@ def findings(results: dict[str, list[dict]]) -> list[str]:
         f"- The long model beats its short source reading the first tokens: {verdict(converted > truncated)} "
         f"(accuracy {converted:.3f} vs {truncated:.3f}; the paper: Hyperpartisan F1 94.8 vs 87.4).",
         f"- It beats the short model over windows with their predictions averaged: {verdict(converted > windows)} "
-        f"({converted:.3f} vs {windows:.3f}). Caveat: every setting uses the same learning rate, and the windowed "
-        "baseline takes about 16 times as many steps per epoch (one per window); it was not tuned for that.",
+        f"({converted:.3f} vs {windows:.3f}). Every setting uses the same learning rate and epochs, so the windowed "
+        "baseline makes about 16 times as many updates (one per window), and a novel's names and style are in "
+        "every window: this task does not need a window to see another. (Versions of this report before "
+        "the evaluation kept the data's order averaged windows of different documents and showed 0.327 here.)",
     ]
     if pretrained is not None:
         lines.append(
@@ -228,7 +230,7 @@ def write_report(report: dict, out: Path) -> None:
     ax.axhline(1 / 6, color="grey", linestyle="--", linewidth=1, label="chance (6 novels)")
     ax.set_xticks(range(len(names)), [n.replace(", ", ",\n", 1) for n in names], fontsize=8)
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.04)  # a run at 1.0 stays a whole dot
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "long_documents.png", dpi=120)
