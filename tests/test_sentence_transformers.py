@@ -256,7 +256,7 @@ def test_shifted_positions_train_far_rows_from_short_documents_and_keep_short_in
         assert torch.equal(before[key][:kept], after[key][:kept])
         moved[shift] = [i for i in range(kept, before[key].shape[0]) if not torch.equal(before[key][i], after[key][i])]
     assert moved[False] == []  # documents read at 24 tokens never reach a row past 24 unshifted
-    assert len(moved[True]) > 10 and max(moved[True]) > 64  # shifted, they reach rows far past it
+    assert len(moved[True]) > 10 and max(moved[True]) > kept + 20  # shifted, they reach rows far past it
     assert "(position ids shifted: PoSE)" in result.output
     verified = run("verify", sentence_model, tmp_path / "trained-True" / "final")
     assert verified.exit_code == 0, verified.output

@@ -123,12 +123,6 @@ def evaluate_embeddings(
             sources=models, data={"--data": data} if data else None, reports={"--json": json_path, "--plot": plot_path},
             files={"--queries": queries},
         )  # fmt: skip
-        from ..errors import ConversionError
-        from ..io.output import write_text_atomically
-        from ..train import retrieval
-        from ..train.documents import read_documents
-        from ..train.queries import generated_queries, given_queries
-
         quiet_transformers()
         note_idle_fast_attention(models)
         options = dict(
@@ -138,22 +132,32 @@ def evaluate_embeddings(
         if task is not None:
             _synthetic(models, task, lengths, data, text_field, id_field, seed, task_documents, task_queries,
                        json_path, plot_path, options)  # fmt: skip
-            return
-        if not data:
-            raise ConversionError(
-                "No documents given (--data); give text, Markdown, JSON Lines or CSV files, or --task."
-            )
-        documents = read_documents(data, text_field=text_field, id_field=id_field)
-        ids, texts = list(documents["id"]), list(documents["text"])
-        asked = given_queries(queries, ids) if queries else generated_queries(texts, passage_words, seed)
-        results = retrieval.evaluate_retrieval(models, ids, texts, asked, **options)
-        click.echo(f"{len(texts)} documents, {len(asked)} queries")
-        click.echo(retrieval.format_table(results))
-        if json_path is not None:
-            extra = {"documents": len(texts), "queries": len(asked), "passage_words": passage_words, "seed": seed}
-            write_text_atomically(json_path, retrieval.results_json(results, extra))
-        if plot_path is not None:
-            retrieval.plot(results, plot_path)
+        else:
+            _passages(models, data, queries, passage_words, text_field, id_field, seed, json_path, plot_path, options)
+
+
+def _passages(models, data, queries, passage_words, text_field, id_field, seed, json_path, plot_path,
+              options) -> None:  # fmt: skip
+    """Queries from ``--queries`` or passages of the documents: a table of recall by place, JSON and plot."""
+    from ..errors import ConversionError
+    from ..io.output import write_text_atomically
+    from ..train import retrieval
+    from ..train.documents import read_documents
+    from ..train.queries import generated_queries, given_queries
+
+    if not data:
+        raise ConversionError("No documents given (--data); give text, Markdown, JSON Lines or CSV files, or --task.")
+    documents = read_documents(data, text_field=text_field, id_field=id_field)
+    ids, texts = list(documents["id"]), list(documents["text"])
+    asked = given_queries(queries, ids) if queries else generated_queries(texts, passage_words, seed)
+    results = retrieval.evaluate_retrieval(models, ids, texts, asked, **options)
+    click.echo(f"{len(texts)} documents, {len(asked)} queries")
+    click.echo(retrieval.format_table(results))
+    if json_path is not None:
+        extra = {"documents": len(texts), "queries": len(asked), "passage_words": passage_words, "seed": seed}
+        write_text_atomically(json_path, retrieval.results_json(results, extra))
+    if plot_path is not None:
+        retrieval.plot(results, plot_path)
 
 
 def _synthetic(models, task, lengths, data, text_field, id_field, seed, documents, queries, json_path, plot_path,

@@ -125,7 +125,7 @@ def fit_request(request: Request, source: OpenedSource) -> Request:
             f"A sentence-transformers model cannot become a {request.target.title}: it would read only inputs of "
             "exactly one length, and sentence-transformers pads each batch to its longest text; convert to "
             f"{', '.join(t.name for t in all_targets() if not t.has_fixed_input_length and not t.is_encoder_decoder)} "
-            "instead."
+            "instead, or convert the transformer alone (its AutoModel, in Python) if you need this target."
         )
     options = request.options
     if options.get("position_init") != "tile-trained" or options.get("trained_positions") is not None:
