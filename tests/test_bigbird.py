@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import transformers
@@ -17,6 +19,7 @@ from roberta2longformer import (
     verify,
 )
 from roberta2longformer.cli import app
+from roberta2longformer.targets import prepare_attention
 
 SUPPORTED = ["base", "masked_lm", "token_classification", "multiple_choice"]
 # Full attention up to (5 + 2·1)·4 = 28 tokens; block-sparse beyond, within the source's 32 positions.
@@ -65,6 +68,32 @@ def test_short_forward_does_not_leave_the_model_in_full_attention(bpe_tokenizer)
     assert model.attention_type == "block_sparse"
     assert all(type(layer.attention.self).__name__ == "BigBirdBlockSparseAttention" for layer in model.encoder.layer)
     torch.testing.assert_close(model.pooler.weight, source.pooler.dense.weight)
+
+
+def test_models_our_commands_run_choose_their_attention_for_each_input(bpe_tokenizer):
+    # transformers' BigBird keeps full attention after one short input (a query, a last short batch): every later
+    # long document paid quadratic attention, and retrieval measured a full-attention model, not BigBird.
+    model = convert(make_source("roberta", "base"), bpe_tokenizer, to="bigbird", max_length=128, **SMALL_BLOCKS).model
+    fresh = copy.deepcopy(model)
+    used = []
+    short, long = torch.randint(5, 300, (2, 16)), torch.randint(5, 300, (2, 96))
+
+    def attention_used(module, args):
+        used.append(type(module.self).__name__)
+
+    with torch.inference_mode():
+        expected = fresh(long).last_hidden_state
+        fresh.encoder.layer[0].attention.register_forward_pre_hook(attention_used)
+        fresh(short), fresh(long)
+        assert used == ["BigBirdSelfAttention", "BigBirdSelfAttention"]  # what plain transformers does
+        prepare_attention(model, fast_attention=True)
+        prepare_attention(model, fast_attention=True)  # idempotent: one hook
+        model.encoder.layer[0].attention.register_forward_pre_hook(attention_used)
+        used.clear()
+        model(short), model(input_ids=long), model(short)
+        assert used == ["BigBirdSelfAttention", "BigBirdBlockSparseAttention", "BigBirdSelfAttention"]
+        torch.testing.assert_close(model(long).last_hidden_state, expected)
+    assert model.config.attention_type == "block_sparse"
 
 
 def test_verification_fails_loudly_when_a_weight_is_wrong(bpe_tokenizer):

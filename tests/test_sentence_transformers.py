@@ -334,3 +334,20 @@ def test_one_call_runs_a_sentence_transformer_with_the_fast_backend(sentence_mod
     assert fast.enable(model) is model and fast.is_enabled(model[0].auto_model)
     after = model.encode([text, CORPUS[0]], convert_to_tensor=True)
     assert (before - after).abs().max() <= 1e-5
+
+
+def test_the_embedder_reads_long_documents_with_bigbirds_own_attention_after_short_queries(sentence_model, tmp_path):
+    from roberta2longformer.train.retrieval import Embedder
+
+    long = tmp_path / "long"
+    result = run("convert", sentence_model, long, "--to", "bigbird", "--max-length", "128", "--block-size", "4",
+                 "--num-random-blocks", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    embedder = Embedder(str(long))
+    used = []
+    embedder.model[0].auto_model.encoder.layer[0].attention.register_forward_pre_hook(
+        lambda module, args: used.append(type(module.self).__name__)
+    )
+    embedder.encode(CORPUS[:2], progress=False)  # short queries: full attention, as BigBird chooses
+    embedder.encode([" ".join(CORPUS) * 3], progress=False)
+    assert used == ["BigBirdSelfAttention", "BigBirdBlockSparseAttention"]

@@ -77,7 +77,7 @@ def pretrain(model: str | None, output: Path, data: tuple[str, ...], **given) ->
         options = settings_from(PretrainOptions, given, report_to=["tensorboard"] if given["tensorboard"] else [])
         if given["tensorboard"]:
             require_module("tensorboard", "--tensorboard")
-        from ..fast import enable_if
+        from ..targets import prepare_attention
         from ..train.pretraining import load_for_pretraining
         from ..train.pretraining import pretrain as run_pretrain
 
@@ -89,7 +89,7 @@ def pretrain(model: str | None, output: Path, data: tuple[str, ...], **given) ->
             model, given["from_config"], given["tokenizer"], sinusoidal_positions=given["sinusoidal_positions"],
             seed=options.seed, allow_pickle=given["allow_pickle"],
         )  # fmt: skip
-        enable_if(model_obj, given["fast_attention"])
+        prepare_attention(model_obj, given["fast_attention"])
         summary = run_pretrain(model_obj, tokenizer_obj, list(data), output, options, source_name=model or "")
     for line in summary_lines(summary):
         click.echo(line)
@@ -176,8 +176,8 @@ def evaluate(
         check_inputs(sources=models, data={"--data": data}, reports={"--json": json_path})
         import json
 
-        from ..fast import enable_if
         from ..io.output import write_text_atomically
+        from ..targets import prepare_attention
         from ..train.documents import read_documents
         from ..train.evaluation import evaluate as run_evaluate
         from ..train.evaluation import format_table
@@ -189,7 +189,7 @@ def evaluate(
         results = []
         for name in models:
             model, tokenizer = load_for_pretraining(name, None, None, allow_pickle=allow_pickle)
-            enable_if(model, fast_attention)  # not the short source beside its long model
+            prepare_attention(model, fast_attention)  # not the short source beside its long model
             results.append(
                 run_evaluate(model, tokenizer, texts, seed=seed, window=window, batch_size=batch_size, name=name)
             )

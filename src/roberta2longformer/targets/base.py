@@ -295,6 +295,10 @@ class Target:
         """A context in which ``model`` runs its long-input attention at ``length`` tokens."""
         return contextlib.nullcontext()
 
+    def choose_attention_per_input(self, model: PreTrainedModel) -> None:
+        """Have ``model`` pick its attention for every input afresh, where ``transformers`` would keep what an
+        earlier input chose (BigBird); nothing for most targets."""
+
     def compared_module(self, model: PreTrainedModel) -> torch.nn.Module:
         """The part of a converted model that reproduces the source (an encoder-decoder's encoder)."""
         return model

@@ -20,6 +20,7 @@ its QA head adds a feed-forward block and masks the question, so those two are r
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .base import Config, Generator, Options, State
 
 BLOCK_SIZE = Option("block_size", int, 64, "Tokens per attention block (--max-length must be a multiple).")
+_PER_INPUT = "_roberta2longformer_attention_per_input"
 NUM_RANDOM_BLOCKS = Option("num_random_blocks", int, 3, "Random blocks each block attends to.")
 
 
@@ -71,6 +73,18 @@ def configured_attention(model: PreTrainedModel) -> Iterator[None]:
         yield
     finally:
         model.base_model.set_attention_type(model.config.attention_type)
+
+
+def _forward_with_attention_for_this_input(backbone: PreTrainedModel, *args: Any, **kwargs: Any) -> Any:
+    """``BigBirdModel.forward`` after choosing afresh: full attention for an input short enough that BigBird would
+    switch to it anyway (without its warning), otherwise the attention the config names. A wrapped ``forward``
+    rather than a forward hook: sentence-transformers calls ``model.forward`` itself, past every hook."""
+    tokens = kwargs.get("input_ids", args[0] if args else None)
+    if tokens is None:
+        tokens = kwargs.get("inputs_embeds")
+    short = tokens is not None and tokens.shape[1] <= full_attention_limit(backbone.config)
+    backbone.set_attention_type("original_full" if short else backbone.config.attention_type)
+    return type(backbone).forward(backbone, *args, **kwargs)
 
 
 @register
@@ -172,6 +186,14 @@ class BigBird(Target):
 
     def long_mode(self, model: PreTrainedModel, length: int) -> contextlib.AbstractContextManager:
         return configured_attention(model)
+
+    def choose_attention_per_input(self, model: PreTrainedModel) -> None:
+        """Without this, one short input (a query, a last short batch) leaves every later long document in
+        quadratic full attention: retrieval measured that way was the extended model's, not BigBird's."""
+        backbone = model.base_model
+        if not getattr(backbone, _PER_INPUT, False):
+            backbone.forward = functools.partial(_forward_with_attention_for_this_input, backbone)
+            setattr(backbone, _PER_INPUT, True)
 
     def approximation(self, model: PreTrainedModel, source_positions: int) -> list[Approximation]:
         """Block-sparse attention at the shortest and longest whole-block lengths the source can read."""

@@ -74,3 +74,16 @@ def position_table(model: PreTrainedModel) -> tuple[str, int]:
         return target.position_parameter_name(model), target.position_offset(model.config)
     family = family_for(model.config)
     return under_backbone(model, family.position_key), family.position_offset(model.config)
+
+
+def prepare_attention(model: PreTrainedModel, fast_attention: bool) -> PreTrainedModel:
+    """``model`` ready to read inputs of any length, as every command runs it: the fast backend where it
+    applies and is ``wanted`` (:func:`~roberta2longformer.fast.enable_if`), and its target's attention
+    chosen for each input afresh (:meth:`Target.choose_attention_per_input`)."""
+    from ..fast import enable_if  # imports torch: not when the command line only reads the targets
+
+    enable_if(model, fast_attention)
+    target = target_or_none(model.config)
+    if target is not None:
+        target.choose_attention_per_input(model)
+    return model

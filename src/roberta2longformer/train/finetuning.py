@@ -15,8 +15,9 @@ from typing import Any
 
 from ..core.loading import load_config
 from ..core.locations import resolve_source
-from ..fast import backend_name, enable_if
+from ..fast import backend_name
 from ..io.output import write_text_atomically
+from ..targets import prepare_attention
 from .cards import finetuning_card
 from .documents import read_documents
 from .options import FinetuneOptions
@@ -47,7 +48,7 @@ def finetune(
     task = choose_task(options.task, config, data, options)
     options = task.with_defaults(options)
     job = task.prepare(location, config, data, options)
-    enable_if(job.backbone, fast_attention)
+    prepare_attention(job.backbone, fast_attention)
     trainer = task.trainer(job, output_dir, options)
     resume_from = resume_point(output_dir, options.max_steps or math.inf) if options.resume else None
     before = task.evaluate(trainer, job) if options.evaluate_before and not resume_from else None

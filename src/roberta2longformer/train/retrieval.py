@@ -28,6 +28,7 @@ from .. import fast
 from ..core.loading import load_sentence_transformer
 from ..errors import ConversionError
 from ..plots import pyplot, save
+from ..targets import prepare_attention
 from .late_chunking import LateChunker
 from .pooling import mean_per_group
 from .queries import PLACES, Query
@@ -132,7 +133,7 @@ class Embedder:
     ) -> None:
         self.model = load_sentence_transformer(location, allow_pickle=allow_pickle)
         backbone = self.model[0].auto_model
-        fast.enable_if(backbone, fast_attention)
+        prepare_attention(backbone, fast_attention)
         self.attention = fast.backend_name(backbone)
         self.batch_size = batch_size
         self.length = self.model.max_seq_length

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .. import fast
 from ..core.loading import load_sentence_transformer
+from ..targets import prepare_attention
 from .compare import SAMPLE_TEXTS
 from .report import Check
 
@@ -37,7 +37,7 @@ def sentence_embedding_checks(
 
     source, converted = _load(source_dir), _load(converted_dir)
     backbone = converted[0].auto_model
-    fast.enable_if(backbone, fast_attention)
+    prepare_attention(backbone, fast_attention)
     own_length = source.max_seq_length
     texts = list(texts)
     with torch.inference_mode():
