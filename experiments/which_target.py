@@ -115,6 +115,12 @@ def quality(work: Path, data: Path, max_documents: int, embedding_length: int) -
     }
 
 
+def run_quality(args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix="which-target-") as work:
+        found = quality(Path(work), fetch_austen(ROOT / ".cache" / "austen"), args.max_documents, args.embedding_length)
+    return found | {"embedding_length": args.embedding_length}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small-lengths", type=_ints, default=[1024, 4096, 8192, 16384])
@@ -131,9 +137,20 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--report-only", action="store_true", help="rewrite which_target.md/png from the JSON")
+    parser.add_argument(
+        "--quality-only", action="store_true",
+        help="rerun only the quality part, keeping the speed tables of the JSON in --out (the report names both runs)",
+    )  # fmt: skip
     args = parser.parse_args()
-    if args.report_only:
-        write_report(json.loads((args.out / "which_target.json").read_text(encoding="utf-8")), args.out)
+    if args.report_only or args.quality_only:
+        report = json.loads((args.out / "which_target.json").read_text(encoding="utf-8"))
+        if args.quality_only:
+            started = time.time()
+            report["quality"] = run_quality(args)
+            report["quality_command"] = " ".join(["experiments/which_target.py", *sys.argv[1:]])
+            report["quality_minutes"] = round((time.time() - started) / 60, 1)
+            (args.out / "which_target.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_report(report, args.out)
         return
     device = args.device
     if device == "auto":
@@ -154,11 +171,7 @@ def main() -> None:
     report["minutes"] = round((time.time() - started) / 60, 1)  # the speed part, kept if the quality part fails
     (args.out / "which_target.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.skip_quality:
-        with tempfile.TemporaryDirectory(prefix="which-target-") as work:
-            report["quality"] = quality(
-                Path(work), fetch_austen(ROOT / ".cache" / "austen"), args.max_documents, args.embedding_length
-            )
-            report["quality"]["embedding_length"] = args.embedding_length
+        report["quality"] = run_quality(args)
     report["minutes"] = round((time.time() - started) / 60, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "which_target.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -256,6 +269,14 @@ def write_report(report: dict, out: Path) -> None:
             f"{report['quality'].get('embedding_length', '?')} tokens of each chapter, the source 256). Each converted model has "
             "its positions tiled and is exact on inputs its source could read; beyond them it is untrained.",
             "",
+            *(
+                [
+                    f"These tables come from a later run, `{report['quality_command']}`, in {report['quality_minutes']} min.",
+                    "",
+                ]
+                if "quality_command" in report
+                else []
+            ),
             *quality_lines(report["quality"]),
             "",
         ]
