@@ -13,7 +13,8 @@ lint=0
 .venv/bin/ruff check . || lint=1
 .venv/bin/ruff format --check . || lint=1
 PYTHONPATH=src .venv/bin/lint-imports --no-cache || lint=1
-.venv/bin/python -m pytest "$@"
+# One worker per core (pytest-xdist; TEST_WORKERS=1 for one process): the suite is mostly single-threaded Python.
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-auto}" --dist worksteal "$@"
 main=$?
 if [ "$main" -eq 5 ]; then
     echo "pytest collected no tests: failing on purpose" >&2

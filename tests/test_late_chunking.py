@@ -44,6 +44,24 @@ def test_a_document_that_fits_gets_what_encode_gives_and_its_chunks_pool_its_tok
         assert chunk.text == text[chunk.start : chunk.end] and chunk.text.strip()
 
 
+@pytest.mark.parametrize("fits", [True, False], ids=["documents that fit", "longer documents"])
+def test_documents_that_fit_are_read_once_for_the_whole_and_the_late_chunk_readings(sentence_model, monkeypatch, fits):
+    from roberta2longformer.train import retrieval
+    from roberta2longformer.train.queries import Query
+
+    # The model reads 24 tokens: one sentence (20–21 tokens) fits, two do not.
+    texts = [CORPUS[i] if fits else " ".join(CORPUS[i : i + 2]) for i in (0, 2, 4, 6)]
+    queries = [Query(" ".join(text.split()[:6]), i) for i, text in enumerate(texts)]
+    alone = retrieval.evaluate_retrieval([str(sentence_model)], list("abcd"), texts, queries)
+    encoded, encode = [], retrieval.Embedder.encode
+    monkeypatch.setattr(
+        retrieval.Embedder, "encode", lambda self, t, progress=True: encoded.append(t) or encode(self, t)
+    )
+    both = retrieval.evaluate_retrieval([str(sentence_model)], list("abcd"), texts, queries, chunks=("late-max",))
+    assert [r.mode for r in both] == ["whole", "best late chunk"] and both[0].overall == alone[0].overall
+    assert encoded == ([[q.text for q in queries]] if fits else [[q.text for q in queries], texts])
+
+
 def test_windows_overlap_and_each_token_keeps_its_most_central_state():
     assert macro_windows(10, 22, 5) == [(0, 10)]
     assert macro_windows(50, 20, 5) == [(0, 20), (15, 35), (30, 50)]

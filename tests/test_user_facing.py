@@ -211,7 +211,7 @@ def test_every_evaluation_inside_pretrain_scores_the_same_masked_tokens(saved_so
     long = convert(model, tokenizer, max_length=32, attention_window=16)
     save_conversion(long, None, tmp_path / "long")
     steps = dict(max_steps=3, eval_steps=1, logging_steps=1, save_steps=10)
-    options = PretrainOptions(**steps, batch_size=1, learning_rate=0.0, held_out=0.34, precision="fp32")
+    options = PretrainOptions(**steps, batch_size=8, learning_rate=0.0, held_out=0.34, precision="fp32")
     model = transformers.AutoModelForMaskedLM.from_pretrained(tmp_path / "long")
     summary = pretrain(model, long.tokenizer, [str(documents)], tmp_path / "run", options, source_name="long")
     with (tmp_path / "run" / "metrics.csv").open() as handle:

@@ -167,18 +167,29 @@ def chunk_scores(
     return cosine_scores(means, query_embeddings)
 
 
-def late_chunk_vectors(
-    embedder: Embedder, ids: Sequence[str], texts: Sequence[str], chunk_tokens: int
-) -> tuple[np.ndarray, list[int]]:
-    """Every late chunk of every document (``chunk_tokens`` tokens each), and the document each is from."""
+@dataclass
+class LateChunks:
+    """Every document read once by :class:`LateChunker`: its chunks' vectors (and the document each is
+    from), and the documents' own vectors."""
+
+    vectors: np.ndarray
+    owners: list[int]
+    documents: np.ndarray
+    one_window: bool  # every document read in one window: its vector is what ``encode`` gives
+
+
+def late_chunks(embedder: Embedder, ids: Sequence[str], texts: Sequence[str], chunk_tokens: int) -> LateChunks:
+    """Every late chunk of every document (``chunk_tokens`` tokens each), and the document vectors of the same pass."""
     chunker = LateChunker(embedder.model, chunk_size=chunk_tokens)
-    vectors, owners = [], []
+    vectors, owners, documents, one_window = [], [], [], True
     for index, document in enumerate(chunker.embed_all(ids, texts, progress=sys.stderr.isatty())):
         if not document.chunks:
             raise ConversionError(f"Document {document.id!r} has no tokens to chunk; leave empty documents out.")
         vectors.append(document.chunk_vectors)
         owners += [index] * len(document.chunks)
-    return np.concatenate(vectors), owners
+        documents.append(document.vector)
+        one_window &= document.windows == 1
+    return LateChunks(np.concatenate(vectors), owners, np.stack(documents), one_window)
 
 
 def evaluate_retrieval(
@@ -206,20 +217,23 @@ def evaluate_retrieval(
         if inside is None:  # the first model's tokenizer measures where passages sit
             inside = passage_inside(texts, queries, embedder.tokenizer, window_tokens or embedder.length)
         query_embeddings = embedder.encode([q.text for q in queries])
-        scored = [("whole", cosine_scores(embedder.encode(texts), query_embeddings))]
+        late = [mode for mode in chunks if mode.startswith("late-")]
+        read = late_chunks(embedder, ids, texts, chunk_tokens) if late else None
+        # A document that fits one window gets from the late-chunking pass exactly the vector encode gives it:
+        # one pass instead of two (the whole reading is the costly one for a long model).
+        whole = read.documents if read is not None and read.one_window else embedder.encode(texts)
+        scored = [("whole", cosine_scores(whole, query_embeddings))]
         early = [mode for mode in chunks if not mode.startswith("late-")]
         if early:
             windows, owners = embedder.encode_windows(texts)
             scored += [
                 (CHUNK_MODES[mode], chunk_scores(mode, windows, owners, query_embeddings, len(texts))) for mode in early
             ]
-        late = [mode for mode in chunks if mode.startswith("late-")]
-        if late:
-            vectors, owners = late_chunk_vectors(embedder, ids, texts, chunk_tokens)
+        if read is not None:
             scored += [
                 (
                     CHUNK_MODES[mode],
-                    chunk_scores(mode.removeprefix("late-"), vectors, owners, query_embeddings, len(texts)),
+                    chunk_scores(mode.removeprefix("late-"), read.vectors, read.owners, query_embeddings, len(texts)),
                 )
                 for mode in late
             ]
@@ -288,7 +302,8 @@ def plot_synthetic(results: Sequence[tuple[int, Ranking]], task: str, path: Path
     plt = pyplot()
     lines: dict[str, list[tuple[int, float]]] = {}
     for length, r in results:
-        lines.setdefault(f"{Path(r.model).name} ({r.mode})", []).append((length, r.overall["recall@1"]))
+        label = f"{Path(r.model).name} ({r.mode})" if r.mode else Path(r.model).name
+        lines.setdefault(label, []).append((length, r.overall["recall@1"]))
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for number, (label, points) in enumerate(lines.items()):  # dashes tell apart lines that coincide
         ax.plot(*zip(*points), marker="o", label=label, linestyle=("-", "--", ":", "-.")[number % 4])
