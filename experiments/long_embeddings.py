@@ -107,7 +107,11 @@ def main() -> None:
     parser.add_argument("--task-queries", type=int, default=20, help="passkey and needle: queries per length")
     parser.add_argument("--manual-pages", type=int, default=80, help="held-out PostgreSQL pages searched (seeded)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--report-only", action="store_true", help="rewrite embeddings.md and the plots from the JSON")
     args = parser.parse_args()
+    if args.report_only:
+        write_report(json.loads((args.out / "embeddings.json").read_text(encoding="utf-8")), args.out)
+        return
     parts = args.parts.split(",")
     transformers.logging.set_verbosity_error()
     data = fetch_austen(ROOT / ".cache" / "austen")
@@ -188,7 +192,7 @@ def main() -> None:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "embeddings.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    write_report(report, args.out, results, [r["method"] for r in rows])
+    write_report(report, args.out)
 
 
 def _label(result, labels: dict[str, str]) -> str:
@@ -382,10 +386,10 @@ def _probe_lines(probe: dict) -> list[str]:
 def _rankings(rows: list[dict]) -> list[tuple[int, retrieval.Ranking]]:
     """(length, Ranking) from the JSON's rows, each named by its method (the plot's legend)."""
     fields = ("reads", "queries", "overall", "by_place", "attention")
-    return [(r["length"], retrieval.Ranking(r["method"], "", **{k: r[k] for k in fields})) for r in rows]
+    return [(r.get("length"), retrieval.Ranking(r["method"], "", **{k: r[k] for k in fields})) for r in rows]
 
 
-def write_report(report: dict, out: Path, results, labels) -> None:
+def write_report(report: dict, out: Path) -> None:
     training = "; ".join(
         f"{label}: {t['steps']} steps on {t['pairs']} pairs, documents read up to {t['training_length']} tokens, "
         f"final training loss {t['train_loss']:.3f}"
@@ -425,11 +429,8 @@ def write_report(report: dict, out: Path, results, labels) -> None:
         retrieval.plot_synthetic(_rankings(rows), task, out / f"embeddings-{task}.png")
         lines += [f"![{task}: accuracy@1 per length](embeddings-{task}.png)", ""]
     (out / "embeddings.md").write_text("\n".join(lines), encoding="utf-8")
-    if not results:
-        return
-    for result, label in zip(results, labels):
-        result.model, result.mode = label, ""
-    retrieval.plot(results, out / "embeddings.png")
+    if report["rows"]:
+        retrieval.plot([ranking for _, ranking in _rankings(report["rows"])], out / "embeddings.png")
 
 
 if __name__ == "__main__":

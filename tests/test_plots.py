@@ -73,3 +73,24 @@ def test_the_synthetic_task_plot_labels_each_length(tmp_path):
     assert text_problems(fig) == []
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["256", "1,024", "4,096"]
+
+
+def test_retrieval_plots_keep_their_axes_and_title_with_many_long_method_names(tmp_path):
+    # A report's 14 methods, named as experiments/long_embeddings.py names them: beside the axes, such a legend
+    # squeezed them to a sliver and pushed the title off the figure.
+    import numpy as np
+
+    from roberta2longformer.train.retrieval import plot_synthetic
+
+    queries = [Query("q", i % 4, place) for i, place in enumerate(["start", "middle", "end"] * 4)]
+    ranks = np.array([1, 2, 1, 5, 1, 1, 3, 1, 1, 12, 1, 2])
+    names = [
+        f"→ Longformer 8704, tile-trained, position rows beyond 256 trained on 256-token documents ({i})"
+        for i in range(14)
+    ]
+    rows = [Ranking(name, "", 8704, 12, metrics(ranks), by_place(ranks, queries, [None] * 12)) for name in names]
+    synthetic = [(n, Ranking(name, "", 8704, 12, metrics(ranks), {})) for n in (256, 4096) for name in names]
+    for fig in (plot_retrieval(rows, tmp_path / "places.png"), plot_synthetic(synthetic, "needle", tmp_path / "n.png")):
+        assert text_problems(fig) == []
+        assert fig.axes[0].get_position().width > 0.7  # the axes keep most of the width
+        assert len({line.get_color() for line in fig.axes[0].get_lines()}) == 14

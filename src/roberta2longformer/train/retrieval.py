@@ -297,16 +297,34 @@ def format_synthetic_table(results: Sequence[tuple[int, Ranking]]) -> str:
     return "\n".join(lines) + "\n(accuracy@1 per document length in tokens)"
 
 
+def _line_label(r: Ranking) -> str:
+    return f"{Path(r.model).name} ({r.mode})" if r.mode else Path(r.model).name
+
+
+def _figure_for_lines(count: int) -> tuple[Any, Any]:
+    """A figure whose axes keep the full width, grown by a row per line for the legend below them: a legend
+    beside the axes squeezed them to a sliver once the labels were long (a report's method names)."""
+    fig = pyplot().figure(figsize=(10, 4.2 + 0.19 * count), layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _line_style(number: int) -> dict[str, Any]:
+    """Twenty colours, and dashes that tell apart lines that coincide (matplotlib's cycle repeats after ten)."""
+    return {"color": pyplot().get_cmap("tab20")(number % 20), "linestyle": ("-", "--", ":", "-.")[number % 4]}
+
+
+def _legend_below(fig: Any, ax: Any) -> None:
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncols=1)
+
+
 def plot_synthetic(results: Sequence[tuple[int, Ranking]], task: str, path: Path) -> Any:
     """Accuracy@1 against document length, one line per model and reading."""
-    plt = pyplot()
     lines: dict[str, list[tuple[int, float]]] = {}
     for length, r in results:
-        label = f"{Path(r.model).name} ({r.mode})" if r.mode else Path(r.model).name
-        lines.setdefault(label, []).append((length, r.overall["recall@1"]))
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    for number, (label, points) in enumerate(lines.items()):  # dashes tell apart lines that coincide
-        ax.plot(*zip(*points), marker="o", label=label, linestyle=("-", "--", ":", "-.")[number % 4])
+        lines.setdefault(_line_label(r), []).append((length, r.overall["recall@1"]))
+    fig, ax = _figure_for_lines(len(lines))
+    for number, (label, points) in enumerate(lines.items()):
+        ax.plot(*zip(*points), marker="o", label=label, **_line_style(number))
     ax.set_xscale("log", base=2)
     lengths = sorted({length for length, _ in results})
     ax.set_xticks(lengths, [f"{n:,}" for n in lengths])
@@ -315,8 +333,7 @@ def plot_synthetic(results: Sequence[tuple[int, Ranking]], task: str, path: Path
     ax.set_ylabel("accuracy@1")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{task}: is the document that holds the detail ranked first? ({results[0][1].queries} queries)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
+    _legend_below(fig, ax)
     return save(fig, path)
 
 
@@ -343,19 +360,18 @@ def format_table(results: Sequence[Ranking]) -> str:
 
 def plot(results: Sequence[Ranking], path: Path) -> Any:
     """Recall@1 by passage place, one line per model and reading, each point's query count on the axis."""
-    plt = pyplot()
     places = [p for p in PLACES if p in results[0].by_place]
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    for r in results:
-        label = f"{Path(r.model).name} ({r.mode})" if r.mode else Path(r.model).name
-        ax.plot(places, [r.by_place[p]["recall@1"] for p in places], marker="o", label=label)
+    fig, ax = _figure_for_lines(len(results))
+    for number, r in enumerate(results):
+        ax.plot(
+            places, [r.by_place[p]["recall@1"] for p in places], marker="o", label=_line_label(r), **_line_style(number)
+        )
     ax.set_xticks(range(len(places)), [f"{p}\n(n={results[0].by_place[p]['queries']})" for p in places])
     ax.set_ylabel("recall@1")
     ax.set_xlabel("where the query's passage sits in its document")
     ax.set_title(f"Which document did each passage come from? ({results[0].queries} queries, recall@1)")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the lines, never over them
-    fig.tight_layout()
+    _legend_below(fig, ax)
     return save(fig, path)
 
 
