@@ -63,7 +63,7 @@ def workspace(tmp_path_factory) -> Path:
     """A directory with the documents the guides name, made up from the test corpus."""
     home = tmp_path_factory.mktemp("docs")
     sentences = sorted(set(CORPUS))
-    for folder, count, parts in (("novels", 8, 500), ("held-out", 3, 100)):
+    for folder, count, parts in (("novels", 8, 200), ("held-out", 3, 60)):
         (home / folder).mkdir()
         for i in range(count):
             text = " ".join(f"{folder} {i}, part {j}. {sentences[(i + j) % len(sentences)]}" for j in range(parts))

@@ -274,7 +274,11 @@ def _scores(metrics: dict[str, float]) -> dict[str, float]:
 def load_embedder(location: str, allow_pickle: bool):
     from ...core.loading import load_sentence_transformer  # transformers: when a run starts, not with --help
 
-    return load_sentence_transformer(location, allow_pickle=allow_pickle)
+    model = load_sentence_transformer(location, allow_pickle=allow_pickle)
+    # Our card replaces sentence-transformers' and keeps no training text: the widget examples its trainer embeds
+    # from the training data when training starts would be work thrown away.
+    model.model_card_data.generate_widget_examples = False
+    return model
 
 
 def _training_length(model, asked: int | None) -> int:
