@@ -64,7 +64,7 @@ def speed(shape: str, lengths: list[int], training_lengths: list[int], repeats: 
     """Forward and training-step rows of every case at every length (a failed case keeps its error)."""
     dtype = "bfloat16" if device == "cuda" else "float32"
     print(f"== {shape}: forward at {lengths}, training at {training_lengths} ({device}, {dtype})", flush=True)
-    forward = bench_inference(CASES, shape, lengths, [1], repeats, device, dtype, print)
+    forward = bench_inference(CASES, shape, lengths, [1], repeats, device, dtype, print) if lengths else []
     training = []
     for length in training_lengths:
         training += bench_training(CASES, shape, length, 1, repeats, device, print, ["mlm"])
@@ -115,6 +115,37 @@ def quality(work: Path, data: Path, max_documents: int, embedding_length: int) -
     }
 
 
+def add_speed(report: dict, args: argparse.Namespace) -> None:
+    """Measure the lengths asked for and put their rows into ``report`` (a row of the same case and length replaced)."""
+    started, device = time.time(), _device(args.device)
+    asked = {
+        "small": (args.small_lengths, args.small_training_lengths),
+        "base": (args.base_lengths, args.base_training_lengths),
+    }
+    for shape, (lengths, training_lengths) in asked.items():
+        if not lengths and not training_lengths:
+            continue
+        found = speed(shape, lengths, training_lengths, args.repeats, device)
+        section = report["speed"].setdefault(shape, {"dtype": found["dtype"], "forward": [], "training": []})
+        for kind in ("forward", "training"):
+            new = {(row["arch"], row.get("length")) for row in found[kind]}
+            kept = [row for row in section[kind] if (row["arch"], row.get("length")) not in new]
+            section[kind] = sorted(kept + found[kind], key=lambda row: row.get("length") or 0)
+    report.setdefault("added_speed", []).append({
+        "command": " ".join(["experiments/which_target.py", *sys.argv[1:]]),
+        "minutes": round((time.time() - started) / 60, 1),
+        "repeats": args.repeats,
+    })  # fmt: skip
+
+
+def _device(asked: str) -> str:
+    if asked != "auto":
+        return asked
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def run_quality(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="which-target-") as work:
         found = quality(Path(work), fetch_austen(ROOT / ".cache" / "austen"), args.max_documents, args.embedding_length)
@@ -138,12 +169,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--report-only", action="store_true", help="rewrite which_target.md/png from the JSON")
     parser.add_argument(
+        "--add-speed", action="store_true",
+        help="measure the given lengths only and add their rows to the JSON in --out (the report names both runs)",
+    )  # fmt: skip
+    parser.add_argument(
         "--quality-only", action="store_true",
         help="rerun only the quality part, keeping the speed tables of the JSON in --out (the report names both runs)",
     )  # fmt: skip
     args = parser.parse_args()
-    if args.report_only or args.quality_only:
+    if args.report_only or args.quality_only or args.add_speed:
         report = json.loads((args.out / "which_target.json").read_text(encoding="utf-8"))
+        if args.add_speed:
+            add_speed(report, args)
+            (args.out / "which_target.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         if args.quality_only:
             started = time.time()
             report["quality"] = run_quality(args)
@@ -152,11 +190,7 @@ def main() -> None:
             (args.out / "which_target.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         write_report(report, args.out)
         return
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = _device(args.device)
     started = time.time()
     report = {
         "command": " ".join(["experiments/which_target.py", *sys.argv[1:]]),
@@ -254,6 +288,10 @@ def write_report(report: dict, out: Path) -> None:
         "block 64 with 3 random blocks, Nyströmformer 64 landmarks.",
         "",
     ]
+    for added in report.get("added_speed", []):
+        lines += [f"Rows added by a later run on the same machine, `{added['command']}`, in {added['minutes']} min "
+                  f"(median of {added['repeats']}; each ratio is to the extended model of the same run: compare ratios, not "
+                  "times, between columns of different runs).", ""]  # fmt: skip
     for shape, section in report["speed"].items():
         for kind, title in (("forward", "one forward pass, batch 1"), ("training", "one masked-LM training step")):
             if not section[kind]:
@@ -286,19 +324,26 @@ def write_report(report: dict, out: Path) -> None:
 
 
 def plot(report: dict, path: Path):
-    """Per shape: forward time, training-step time and peak forward memory against length (log-log)."""
+    """Per shape: forward time and training-step time as multiples of the extended model's at the same length (a
+    ratio within one run: rows added by a later run on a quieter machine keep their place), and peak forward memory,
+    against length (log-log)."""
     plt = pyplot()
     shapes = list(report["speed"])
     fig, axes = plt.subplots(len(shapes), 3, figsize=(13, 3.6 * len(shapes)), squeeze=False)
     for row, shape in enumerate(shapes):
         section = report["speed"][shape]
-        panels = (("forward", "seconds", "forward pass (s)"), ("training", "seconds", "training step (s)"),
+        panels = (("forward", "seconds", "forward pass, × extended's time"),
+                  ("training", "seconds", "training step, × extended's time"),
                   ("forward", "memory", "peak memory, forward (GB; ≥ 0.01 shown)"))  # fmt: skip
         for col, (kind, figure, label) in enumerate(panels):
             ax = axes[row][col]
             by_arch: dict[str, list[tuple[int, float]]] = {}
+            extended = {r.get("length"): r.get("seconds") for r in section[kind] if r["arch"] == "extended"}
             for r in section[kind]:
-                value = r.get("seconds") if figure == "seconds" else (_memory(r) or 0) / 1024
+                if figure == "seconds":
+                    value = r["seconds"] / extended[r["length"]] if "seconds" in r and extended.get(r["length"]) else 0
+                else:
+                    value = (_memory(r) or 0) / 1024
                 if figure == "memory" and value < 0.01:
                     continue  # a lower bound near zero (the allocator reused the warm-up's memory): not a reading
                 if r.get("length") and value and "seconds" in r:
