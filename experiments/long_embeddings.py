@@ -16,10 +16,11 @@ chapters are the training documents. Compared side by side, as a user would:
 - the ``tile-trained`` conversion trained with ``finetune --task embedding`` (sentence-transformers'
   trainer, in-batch negatives on (passage, document) pairs, two passages per training chapter at
   seeded places, one epoch in batches of 8 pairs, each document read up to 512 tokens to fit the
-  time; the previous report used four passages and 1024 tokens, 4× the cost): only the position rows beyond 256 (``--only-positions-beyond 256``: inputs of up to 256
-  tokens stay exact), or all weights. (Earlier recipes: one pair per chapter, one epoch of 27 steps
-  at 2048 tokens; then four pairs per chapter but 60 steps, all the time allowed before the fast
-  backend stopped padding every 48-word passage to a whole 512-token window.)
+  time; the previous report used four passages and 1024 tokens, 4× the cost): only the position
+  rows beyond 256 (``--only-positions-beyond 256``: inputs of up to 256 tokens stay exact), or all
+  weights. (Earlier recipes: one pair per chapter, one epoch of 27 steps at 2048 tokens; then four
+  pairs per chapter but 60 steps, all the time allowed before the fast backend stopped padding
+  every 48-word passage to a whole 512-token window.)
 
 Beside them (issue 36): *late chunking* — each chapter read once and its 256-token chunks pooled from that
 pass (``--chunks late-max``: the best chunk; the source reads in overlapping macro windows of its length);

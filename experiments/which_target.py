@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from roberta2longformer.bench.measure import describe
+from roberta2longformer.bench.measure import describe, dtype_for, resolve_device
 from roberta2longformer.bench.speed import bench_inference, bench_training
 from roberta2longformer.plots import pyplot, save
 from roberta2longformer.runtime import environment
@@ -62,7 +62,7 @@ def _ints(text: str) -> list[int]:
 
 def speed(shape: str, lengths: list[int], training_lengths: list[int], repeats: int, device: str) -> dict:
     """Forward and training-step rows of every case at every length (a failed case keeps its error)."""
-    dtype = "bfloat16" if device == "cuda" else "float32"
+    dtype = dtype_for(device)
     print(f"== {shape}: forward at {lengths}, training at {training_lengths} ({device}, {dtype})", flush=True)
     forward = bench_inference(CASES, shape, lengths, [1], repeats, device, dtype, print) if lengths else []
     training = []
@@ -117,7 +117,7 @@ def quality(work: Path, data: Path, max_documents: int, embedding_length: int) -
 
 def add_speed(report: dict, args: argparse.Namespace) -> None:
     """Measure the lengths asked for and put their rows into ``report`` (a row of the same case and length replaced)."""
-    started, device = time.time(), _device(args.device)
+    started, device = time.time(), resolve_device(args.device)
     asked = {
         "small": (args.small_lengths, args.small_training_lengths),
         "base": (args.base_lengths, args.base_training_lengths),
@@ -136,14 +136,6 @@ def add_speed(report: dict, args: argparse.Namespace) -> None:
         "minutes": round((time.time() - started) / 60, 1),
         "repeats": args.repeats,
     })  # fmt: skip
-
-
-def _device(asked: str) -> str:
-    if asked != "auto":
-        return asked
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def run_quality(args: argparse.Namespace) -> dict:
@@ -190,7 +182,7 @@ def main() -> None:
             (args.out / "which_target.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         write_report(report, args.out)
         return
-    device = _device(args.device)
+    device = resolve_device(args.device)
     started = time.time()
     report = {
         "command": " ".join(["experiments/which_target.py", *sys.argv[1:]]),

@@ -37,9 +37,8 @@ def documents(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     for i in range(6):
-        (folder / f"doc{i}.txt").write_text(
-            " ".join(CORPUS[i % 4 :: 3]) * (1 + i % 2)
-        )  # different lengths, few windows: evaluation reads them all
+        # different lengths, and few windows: evaluation reads them all
+        (folder / f"doc{i}.txt").write_text(" ".join(CORPUS[i % 4 :: 3]) * (1 + i % 2))
     (tmp_path / "more.jsonl").write_text(json.dumps({"body": " ".join(CORPUS[:8])}) + "\n")
     return folder
 

@@ -73,6 +73,20 @@ def worker_main(measure: Callable[[dict[str, Any]], None]) -> None:
     measure(json.loads(sys.argv[1]))
 
 
+def resolve_device(asked: str) -> str:
+    """``asked``, or for ``"auto"`` the GPU when there is one, else the CPU (imports torch)."""
+    if asked != "auto":
+        return asked
+    import torch  # torch: in the process that measures, not when the command line starts
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def dtype_for(device: str) -> str:
+    """What the benchmarks measure in: bfloat16 on a GPU, float32 on a CPU."""
+    return "bfloat16" if device == "cuda" else "float32"
+
+
 def settle() -> None:
     """Flush dirty pages left by the previous case: otherwise the kernel writes them back (and
     throttles writers) during the next case, which then pays for its predecessor's output."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..runtime import environment
 from .conversion import bench_conversion
+from .measure import dtype_for, resolve_device
 from .models import ARCHITECTURES
 from .report import plot_conversion, plot_inference, plot_startup, plot_training, render_results
 from .speed import TRAINING_CASES, bench_inference, bench_paired, bench_training, cases
@@ -39,10 +40,7 @@ def run_bench(
     training_cases: Sequence[str] = tuple(TRAINING_CASES),
 ) -> dict[str, Any]:
     """Run the chosen benchmarks and write ``results.md``, ``results.json`` and PNG plots to ``output``."""
-    import torch  # torch and transformers: in the worker that measures, not when the command line starts
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     output.mkdir(parents=True, exist_ok=True)
     results_path = output / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -51,7 +49,7 @@ def run_bench(
             results[part].setdefault("machine", results["machine"])
     machine = results["machine"] = environment() | {"device": device}
     measured = cases(archs, fast=fast)
-    dtype = "bfloat16" if device == "cuda" else "float32"
+    dtype = dtype_for(device)
     with tempfile.TemporaryDirectory(prefix="r2l-bench-") as work:
         if "startup" in parts:
             shape = shapes[0]

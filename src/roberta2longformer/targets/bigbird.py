@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from .base import Config, Generator, Options, State
 
 BLOCK_SIZE = Option("block_size", int, 64, "Tokens per attention block (--max-length must be a multiple).")
-_PER_INPUT = "_roberta2longformer_attention_per_input"
 NUM_RANDOM_BLOCKS = Option("num_random_blocks", int, 3, "Random blocks each block attends to.")
+#: Set on a backbone whose forward chooses its attention per input (:meth:`BigBird.choose_attention_per_input`).
+_PER_INPUT = "_roberta2longformer_attention_per_input"
 
 
 def full_attention_limit(config: PretrainedConfig) -> int:
